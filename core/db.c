@@ -1,0 +1,353 @@
+/* ferry_db: one SQLite connection on ferry's VFS, with a statement cache and
+ * the encoded run interface the bindings use. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sqlite3.h"
+#include "buf.h"
+#include "codec.h"
+#include "vfs.h"
+
+#define CACHE_SIZE 32
+
+typedef struct cached {
+  char *sql; size_t len;
+  sqlite3_stmt *stmt;
+  uint64_t used;
+} cached;
+
+struct ferry_db {
+  sqlite3 *sq;
+  ferry__image *img;
+  char *errmsg;
+  ferry__buf out;
+  cached cache[CACHE_SIZE];
+  uint64_t tick;
+  int64_t changes, last_rowid;
+};
+
+static char oom_msg[] = "out of memory";
+
+static int fail(ferry_db *db, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *m = sqlite3_vmprintf(fmt, ap);
+  va_end(ap);
+  if (db->errmsg != oom_msg) sqlite3_free(db->errmsg);
+  db->errmsg = m ? m : oom_msg;
+  return rc;
+}
+
+static void clear_error(ferry_db *db) {
+  if (db->errmsg != oom_msg) sqlite3_free(db->errmsg);
+  db->errmsg = NULL;
+}
+
+static int map_sqlite(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return FERRY_OK;
+    case SQLITE_CONSTRAINT: return FERRY_CONSTRAINT;
+    case SQLITE_BUSY: case SQLITE_LOCKED: return FERRY_BUSY;
+    case SQLITE_NOMEM: return FERRY_NOMEM;
+    case SQLITE_IOERR: return FERRY_IO;
+    case SQLITE_FULL: return FERRY_FULL;
+    case SQLITE_CORRUPT: case SQLITE_NOTADB: return FERRY_CORRUPT;
+    case SQLITE_TOOBIG: return FERRY_TOOBIG;
+    case SQLITE_RANGE: return FERRY_RANGE;
+    case SQLITE_MISMATCH: return FERRY_TYPE;
+    case SQLITE_MISUSE: return FERRY_MISUSE;
+    default: return FERRY_SQL;
+  }
+}
+
+/* Reports a SQLite failure, naming the store's reason when storage failed. */
+static int fail_sqlite(ferry_db *db, int src) {
+  int rc = map_sqlite(src);
+  const char *store = ferry__vfs_errmsg(db->img);
+  if ((rc == FERRY_IO || rc == FERRY_FULL) && store[0]) {
+    if (ferry__vfs_errcode(db->img) != FERRY_OK) rc = ferry__vfs_errcode(db->img);
+    return fail(db, rc, "%s (%s)", sqlite3_errmsg(db->sq), store);
+  }
+  return fail(db, rc, "%s", sqlite3_errmsg(db->sq));
+}
+
+int ferry_db_open(ferry_db **out, const char *name, ferry_store *store) {
+  *out = NULL;
+  ferry_db *db = calloc(1, sizeof *db);
+  if (!db) { ferry_store_close(store); return FERRY_NOMEM; }
+  *out = db;
+  if (!name || !name[0] || strlen(name) > 512) {
+    ferry_store_close(store);
+    return fail(db, FERRY_MISUSE, "a database needs a name of 1 to 512 bytes");
+  }
+  int rc = sqlite3_initialize();
+  if (rc != SQLITE_OK) { ferry_store_close(store); return fail(db, map_sqlite(rc), "SQLite failed to start"); }
+  char err[400];
+  rc = ferry__vfs_attach(name, store, &db->img, err, sizeof err);
+  if (rc != FERRY_OK) return fail(db, rc, "%s", err);
+  rc = sqlite3_open_v2(name, &db->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                       SQLITE_OPEN_EXRESCODE, FERRY_VFS_NAME);
+  if (rc != SQLITE_OK) {
+    if (!db->sq) return fail(db, FERRY_NOMEM, "out of memory opening '%s'", name);
+    return fail_sqlite(db, rc);
+  }
+  /* The store is atomic per commit, so the journal only serves in-process
+   * rollback. A first read proves the stored image is a database. */
+  rc = sqlite3_exec(db->sq,
+    "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+    "SELECT count(*) FROM sqlite_schema;", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) return fail_sqlite(db, rc);
+  return FERRY_OK;
+}
+
+void ferry_db_close(ferry_db *db) {
+  if (!db) return;
+  for (int i = 0; i < CACHE_SIZE; i++) {
+    sqlite3_finalize(db->cache[i].stmt);
+    free(db->cache[i].sql);
+  }
+  if (db->sq) {
+    if (!sqlite3_get_autocommit(db->sq)) sqlite3_exec(db->sq, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close_v2(db->sq);
+  }
+  ferry__vfs_detach(db->img);
+  ferry__buf_free(&db->out);
+  clear_error(db);
+  free(db);
+}
+
+const char *ferry_errmsg(const ferry_db *db) {
+  if (!db) return "no database (out of memory?)";
+  return db->errmsg ? db->errmsg : "";
+}
+
+int ferry_db_in_transaction(const ferry_db *db) {
+  return db && db->sq && !sqlite3_get_autocommit(db->sq);
+}
+int64_t ferry_db_changes(const ferry_db *db) { return db ? db->changes : 0; }
+int64_t ferry_db_last_rowid(const ferry_db *db) { return db ? db->last_rowid : 0; }
+void *ferry_db_sqlite(ferry_db *db) { return db ? db->sq : NULL; }
+
+/* ---- parameters --------------------------------------------------------- */
+
+typedef struct reader { const uint8_t *p, *end; } reader;
+
+static int rd(reader *r, void *dst, size_t n) {
+  if ((size_t)(r->end - r->p) < n) return 0;
+  memcpy(dst, r->p, n);
+  r->p += n;
+  return 1;
+}
+
+static int bind_params(ferry_db *db, sqlite3_stmt *st, const uint8_t *params, size_t len) {
+  int nparam = sqlite3_bind_parameter_count(st);
+  uint32_t count = 0;
+  reader r = { params, params + len };
+  if (len && !rd(&r, &count, 4)) return fail(db, FERRY_MISUSE, "malformed parameter block");
+  uint8_t bound_small[64] = {0};
+  uint8_t *bound = nparam <= 64 ? bound_small : calloc((size_t)nparam, 1);
+  if (!bound) return fail(db, FERRY_NOMEM, "out of memory");
+  int rc = FERRY_OK, next_pos = 1;
+  for (uint32_t k = 0; k < count && rc == FERRY_OK; k++) {
+    uint16_t nlen; uint8_t type;
+    char name[256];
+    if (!rd(&r, &nlen, 2) || nlen >= sizeof name - 1 || !rd(&r, name + 1, nlen) || !rd(&r, &type, 1)) {
+      rc = fail(db, FERRY_MISUSE, "malformed parameter block");
+      break;
+    }
+    int idx;
+    if (nlen == 0) {
+      idx = next_pos++;
+      if (idx > nparam) {
+        rc = fail(db, FERRY_RANGE, "%u parameters given but the statement takes %d", count, nparam);
+        break;
+      }
+    } else {
+      name[nlen + 1] = 0;
+      if (name[1] == ':' || name[1] == '@' || name[1] == '$') {
+        idx = sqlite3_bind_parameter_index(st, name + 1);
+      } else {
+        static const char prefixes[] = ":@$";
+        idx = 0;
+        for (int p = 0; p < 3 && !idx; p++) { name[0] = prefixes[p]; idx = sqlite3_bind_parameter_index(st, name); }
+      }
+      if (!idx) {
+        rc = fail(db, FERRY_RANGE, "the statement has no parameter named '%s'", name + 1);
+        break;
+      }
+    }
+    int src = SQLITE_OK;
+    switch (type) {
+      case FERRY_T_NULL: src = sqlite3_bind_null(st, idx); break;
+      case FERRY_T_INT: { int64_t v; if (!rd(&r, &v, 8)) goto bad; src = sqlite3_bind_int64(st, idx, v); break; }
+      case FERRY_T_FLOAT: { double v; if (!rd(&r, &v, 8)) goto bad; src = sqlite3_bind_double(st, idx, v); break; }
+      case FERRY_T_TEXT: case FERRY_T_BLOB: {
+        uint32_t n;
+        if (!rd(&r, &n, 4) || (size_t)(r.end - r.p) < n) goto bad;
+        src = type == FERRY_T_TEXT
+          ? sqlite3_bind_text(st, idx, (const char *)r.p, (int)n, SQLITE_TRANSIENT)
+          : sqlite3_bind_blob(st, idx, r.p, (int)n, SQLITE_TRANSIENT);
+        r.p += n;
+        break;
+      }
+      default: goto bad;
+    }
+    if (src != SQLITE_OK) { rc = fail_sqlite(db, src); break; }
+    bound[idx - 1] = 1;
+    continue;
+  bad:
+    rc = fail(db, FERRY_MISUSE, "malformed parameter block");
+  }
+  for (int i = 0; i < nparam && rc == FERRY_OK; i++) {
+    if (!bound[i]) {
+      const char *n = sqlite3_bind_parameter_name(st, i + 1);
+      rc = n ? fail(db, FERRY_RANGE, "no value given for parameter %s", n)
+             : fail(db, FERRY_RANGE, "no value given for parameter %d (the statement takes %d)", i + 1, nparam);
+    }
+  }
+  if (bound != bound_small) free(bound);
+  return rc;
+}
+
+/* ---- statements --------------------------------------------------------- */
+
+static cached *cache_find(ferry_db *db, const char *sql, size_t len) {
+  for (int i = 0; i < CACHE_SIZE; i++) {
+    cached *c = &db->cache[i];
+    if (c->stmt && c->len == len && memcmp(c->sql, sql, len) == 0) return c;
+  }
+  return NULL;
+}
+
+static void cache_put(ferry_db *db, const char *sql, size_t len, sqlite3_stmt *st) {
+  cached *victim = &db->cache[0];
+  for (int i = 0; i < CACHE_SIZE; i++) {
+    if (!db->cache[i].stmt) { victim = &db->cache[i]; break; }
+    if (db->cache[i].used < victim->used) victim = &db->cache[i];
+  }
+  char *copy = malloc(len);
+  if (!copy) { sqlite3_finalize(st); return; }
+  memcpy(copy, sql, len);
+  sqlite3_finalize(victim->stmt);
+  free(victim->sql);
+  victim->sql = copy; victim->len = len; victim->stmt = st; victim->used = ++db->tick;
+}
+
+static int only_space(const char *p, const char *end) {
+  for (; p < end; p++) if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != ';') return 0;
+  return 1;
+}
+
+static void encode_columns(ferry__buf *b, sqlite3_stmt *st, int ncol) {
+  b->len = 0;
+  ferry__buf_u32(b, (uint32_t)ncol);
+  for (int i = 0; i < ncol; i++) {
+    const char *n = sqlite3_column_name(st, i);
+    uint32_t len = n ? (uint32_t)strlen(n) : 0;
+    ferry__buf_u32(b, len);
+    ferry__buf_put(b, n, len);
+  }
+}
+
+static void encode_row(ferry__buf *b, sqlite3_stmt *st, int ncol) {
+  ferry__buf_u8(b, 1);
+  for (int i = 0; i < ncol; i++) {
+    switch (sqlite3_column_type(st, i)) {
+      case SQLITE_INTEGER:
+        ferry__buf_u8(b, FERRY_T_INT); ferry__buf_i64(b, sqlite3_column_int64(st, i)); break;
+      case SQLITE_FLOAT:
+        ferry__buf_u8(b, FERRY_T_FLOAT); ferry__buf_f64(b, sqlite3_column_double(st, i)); break;
+      case SQLITE_TEXT: {
+        const unsigned char *t = sqlite3_column_text(st, i);
+        uint32_t n = (uint32_t)sqlite3_column_bytes(st, i);
+        ferry__buf_u8(b, FERRY_T_TEXT); ferry__buf_u32(b, n); ferry__buf_put(b, t, n);
+        break;
+      }
+      case SQLITE_BLOB: {
+        const void *p = sqlite3_column_blob(st, i);
+        uint32_t n = (uint32_t)sqlite3_column_bytes(st, i);
+        ferry__buf_u8(b, FERRY_T_BLOB); ferry__buf_u32(b, n); ferry__buf_put(b, p, n);
+        break;
+      }
+      default: ferry__buf_u8(b, FERRY_T_NULL);
+    }
+  }
+}
+
+/* Steps one prepared statement to its end, encoding rows when asked. */
+static int step_all(ferry_db *db, sqlite3_stmt *st, int flags) {
+  int64_t total_before = sqlite3_total_changes64(db->sq);
+  int ncol = sqlite3_column_count(st);
+  int want = (flags & FERRY_RUN_ROWS) && ncol > 0;
+  if (want) encode_columns(&db->out, st, ncol);
+  int src;
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    if (want) {
+      encode_row(&db->out, st, ncol);
+      if (db->out.oom) { sqlite3_reset(st); return fail(db, FERRY_NOMEM, "out of memory collecting rows"); }
+    }
+  }
+  if (src != SQLITE_DONE) {
+    int rc = fail_sqlite(db, sqlite3_reset(st) != SQLITE_OK ? sqlite3_errcode(db->sq) : src);
+    return rc;
+  }
+  sqlite3_reset(st);
+  /* Rows of this statement itself, not those its triggers touched. */
+  if (sqlite3_total_changes64(db->sq) != total_before) db->changes += sqlite3_changes64(db->sq);
+  return FERRY_OK;
+}
+
+int ferry_db_run(ferry_db *db, const char *sql, size_t sql_len,
+                 const uint8_t *params, size_t params_len, int flags,
+                 const uint8_t **out, size_t *out_len) {
+  if (out) *out = NULL;
+  if (out_len) *out_len = 0;
+  if (!db) return FERRY_MISUSE;
+  if (!db->sq) return fail(db, FERRY_CLOSED, "the database is not open");
+  if (sql_len > 100 * 1000 * 1000) return fail(db, FERRY_TOOBIG, "SQL text over 100 MB");
+  clear_error(db);
+  ferry__vfs_clear_error(db->img);
+  db->out.len = 0;
+  db->out.oom = 0;
+  ferry__buf_u32(&db->out, 0);     /* no columns unless a statement has some */
+  int rc = FERRY_OK;
+  db->changes = 0;
+
+  cached *c = cache_find(db, sql, sql_len);
+  if (c) {
+    c->used = ++db->tick;
+    sqlite3_clear_bindings(c->stmt);
+    rc = bind_params(db, c->stmt, params, params_len);
+    if (rc == FERRY_OK) rc = step_all(db, c->stmt, flags);
+  } else {
+    const char *p = sql, *end = sql + sql_len;
+    int first = 1;
+    while (rc == FERRY_OK && p < end && !only_space(p, end)) {
+      sqlite3_stmt *st = NULL;
+      const char *tail = NULL;
+      int src = sqlite3_prepare_v3(db->sq, p, (int)(end - p), SQLITE_PREPARE_PERSISTENT, &st, &tail);
+      if (src != SQLITE_OK) { rc = fail_sqlite(db, src); break; }
+      if (!st) { p = tail; continue; }        /* a comment or empty statement */
+      int single = first && only_space(tail, end);
+      if (!single && params_len > 4) {
+        sqlite3_finalize(st);
+        rc = fail(db, FERRY_MISUSE, "parameters go with a single statement; split the script");
+        break;
+      }
+      rc = bind_params(db, st, single ? params : NULL, single ? params_len : 0);
+      if (rc == FERRY_OK) rc = step_all(db, st, flags);
+      if (single && rc == FERRY_OK) cache_put(db, sql, sql_len, st);
+      else sqlite3_finalize(st);
+      first = 0;
+      p = tail;
+    }
+  }
+  if (rc != FERRY_OK) return rc;
+  ferry__buf_u8(&db->out, 0);
+  if (db->out.oom) return fail(db, FERRY_NOMEM, "out of memory collecting rows");
+  db->last_rowid = sqlite3_last_insert_rowid(db->sq);
+  if (out) *out = db->out.p;
+  if (out_len) *out_len = db->out.len;
+  return FERRY_OK;
+}

@@ -1,0 +1,79 @@
+/* ferry: the public C API of the core (storage, SQL, sync).
+ * Conventions: every fallible function returns an int code (FERRY_OK == 0);
+ * handles are opaque with an _open/_close pair, and closing NULL is a no-op;
+ * error text lives on the handle (ferry_errmsg), never in a global. */
+#ifndef FERRY_H
+#define FERRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ferry_errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+#define FERRY__ENUM(name, code, hint) FERRY_##name,
+  FERRY_ERRORS(FERRY__ENUM)
+#undef FERRY__ENUM
+  FERRY__NCODES
+};
+
+/* Stable string code of `rc` (busy, storage_full, ...); static memory.
+ * Unknown codes give "error". */
+const char *ferry_errstr(int rc);
+/* One sentence saying what to do about `rc`; static memory. */
+const char *ferry_errhint(int rc);
+/* Number of codes in the list (for generators and bindings). */
+int ferry_errcount(void);
+
+/* ---- page stores -------------------------------------------------------- */
+typedef struct ferry_store ferry_store;   /* function table in store.h */
+
+/* A store that keeps pages in memory only: durable for the process lifetime.
+ * Caller owns the result; it is released by ferry_db_close (or ferry_store_close). */
+int ferry_store_memory_open(ferry_store **out);
+/* Releases a store that was not handed to a database. NULL is a no-op. */
+void ferry_store_close(ferry_store *store);
+
+/* ---- databases ---------------------------------------------------------- */
+typedef struct ferry_db ferry_db;
+
+/* Opens database `name` on `store`. The database takes ownership of `store`
+ * in every case (it is closed on failure). On failure *out may still be set
+ * to a handle carrying the error message: read ferry_errmsg, then close it. */
+int ferry_db_open(ferry_db **out, const char *name, ferry_store *store);
+/* Closes the database and its store (every commit has already reached the
+ * store). NULL is a no-op. */
+void ferry_db_close(ferry_db *db);
+/* Message of the last error on `db`, or "" after success; owned by db,
+ * valid until the next call on db. NULL db gives a static message. */
+const char *ferry_errmsg(const ferry_db *db);
+
+/* Flags for ferry_db_run. */
+#define FERRY_RUN_ROWS 1   /* encode result rows */
+
+/* Runs `sql` (one or more statements; parameters only with a single one)
+ * with parameters encoded in `params` (see codec.h; NULL/0 for none).
+ * On success out and out_len point at the encoded result (columns, rows,
+ * changes, last insert rowid), owned by db and valid until the next call. */
+int ferry_db_run(ferry_db *db, const char *sql, size_t sql_len,
+                 const uint8_t *params, size_t params_len, int flags,
+                 const uint8_t **out, size_t *out_len);
+
+/* 1 while a transaction is open on db, else 0. */
+int ferry_db_in_transaction(const ferry_db *db);
+
+/* Number of changed rows and last insert rowid of the last ferry_db_run. */
+int64_t ferry_db_changes(const ferry_db *db);
+int64_t ferry_db_last_rowid(const ferry_db *db);
+
+/* The SQLite connection, for core modules (capture, sync) and tests.
+ * Owned by db. Declared as void* so this header needs no sqlite3.h. */
+void *ferry_db_sqlite(ferry_db *db);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
