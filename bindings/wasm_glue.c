@@ -1,1 +1,145 @@
-/* placeholder replaced below */
+/* The wasm boundary: stores and files whose bytes live in JavaScript
+ * (IndexedDB, OPFS, Node's fs) and the entry points bindings/core.js calls.
+ * JS host functions never throw into wasm: they return a ferry code (or a
+ * negative one for byte counts) and keep the error text for the bindings. */
+#include <emscripten.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ferry.h"
+#include "store.h"
+
+/* ---- host imports (bindings/host.js implements Module.ferryHost) -------- */
+EM_JS(int, js_file_read, (int id, void *buf, int n, double off), {
+  return Module['ferryHost'].fileRead(id, buf, n, off);
+});
+EM_JS(int, js_file_write, (int id, const void *buf, int n, double off), {
+  return Module['ferryHost'].fileWrite(id, buf, n, off);
+});
+EM_JS(double, js_file_size, (int id), {
+  return Module['ferryHost'].fileSize(id);
+});
+EM_JS(int, js_file_truncate, (int id, double size), {
+  return Module['ferryHost'].fileTruncate(id, size);
+});
+EM_JS(int, js_file_sync, (int id), {
+  return Module['ferryHost'].fileSync(id);
+});
+EM_JS(void, js_file_close, (int id), {
+  Module['ferryHost'].fileClose(id);
+});
+EM_JS(int, js_store_count, (int id), {
+  return Module['ferryHost'].storeCount(id);
+});
+EM_JS(int, js_store_block, (int id, int k, void *buf), {
+  return Module['ferryHost'].storeBlock(id, k, buf);
+});
+EM_JS(double, js_store_size, (int id), {
+  return Module['ferryHost'].storeSize(id);
+});
+EM_JS(int, js_store_commit, (int id, const void *blocks, int n, double size), {
+  return Module['ferryHost'].storeCommit(id, blocks, n, size);
+});
+EM_JS(void, js_store_close, (int id), {
+  Module['ferryHost'].storeClose(id);
+});
+
+/* ---- files over JS -------------------------------------------------------- */
+typedef struct js_file { ferry_file base; int id; } js_file;
+
+static int jf_read(ferry_file *f, void *buf, size_t n, int64_t off, size_t *got) {
+  int r = js_file_read(((js_file *)f)->id, buf, (int)n, (double)off);
+  if (r < 0) return -r;
+  *got = (size_t)r;
+  return FERRY_OK;
+}
+static int jf_write(ferry_file *f, const void *buf, size_t n, int64_t off) {
+  return js_file_write(((js_file *)f)->id, buf, (int)n, (double)off);
+}
+static int jf_size(ferry_file *f, int64_t *out) {
+  double s = js_file_size(((js_file *)f)->id);
+  if (s < 0) return (int)-s;
+  *out = (int64_t)s;
+  return FERRY_OK;
+}
+static int jf_truncate(ferry_file *f, int64_t size) {
+  return js_file_truncate(((js_file *)f)->id, (double)size);
+}
+static int jf_sync(ferry_file *f) { return js_file_sync(((js_file *)f)->id); }
+static void jf_close(ferry_file *f) {
+  js_file_close(((js_file *)f)->id);
+  free(f);
+}
+static const ferry_file_methods jf_methods = { jf_read, jf_write, jf_size, jf_truncate, jf_sync, jf_close };
+
+static ferry_file *js_file_new(int id) {
+  js_file *f = calloc(1, sizeof *f);
+  if (!f) { js_file_close(id); return NULL; }
+  f->base.m = &jf_methods;
+  f->id = id;
+  return &f->base;
+}
+
+/* ---- a store whose pages JS keeps (IndexedDB) ---------------------------- */
+/* JS loads every page before open and receives each commit as one batch,
+ * which it writes in one IndexedDB transaction before the API call resolves. */
+typedef struct js_store { ferry_store base; int id; } js_store;
+
+static int js_load(ferry_store *s, ferry_block_cb cb, void *arg, int64_t *size) {
+  int id = ((js_store *)s)->id;
+  uint8_t *blk = malloc(FERRY_BLOCK);
+  if (!blk) return FERRY_NOMEM;
+  int n = js_store_count(id), rc = FERRY_OK;
+  for (int k = 0; k < n && rc == FERRY_OK; k++) {
+    int no = js_store_block(id, k, blk);
+    rc = no < 0 ? FERRY_CORRUPT : cb(arg, (uint32_t)no, blk);
+  }
+  free(blk);
+  *size = (int64_t)js_store_size(id);
+  return rc;
+}
+static int js_commit(ferry_store *s, const ferry_block *b, size_t n, int64_t size) {
+  return js_store_commit(((js_store *)s)->id, b, (int)n, (double)size);
+}
+static void js_close(ferry_store *s) {
+  js_store_close(((js_store *)s)->id);
+  free(s);
+}
+static const ferry_store_methods js_store_methods = { js_load, js_commit, js_close };
+
+/* ---- entry points ---------------------------------------------------------- */
+EMSCRIPTEN_KEEPALIVE int fg_open_memory(const char *name, ferry_db **out) {
+  ferry_store *s = NULL;
+  int rc = ferry_store_memory_open(&s);
+  if (rc != FERRY_OK) { *out = NULL; return rc; }
+  return ferry_db_open(out, name, s);
+}
+
+EMSCRIPTEN_KEEPALIVE int fg_open_files(const char *name, int main_id, int log_id,
+                                       double checkpoint_bytes, ferry_db **out) {
+  *out = NULL;
+  ferry_file *m = js_file_new(main_id), *l = js_file_new(log_id);
+  if (!m || !l) {
+    if (m) m->m->close(m);
+    if (l) l->m->close(l);
+    return FERRY_NOMEM;
+  }
+  ferry_store *s = NULL;
+  int rc = ferry_store_log_open(&s, m, l, (int64_t)checkpoint_bytes);
+  if (rc != FERRY_OK) return rc;
+  return ferry_db_open(out, name, s);
+}
+
+EMSCRIPTEN_KEEPALIVE int fg_open_js_store(const char *name, int store_id, ferry_db **out) {
+  *out = NULL;
+  js_store *s = calloc(1, sizeof *s);
+  if (!s) { js_store_close(store_id); return FERRY_NOMEM; }
+  s->base.m = &js_store_methods;
+  s->id = store_id;
+  return ferry_db_open(out, name, &s->base);
+}
+
+/* Writes changes and last insert rowid of the last run into out[0..1]. */
+EMSCRIPTEN_KEEPALIVE void fg_run_info(ferry_db *db, int64_t *out) {
+  out[0] = ferry_db_changes(db);
+  out[1] = ferry_db_last_rowid(db);
+}

@@ -1,0 +1,71 @@
+// Module.ferryHost: the JS side of the stores and files the C core calls
+// synchronously (bindings/wasm_glue.c). Nothing here throws into wasm: each
+// call catches, keeps the error for the bindings, and returns a code.
+import { rcOfCode, storageCode } from './errors.js';
+
+export class Host {
+  constructor() {
+    this.files = new Map();     // id -> { read(u8, off), write(u8, off), size(), truncate(n), sync(), close() }
+    this.stores = new Map();    // id -> { count(), block(k), size(), commit(blocks, size), close() }
+    this.nextId = 1;
+    this.lastError = null;
+    this.module = null;
+  }
+  attach(module) { this.module = module; }
+  heap() { return this.module.HEAPU8; }
+  add(map, obj) { const id = this.nextId++; map.set(id, obj); return id; }
+  addFile(file) { return this.add(this.files, file); }
+  addStore(store) { return this.add(this.stores, store); }
+  /** Takes the error kept by the last failed host call (or null). */
+  takeError() { const e = this.lastError; this.lastError = null; return e; }
+  fail(e) { this.lastError = e; return rcOfCode(storageCode(e)); }
+
+  fileRead(id, ptr, n, off) {
+    try { return this.files.get(id).read(this.heap().subarray(ptr, ptr + n), off); } catch (e) { return -this.fail(e); }
+  }
+  fileWrite(id, ptr, n, off) {
+    try { this.files.get(id).write(this.heap().subarray(ptr, ptr + n), off); return 0; } catch (e) { return this.fail(e); }
+  }
+  fileSize(id) {
+    try { return this.files.get(id).size(); } catch (e) { return -this.fail(e); }
+  }
+  fileTruncate(id, size) {
+    try { this.files.get(id).truncate(size); return 0; } catch (e) { return this.fail(e); }
+  }
+  fileSync(id) {
+    try { this.files.get(id).sync(); return 0; } catch (e) { return this.fail(e); }
+  }
+  fileClose(id) {
+    const f = this.files.get(id);
+    this.files.delete(id);
+    try { f && f.close(); } catch (e) { this.fail(e); }
+  }
+
+  storeCount(id) { return this.stores.get(id).count(); }
+  storeBlock(id, k, ptr) {
+    try {
+      const { no, data } = this.stores.get(id).block(k);
+      this.heap().set(data, ptr);
+      return no;
+    } catch (e) { this.fail(e); return -1; }
+  }
+  storeSize(id) { return this.stores.get(id).size(); }
+  storeCommit(id, ptr, n, size) {
+    try {
+      const heap = this.heap();
+      const words = new Uint32Array(heap.buffer, ptr, n * 2);
+      const blocks = new Array(n);
+      for (let k = 0; k < n; k++) {
+        const at = words[2 * k + 1];
+        blocks[k] = { no: words[2 * k], data: heap.slice(at, at + 4096) };
+      }
+      this.stores.get(id).commit(blocks, size);
+      return 0;
+    } catch (e) { return this.fail(e); }
+  }
+  storeClose(id) {
+    const s = this.stores.get(id);
+    this.stores.delete(id);
+    try { s && s.close(); } catch (e) { this.fail(e); }
+  }
+}

@@ -1,0 +1,62 @@
+// ferry: offline-first data for progressive web apps (ES module entry).
+import { loadCore } from './core.js';
+import { Database } from './database.js';
+import { FerryError, codes } from './errors.js';
+import { openIndexedDB } from './storage/indexeddb.js';
+import { openOpfs, opfsAvailable } from './storage/opfs.js';
+
+export { FerryError, codes };
+
+const isNode = typeof process === 'object' && typeof process.versions?.node === 'string'
+  && typeof globalThis.window === 'undefined';
+const STORAGES = new Set(['auto', 'opfs', 'indexeddb', 'memory', 'file']);
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+function pickStorage(opts) {
+  if (opts.storage !== 'auto') return opts.storage;
+  if (isNode) return opts.path ? 'file' : 'memory';
+  if (opfsAvailable()) return 'opfs';
+  if (globalThis.indexedDB) return 'indexeddb';
+  return 'memory';
+}
+
+async function openStorage(core, kind, opts) {
+  const { name } = opts;
+  switch (kind) {
+    case 'memory':
+      return { handle: core.openMemory(`memory:${name}`), kind };
+    case 'file': {
+      if (!isNode) throw new FerryError('unsupported', "storage 'file' is for Node; use 'opfs' or 'indexeddb' in a browser");
+      const { openFileStorage } = await import('./storage/node-file.js');
+      return openFileStorage(core, name, opts.path, opts);
+    }
+    case 'indexeddb':
+      return openIndexedDB(core, name, opts);
+    case 'opfs':
+      return openOpfs(core, name, opts);
+  }
+  throw new FerryError('misuse', `unknown storage '${kind}'`);
+}
+
+/**
+ * Opens (or creates) the database `name` on the device.
+ * @param {object} options name, storage ('auto'|'opfs'|'indexeddb'|'memory'|'file'),
+ *   path (file storage), server, fetch, headers, busyTimeout (ms to wait for another writer)
+ * @returns {Promise<Database>}
+ */
+export async function open(options = {}) {
+  if (typeof options !== 'object' || options === null) throw new FerryError('misuse', 'open() takes an options object');
+  const opts = { storage: 'auto', ...options };
+  if (typeof opts.name !== 'string' || !NAME.test(opts.name)) {
+    throw new FerryError('misuse', `open() needs a name of 1-128 letters, digits, '_', '.' or '-' (got ${JSON.stringify(opts.name)})`);
+  }
+  if (!STORAGES.has(opts.storage)) {
+    throw new FerryError('misuse', `unknown storage '${opts.storage}'; use ${[...STORAGES].join(', ')}`);
+  }
+  const core = await loadCore();
+  const kind = pickStorage(opts);
+  const storage = await openStorage(core, kind, opts);
+  storage.name = opts.name;
+  const reopen = async () => Object.assign(await openStorage(core, kind, opts), { name: opts.name });
+  return new Database(core, storage, reopen);
+}
