@@ -1,7 +1,10 @@
 // Loads the wasm core once per JS realm and wraps its entry points.
 import createFerryCore from './dist/ferry-core.mjs';
 import { Host } from './host.js';
-import { FerryError, codeOfRc } from './errors.js';
+import { FerryError, codeOfRc, hintOf } from './errors.js';
+
+// Codes whose message also says what the user can do about it.
+const ADVISED = new Set(['storage_full', 'io', 'corrupt', 'busy', 'storage_lost']);
 
 const wasmUrl = new URL('./dist/ferry-core.wasm', import.meta.url);
 const isNode = typeof process === 'object' && typeof process.versions?.node === 'string';
@@ -80,8 +83,9 @@ export class Core {
     const code = codeOfRc(rc);
     const kept = this.host.takeError();
     let msg = db ? this.readCString(this.M._ferry_errmsg(db)) : '';
-    if (!msg && kept) msg = kept.message;
+    if (kept && kept.message && !msg.includes(kept.message)) msg = msg ? `${msg}: ${kept.message}` : kept.message;
     if (!msg) msg = code;
+    if (ADVISED.has(code)) msg = `${msg}. ${hintOf(code)}`;
     const err = new FerryError(code, context ? `${context}: ${msg}` : msg, kept ? { cause: kept } : undefined);
     return err;
   }

@@ -70,7 +70,8 @@ export async function openFileStorage(core, name, filePath, opts = {}) {
   const lock = acquireLock(`${abs}-lock`, abs);
   try {
     const wrap = opts.wrapFile || ((f) => f);
-    const handle = core.openFiles(abs, wrap(nodeFile(abs), 'main'), wrap(nodeFile(`${abs}-log`), 'log'));
+    const handle = core.openFiles(abs, wrap(nodeFile(abs), 'main'), wrap(nodeFile(`${abs}-log`), 'log'),
+      opts.checkpointBytes || 0);
     return { handle, kind: 'file', release: () => lock.release() };
   } catch (e) {
     lock.release();
