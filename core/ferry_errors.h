@@ -23,6 +23,13 @@
   X(NOTFOUND,     "not_found",     "the named thing does not exist") \
   X(TOOBIG,       "too_big",       "a value or payload exceeds ferry's size limit") \
   X(UNSUPPORTED,  "unsupported",   "this storage or feature is not available in this environment") \
-  X(STORAGE_LOST, "storage_lost",  "the database's storage is gone (evicted or deleted) although it was known before")
+  X(STORAGE_LOST, "storage_lost",  "the database's storage is gone (evicted or deleted) although it was known before") \
+  X(MODEL,        "model_invalid", "the model cannot work offline; fix the entity and rule named in the message") \
+  X(SYNC_NETWORK, "sync_network",  "the sync server could not be reached; changes stay pending and sync retries later") \
+  X(SYNC_SERVER,  "sync_server",   "the sync server failed (HTTP 5xx); changes stay pending and sync retries later") \
+  X(SYNC_PROTOCOL,"sync_protocol", "the sync server's reply is not valid ferry protocol; changes stay pending") \
+  X(SYNC_AUTH,    "sync_auth",     "the sync server refused the credentials; check the headers option") \
+  X(SYNC_TOO_BIG, "sync_too_big",  "the sync reply exceeds the size limit; changes stay pending") \
+  X(SYNC_REJECTED,"sync_rejected", "the sync server refused the request; see the message")
 
 #endif
