@@ -25,7 +25,17 @@ struct ferry_db {
   cached cache[CACHE_SIZE];
   uint64_t tick;
   int64_t changes, last_rowid;
+  int capture_off;       /* set while sync applies server data */
 };
+
+/* ferry_capture(): 1 when local writes go to the outbox (the triggers ask). */
+static void fn_capture(sqlite3_context *c, int argc, sqlite3_value **argv) {
+  (void)argc; (void)argv;
+  ferry_db *db = sqlite3_user_data(c);
+  sqlite3_result_int(c, !db->capture_off);
+}
+
+void ferry__db_set_capture(ferry_db *db, int on) { db->capture_off = !on; }
 
 static char oom_msg[] = "out of memory";
 
@@ -92,6 +102,8 @@ int ferry_db_open(ferry_db **out, const char *name, ferry_store *store) {
     if (!db->sq) return fail(db, FERRY_NOMEM, "out of memory opening '%s'", name);
     return fail_sqlite(db, rc);
   }
+  rc = sqlite3_create_function(db->sq, "ferry_capture", 0, SQLITE_UTF8, db, fn_capture, NULL, NULL);
+  if (rc != SQLITE_OK) return fail_sqlite(db, rc);
   /* The store is atomic per commit, so the journal only serves in-process
    * rollback. A first read proves the stored image is a database. */
   rc = sqlite3_exec(db->sq,

@@ -1,0 +1,197 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "buf.h"
+#include "ferry.h"
+#include "schema.h"
+
+static const char bookkeeping[] =
+  "CREATE TABLE IF NOT EXISTS _ferry_meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _ferry_outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+  "  entity TEXT NOT NULL, oid TEXT NOT NULL, op TEXT NOT NULL, attrs TEXT NOT NULL, ts INTEGER NOT NULL,"
+  "  mid INTEGER);"
+  "CREATE INDEX IF NOT EXISTS _ferry_outbox_obj ON _ferry_outbox(entity, oid, seq);"
+  "CREATE TABLE IF NOT EXISTS _ferry_base(entity TEXT NOT NULL, oid TEXT NOT NULL, version INTEGER NOT NULL,"
+  "  PRIMARY KEY(entity, oid)) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _ferry_cursor(entity TEXT PRIMARY KEY, cursor INTEGER NOT NULL) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _ferry_errors(entity TEXT NOT NULL, oid TEXT NOT NULL, kind TEXT NOT NULL,"
+  "  op TEXT, reason TEXT, attrs TEXT, local TEXT, server TEXT, at INTEGER NOT NULL, PRIMARY KEY(entity, oid)) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _ferry_refresh(entity TEXT NOT NULL, oid TEXT NOT NULL, PRIMARY KEY(entity, oid)) WITHOUT ROWID;"
+  "INSERT OR IGNORE INTO _ferry_meta VALUES ('client_id', 'c-' || lower(hex(randomblob(12))));"
+  "INSERT OR IGNORE INTO _ferry_meta VALUES ('next_mid', 1);";
+
+static int exec_err(sqlite3 *sq, const char *sql, char *err, size_t errlen) {
+  char *msg = NULL;
+  int rc = sqlite3_exec(sq, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK) {
+    snprintf(err, errlen, "%s", msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return FERRY_SQL;
+  }
+  return FERRY_OK;
+}
+
+int ferry__schema_init(sqlite3 *sq, char *err, size_t errlen) {
+  return exec_err(sq, bookkeeping, err, errlen);
+}
+
+static const char *column_type(ferry__type t) {
+  switch (t) {
+    case FT_INTEGER: case FT_BOOLEAN: return "INTEGER";
+    case FT_BINARY: case FT_FILE: return "BLOB";
+    default: return "TEXT";
+  }
+}
+
+static int table_exists(sqlite3 *sq, const char *name) {
+  sqlite3_stmt *st;
+  int found = 0;
+  if (sqlite3_prepare_v2(sq, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=?", -1, &st, NULL) != SQLITE_OK) return 0;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  found = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  return found;
+}
+
+static int column_exists(sqlite3 *sq, const char *table, const char *col) {
+  sqlite3_stmt *st;
+  int found = 0;
+  if (sqlite3_prepare_v2(sq, "SELECT 1 FROM pragma_table_info(?) WHERE name=? COLLATE NOCASE", -1, &st, NULL) != SQLITE_OK) return 0;
+  sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
+  found = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  return found;
+}
+
+static int has_pending(sqlite3 *sq, const char *entity) {
+  sqlite3_stmt *st;
+  int found = 0;
+  if (sqlite3_prepare_v2(sq, "SELECT 1 FROM _ferry_outbox WHERE entity=? LIMIT 1", -1, &st, NULL) != SQLITE_OK) return 1;
+  sqlite3_bind_text(st, 1, entity, -1, SQLITE_STATIC);
+  found = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  return found;
+}
+
+/* Same name, type and target: an attribute whose stored values still fit. */
+static int same_shape(const ferry__entity *a, const ferry__entity *b) {
+  if (!a || !b || a->mode != b->mode || a->nattrs != b->nattrs) return 0;
+  if ((a->where == NULL) != (b->where == NULL) || (a->where && strcmp(a->where, b->where))) return 0;
+  for (int k = 0; k < a->nattrs; k++) {
+    const ferry__attr *x = &a->attrs[k], *y = ferry__entity_attr(b, x->name);
+    if (!y || x->type != y->type) return 0;
+  }
+  return 1;
+}
+
+static void drop_triggers(ferry__buf *b, const char *e) {
+  char sql[400];
+  snprintf(sql, sizeof sql,
+    "DROP TRIGGER IF EXISTS \"_ferry_i_%s\"; DROP TRIGGER IF EXISTS \"_ferry_u_%s\";"
+    "DROP TRIGGER IF EXISTS \"_ferry_k_%s\"; DROP TRIGGER IF EXISTS \"_ferry_d_%s\";", e, e, e, e);
+  ferry__buf_put(b, sql, strlen(sql));
+}
+
+static void put(ferry__buf *b, const char *s) { ferry__buf_put(b, s, strlen(s)); }
+
+/* The capture triggers: every local insert, update and delete leaves an
+ * outbox row naming the object and the attributes it changed. */
+static void create_triggers(ferry__buf *b, const ferry__entity *e) {
+  char head[2400];
+  const char *n = e->name;
+  snprintf(head, sizeof head,
+    "CREATE TRIGGER \"_ferry_i_%s\" AFTER INSERT ON \"%s\" WHEN ferry_capture() BEGIN "
+    "INSERT INTO _ferry_outbox(entity, oid, op, attrs, ts) VALUES ('%s', NEW.id, 'upsert', '[\"*\"]', "
+    "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;"
+    "CREATE TRIGGER \"_ferry_d_%s\" AFTER DELETE ON \"%s\" WHEN ferry_capture() BEGIN "
+    "INSERT INTO _ferry_outbox(entity, oid, op, attrs, ts) VALUES ('%s', OLD.id, 'delete', '[]', "
+    "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;"
+    "CREATE TRIGGER \"_ferry_k_%s\" AFTER UPDATE OF id ON \"%s\" WHEN ferry_capture() AND OLD.id IS NOT NEW.id BEGIN "
+    "INSERT INTO _ferry_outbox(entity, oid, op, attrs, ts) VALUES ('%s', OLD.id, 'delete', '[]', "
+    "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)), ('%s', NEW.id, 'upsert', '[\"*\"]', "
+    "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;",
+    n, n, n, n, n, n, n, n, n, n);
+  put(b, head);
+  if (e->nattrs == 0) return;
+  char part[400];
+  snprintf(part, sizeof part,
+    "CREATE TRIGGER \"_ferry_u_%s\" AFTER UPDATE ON \"%s\" WHEN ferry_capture() AND OLD.id IS NEW.id AND (", n, n);
+  put(b, part);
+  for (int k = 0; k < e->nattrs; k++) {
+    snprintf(part, sizeof part, "%sOLD.\"%s\" IS NOT NEW.\"%s\"", k ? " OR " : "", e->attrs[k].name, e->attrs[k].name);
+    put(b, part);
+  }
+  snprintf(part, sizeof part, ") BEGIN INSERT INTO _ferry_outbox(entity, oid, op, attrs, ts) VALUES ('%s', NEW.id, 'upsert', "
+           "(SELECT json_group_array(n) FROM (", n);
+  put(b, part);
+  for (int k = 0; k < e->nattrs; k++) {
+    snprintf(part, sizeof part, "%sSELECT '%s' AS n WHERE OLD.\"%s\" IS NOT NEW.\"%s\"",
+             k ? " UNION ALL " : "", e->attrs[k].name, e->attrs[k].name, e->attrs[k].name);
+    put(b, part);
+  }
+  put(b, ")), CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;");
+}
+
+int ferry__schema_migrate(sqlite3 *sq, const ferry__model *old, const ferry__model *cur, char *err, size_t errlen) {
+  ferry__buf b = {0};
+  char sql[600];
+  for (int i = 0; i < cur->nentities; i++) {
+    const ferry__entity *e = &cur->entities[i];
+    if (!table_exists(sq, e->name)) {
+      snprintf(sql, sizeof sql, "CREATE TABLE \"%s\"(id TEXT PRIMARY KEY NOT NULL DEFAULT (lower(hex(randomblob(16))))", e->name);
+      put(&b, sql);
+      for (int k = 0; k < e->nattrs; k++) {
+        snprintf(sql, sizeof sql, ", \"%s\" %s", e->attrs[k].name, column_type(e->attrs[k].type));
+        put(&b, sql);
+      }
+      put(&b, ");");
+    } else {
+      for (int k = 0; k < e->nattrs; k++) {
+        if (column_exists(sq, e->name, e->attrs[k].name)) continue;
+        snprintf(sql, sizeof sql, "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s;", e->name, e->attrs[k].name, column_type(e->attrs[k].type));
+        put(&b, sql);
+      }
+    }
+    drop_triggers(&b, e->name);
+    if (ferry__mode_uploads(e->mode)) create_triggers(&b, e);
+    const ferry__entity *was = ferry__model_entity(old, e->name);
+    if (!same_shape(was, e)) {
+      snprintf(sql, sizeof sql, "DELETE FROM _ferry_cursor WHERE entity='%s';", e->name);
+      put(&b, sql);
+    }
+  }
+  /* Attributes and entities the new model removed: their pending changes
+   * are pushed before a migration, so only what is already synced goes. */
+  for (int i = 0; old && i < old->nentities; i++) {
+    const ferry__entity *e = &old->entities[i];
+    const ferry__entity *now = ferry__model_entity(cur, e->name);
+    if (!now) {
+      drop_triggers(&b, e->name);
+      if (!has_pending(sq, e->name) && table_exists(sq, e->name)) {
+        snprintf(sql, sizeof sql, "DROP TABLE \"%s\"; DELETE FROM _ferry_base WHERE entity='%s'; DELETE FROM _ferry_cursor WHERE entity='%s';",
+                 e->name, e->name, e->name);
+        put(&b, sql);
+      }
+      continue;
+    }
+  }
+  ferry__buf_u8(&b, 0);
+  if (b.oom) { ferry__buf_free(&b); snprintf(err, errlen, "out of memory"); return FERRY_NOMEM; }
+  int rc = exec_err(sq, (const char *)b.p, err, errlen);
+  ferry__buf_free(&b);
+  if (rc != FERRY_OK) return rc;
+  /* Removed attributes go when nothing pending needs them; a column an app
+   * index or view still uses stays (its statement fails alone). */
+  for (int i = 0; old && i < old->nentities; i++) {
+    const ferry__entity *e = &old->entities[i];
+    const ferry__entity *now = ferry__model_entity(cur, e->name);
+    if (!now || has_pending(sq, e->name)) continue;
+    for (int k = 0; k < e->nattrs; k++) {
+      if (ferry__entity_attr(now, e->attrs[k].name) || !column_exists(sq, e->name, e->attrs[k].name)) continue;
+      snprintf(sql, sizeof sql, "ALTER TABLE \"%s\" DROP COLUMN \"%s\";", e->name, e->attrs[k].name);
+      sqlite3_exec(sq, sql, NULL, NULL, NULL);
+    }
+  }
+  return FERRY_OK;
+}

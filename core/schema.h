@@ -1,0 +1,16 @@
+/* Local schema for sync (internal): ferry's own tables, and the entity
+ * tables and capture triggers a model asks for. */
+#ifndef FERRY_SCHEMA_H
+#define FERRY_SCHEMA_H
+#include "model.h"
+#include "sqlite3.h"
+
+/* Creates ferry's bookkeeping tables if missing. */
+int ferry__schema_init(sqlite3 *sq, char *err, size_t errlen);
+/* Brings the local tables from `old` (NULL: none) to `cur`, inside the
+ * caller's transaction: creates and alters entity tables, recreates the
+ * capture triggers, drops removed entities that hold no pending change, and
+ * resets the pull cursor of every entity whose shape or mode changed. */
+int ferry__schema_migrate(sqlite3 *sq, const ferry__model *old, const ferry__model *cur, char *err, size_t errlen);
+
+#endif
