@@ -151,3 +151,89 @@ export class Core {
     }
   }
 }
+
+/** The C sync engine of one database handle (core/sync.h). */
+export class CoreSync {
+  constructor(core, db) {
+    this.core = core;
+    const M = core.M;
+    const out = M._malloc(4);
+    try {
+      const rc = M._ferry_sync_open(out, db);
+      this.s = M.HEAPU32[out >> 2];
+      if (rc !== 0) {
+        const err = this.#error(rc, 'cannot start sync');
+        M._ferry_sync_close(this.s);
+        this.s = 0;
+        throw err;
+      }
+    } finally {
+      M._free(out);
+    }
+  }
+  #error(rc, context) {
+    const msg = this.s ? this.core.readCString(this.core.M._ferry_sync_errmsg(this.s)) : '';
+    const code = codeOfRc(rc);
+    return new FerryError(code, `${context ? `${context}: ` : ''}${msg || code}${ADVISED.has(code) || code.startsWith('sync_') ? `. ${hintOf(code)}` : ''}`);
+  }
+  close() { if (this.s) this.core.M._ferry_sync_close(this.s); this.s = 0; }
+  #json(fn) { return JSON.parse(this.core.readCString(fn(this.s))); }
+  status() { return this.#json(this.core.M._ferry_sync_status); }
+  report() { return this.#json(this.core.M._ferry_sync_report); }
+  errors() { return this.#json(this.core.M._ferry_sync_errors); }
+
+  begin(filter) {
+    const M = this.core.M;
+    const bytes = filter ? enc.encode(JSON.stringify(filter)) : null;
+    const p = bytes ? this.core.bytes(bytes) : 0;
+    try {
+      const rc = M._ferry_sync_begin(this.s, p, bytes ? bytes.length : 0);
+      if (rc !== 0) throw this.#error(rc);
+    } finally {
+      if (p) M._free(p);
+    }
+  }
+  /** The next request as { method, path, body } (body a Uint8Array copy), or null when done. */
+  next() {
+    const M = this.core.M;
+    const out = M._malloc(16);
+    try {
+      const rc = M._fg_sync_next(this.s, out);
+      if (rc !== 0) throw this.#error(rc);
+      const [method, path, body, len] = M.HEAPU32.subarray(out >> 2, (out >> 2) + 4);
+      if (!path) return null;
+      return {
+        method: this.core.readCString(method),
+        path: this.core.readCString(path),
+        body: body ? M.HEAPU8.slice(body, body + len) : null,
+      };
+    } finally {
+      M._free(out);
+    }
+  }
+  /** Feeds a reply; throws the FerryError of a failed run. */
+  feed(status, body) {
+    const M = this.core.M;
+    const p = body && body.length ? this.core.bytes(body) : 0;
+    try {
+      const rc = M._ferry_sync_feed(this.s, status, p, p ? body.length : 0);
+      if (rc !== 0) throw this.#error(rc);
+    } finally {
+      if (p) M._free(p);
+    }
+  }
+  #pair(fn, entity, id) {
+    const M = this.core.M;
+    const e = this.core.cstring(String(entity));
+    const i = this.core.cstring(String(id));
+    try {
+      const rc = fn(this.s, e, i);
+      if (rc !== 0) throw this.#error(rc);
+    } finally {
+      M._free(e);
+      M._free(i);
+    }
+  }
+  retry(entity, id) { this.#pair(this.core.M._ferry_sync_retry, entity, id); }
+  discard(entity, id) { this.#pair(this.core.M._ferry_sync_discard, entity, id); }
+}

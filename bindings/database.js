@@ -3,19 +3,90 @@
 // only once its store has made the commit durable.
 import { FerryError } from './errors.js';
 import { encodeParams, decodeRows } from './codec.js';
+import { CoreSync } from './core.js';
+import { SyncRunner } from './sync.js';
 
 const EVENTS = new Set(['change', 'sync', 'syncerror']);
 
 export class Database {
   #core; #handle; #storage; #tail = Promise.resolve(); #closed = false;
   #listeners = new Map(); #depth = 0; #reopen;
+  #engine = null; #runner = null; #offOnline = null;
 
-  constructor(core, storage, reopen) {
+  constructor(core, storage, reopen, opts = {}) {
     this.#core = core;
     this.#storage = storage;
     this.#handle = storage.handle;
     this.#reopen = reopen;
     this.name = storage.name;
+    if (opts.server) {
+      if (typeof opts.server !== 'string') throw new FerryError('misuse', 'server must be the sync endpoint URL, e.g. http://127.0.0.1:8080/sync');
+      const fetchFn = opts.fetch || globalThis.fetch?.bind(globalThis);
+      if (typeof fetchFn !== 'function') throw new FerryError('unsupported', 'no fetch here: pass open({ fetch })');
+      this.#engine = new CoreSync(core, this.#handle);
+      this.#runner = new SyncRunner({
+        step: (fn, write = true) => this.#enqueue(async () => {
+          const r = fn(this.#engine);
+          if (write) await this.#durable();
+          return r;
+        }),
+        emit: (event, detail) => this.#emit(event, detail),
+      }, { ...opts, fetch: fetchFn });
+      this.#autoSync(opts);
+    }
+  }
+
+  /**
+   * Pushes pending local changes, then pulls the server's changes (all, or
+   * the selection { entities, objects }). -> { pushed, pulled, conflicts, errors, ms }
+   * Calls made while a sync runs share it.
+   */
+  sync(selection) {
+    if (this.#closed || this.#closing) return Promise.reject(new FerryError('closed', `database '${this.name}' is closed; open it again`));
+    if (!this.#runner) return Promise.reject(new FerryError('misuse', 'this database has no server; open it with { server }'));
+    return this.#runner.sync(selection);
+  }
+
+  /** Conflicting and rejected local objects, with their local values kept. */
+  syncErrors() {
+    return this.#enqueue(async () => (this.#engine ? this.#engine.errors() : []));
+  }
+
+  /** Queues the object's local values again (they win as the latest write). */
+  retrySyncError(entity, id) {
+    return this.#resolveError('retry', entity, id);
+  }
+
+  /** Drops the error; the server's state of the object comes with the next sync. */
+  discardSyncError(entity, id) {
+    return this.#resolveError('discard', entity, id);
+  }
+
+  #resolveError(how, entity, id) {
+    if (entity && typeof entity === 'object') ({ entity, id } = entity);
+    if (typeof entity !== 'string' || typeof id !== 'string') {
+      return Promise.reject(new FerryError('type', `${how}SyncError(entity, id) takes two strings`));
+    }
+    return this.#enqueue(async () => {
+      if (!this.#engine) throw new FerryError('not_found', 'this database has no sync errors (no server)');
+      this.#engine[how](entity, id);
+      await this.#durable();
+      this.#emit('change', { sync: true });
+    });
+  }
+
+  #autoSync(opts) {
+    const online = () => globalThis.navigator?.onLine !== false;
+    const run = () => this.sync().catch(() => { /* reported through the syncerror event */ });
+    // Sync at first start, so a new device gets its data without being asked.
+    if (opts.syncOnOpen !== false && online() && this.#engine.status().lastSyncAt == null) queueMicrotask(run);
+    if (opts.syncOnOnline !== false && typeof globalThis.addEventListener === 'function') {
+      const onOnline = () => {
+        if (!this.#closed && !this.#closing && this.#engine.status().pendingChanges > 0) run();
+      };
+      globalThis.addEventListener('online', onOnline);
+      this.#offOnline = () => globalThis.removeEventListener('online', onOnline);
+    }
   }
 
   /** Runs one statement (or a script without parameters). -> { changes, lastInsertRowid } */
@@ -40,10 +111,12 @@ export class Database {
   }
 
   status() {
+    const sync = this.#engine && this.#handle ? this.#engine.status() : null;
     return {
-      pendingChanges: 0,
-      lastSyncAt: null,
-      modelVersion: null,
+      pendingChanges: sync ? sync.pendingChanges : 0,
+      lastSyncAt: sync && sync.lastSyncAt != null ? new Date(sync.lastSyncAt) : null,
+      modelVersion: sync ? sync.modelVersion : null,
+      syncErrors: sync ? sync.errors : 0,
       storage: this.#storage.kind,
       closed: this.#closed,
     };
@@ -60,14 +133,17 @@ export class Database {
   /** Closes the database after the calls already made; later calls fail with 'closed'. */
   close() {
     if (this.#closed) return this.#tail;
-    const done = this.#enqueue(async () => {
+    this.#offOnline?.();
+    const running = this.#runner?.running?.catch(() => {});
+    const done = (running || Promise.resolve()).then(() => this.#enqueue(async () => {
       this.#closed = true;
       try { await this.#storage.flush?.(); } finally {
+        this.#engine?.close();
         this.#core.close(this.#handle);
         this.#handle = 0;
         this.#storage.release?.();
       }
-    });
+    }, true));
     this.#closing = true;
     return done;
   }
@@ -81,8 +157,8 @@ export class Database {
     }
   }
 
-  #enqueue(task) {
-    if (this.#closed || this.#closing) {
+  #enqueue(task, closing = false) {
+    if (this.#closed || (this.#closing && !closing)) {
       return Promise.reject(new FerryError('closed', `database '${this.name}' is closed; open it again`));
     }
     const run = this.#tail.then(task);
@@ -117,11 +193,13 @@ export class Database {
   }
 
   async #recover() {
+    this.#engine?.close();
     this.#core.close(this.#handle);
     this.#handle = 0;
     this.#storage.release?.();
     this.#storage = await this.#reopen();
     this.#handle = this.#storage.handle;
+    if (this.#engine) this.#engine = new CoreSync(this.#core, this.#handle);
   }
 
   async #exec(sql, params) {

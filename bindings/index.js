@@ -58,5 +58,11 @@ export async function open(options = {}) {
   const storage = await openStorage(core, kind, opts);
   storage.name = opts.name;
   const reopen = async () => Object.assign(await openStorage(core, kind, opts), { name: opts.name });
-  return new Database(core, storage, reopen);
+  try {
+    return new Database(core, storage, reopen, opts);
+  } catch (e) {
+    core.close(storage.handle);
+    storage.release?.();
+    throw e;
+  }
 }

@@ -143,3 +143,18 @@ EMSCRIPTEN_KEEPALIVE void fg_run_info(ferry_db *db, int64_t *out) {
   out[0] = ferry_db_changes(db);
   out[1] = ferry_db_last_rowid(db);
 }
+
+/* ---- sync ----------------------------------------------------------------- */
+#include "sync.h"
+
+/* Fills out[0..3] with method, path, body pointers and body length of the
+ * next request (out[1] == 0 when the run is complete). */
+EMSCRIPTEN_KEEPALIVE int fg_sync_next(ferry_sync *s, uint32_t *out) {
+  ferry_request req;
+  int rc = ferry_sync_next(s, &req);
+  out[0] = (uint32_t)(uintptr_t)req.method;
+  out[1] = (uint32_t)(uintptr_t)req.path;
+  out[2] = (uint32_t)(uintptr_t)req.body;
+  out[3] = (uint32_t)req.body_len;
+  return rc;
+}
