@@ -49,16 +49,25 @@ export async function exchange(opts, req) {
   if (req.body) headers['content-type'] = 'application/json';
   const url = opts.server.replace(/\/+$/, '') + req.path;
   let res;
-  try {
-    res = await opts.fetch(url, {
-      method: req.method,
-      headers,
-      body: req.body || undefined,
-      signal: AbortSignal.timeout(opts.syncTimeout ?? 60_000),
-      cache: 'no-store',
-    });
-  } catch (e) {
-    return { status: 0, body: enc.encode(`${url}: ${e?.cause?.code || e?.message || e}`) };
+  // Every ferry request may be repeated (pushes carry mutation ids), so a
+  // connection that fails before any reply (a pooled socket the server closed
+  // on restart, a blip) is tried again a couple of times before giving up.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await opts.fetch(url, {
+        method: req.method,
+        headers,
+        body: req.body || undefined,
+        signal: AbortSignal.timeout(opts.syncTimeout ?? 60_000),
+        cache: 'no-store',
+      });
+      break;
+    } catch (e) {
+      if (attempt >= (opts.syncRetries ?? 2) || e?.name === 'TimeoutError') {
+        return { status: 0, body: enc.encode(`${url}: ${e?.cause?.code || e?.cause?.message || e?.message || e}`) };
+      }
+      await new Promise((r) => setTimeout(r, 50 * 4 ** attempt));
+    }
   }
   let body;
   try {

@@ -1090,8 +1090,10 @@ static int http_error(ferry_sync *s, int status, const char *body, size_t len) {
   else if (status >= 500) rc = FERRY_SYNC_SERVER;
   else if (status == 413) rc = FERRY_SYNC_TOO_BIG;
   else rc = FERRY_SYNC_REJECTED;
-  if (status == 0) fail(s, rc, "the sync server could not be reached%s%s", body && len ? ": " : "", body && len ? body : "");
-  else fail(s, rc, "the sync server answered %s %d%s%s%s", s->req_path, status, code ? " " : "", code ? code : "", msg ? msg : "");
+  int shown = len > 300 ? 300 : (int)len;
+  if (status == 0) fail(s, rc, "the sync server could not be reached%s%.*s", shown ? ": " : "", shown, body ? body : "");
+  else if (code || msg) fail(s, rc, "the sync server answered %s with %d %s%s%s", s->req_path, status, code ? code : "", msg ? ": " : "", msg ? msg : "");
+  else fail(s, rc, "the sync server answered %s with %d (not ferry protocol: %.*s)", s->req_path, status, shown > 80 ? 80 : shown, body ? body : "");
   cJSON_Delete(root);
   return rc;
 }
