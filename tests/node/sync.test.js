@@ -264,3 +264,47 @@ test('sync_without_server_or_with_bad_selection_should_fail_clearly', async () =
     await w.stop();
   }
 });
+
+test('model_change_should_migrate_local_tables_and_keep_pending_changes', async () => {
+  const w = await startWorld('model');
+  try {
+    const a = await w.client('a');
+    await a.sync();
+    await a.exec("INSERT INTO Visit(id, note, status) VALUES ('v1', 'before', 'open')");
+    await a.sync();
+    // Offline edits, then the server moves to a new model version.
+    await a.exec("UPDATE Visit SET note = 'pending across the change' WHERE id = 'v1'");
+    await a.exec("INSERT INTO Region(id, name) VALUES ('r1', 'North')");
+    const dataDir = w.srv.dataDir;
+    await w.proxy.close();
+    await w.srv.close();
+    const model = structuredClone(MODEL);
+    model.version = '4';
+    model.entities.Visit.attributes.duration = 'integer';
+    model.entities.Equipment = { attributes: { serial: 'string' }, sync: 'all' };
+    delete model.entities.Note;
+    const { createSyncServer } = await import('../../server/index.js');
+    const { startFaultProxy } = await import('./fixtures/fault-proxy.js');
+    w.srv = await createSyncServer({ model, dataDir, log: () => {} });
+    await w.srv.write('Equipment', [{ id: 'e1', serial: 'SN-1' }]);
+    const oldProxyUrl = w.proxy.url;
+    w.proxy = await startFaultProxy(w.srv.url);
+    // the client keeps its server URL: re-open it against the new proxy
+    await a.close();
+    w.clients = [];
+    const a2 = await w.client('a');
+    assert.notEqual(oldProxyUrl, w.proxy.url);
+    assert.equal(a2.status().pendingChanges, 2);
+    await a2.sync();
+    assert.equal(a2.status().modelVersion, '4');
+    assert.equal(a2.status().pendingChanges, 0);
+    assert.deepEqual(await a2.query("SELECT note, duration FROM Visit WHERE id = 'v1'"), [{ note: 'pending across the change', duration: null }]);
+    assert.deepEqual(await a2.query('SELECT serial FROM Equipment'), [{ serial: 'SN-1' }]);
+    const b = await w.client('b');
+    await b.sync();
+    assert.deepEqual(await b.query("SELECT note FROM Visit WHERE id = 'v1'"), [{ note: 'pending across the change' }]);
+    assert.deepEqual(await b.query('SELECT name FROM Region'), [{ name: 'North' }]);
+  } finally {
+    await w.stop();
+  }
+});
