@@ -157,3 +157,28 @@ export function unwrap(reply) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export const WINDOW_PAGE = '/tests/browser/pages/window.html';
+export const WORKER_PAGE = '/tests/browser/pages/worker.html';
+
+/**
+ * ferry in a window page (pages/window.html): api(op, args) resolves with the
+ * value or throws an Error carrying the page-side { code, name }; api.raw
+ * returns the { value } | { error } reply as is.
+ */
+export function windowApi(page) {
+  const raw = (op, args) => page.evaluate(([o, a]) => window.ferry(o, a), [op, args]);
+  const api = (op, args) => raw(op, args).then(unwrap);
+  api.raw = raw;
+  return api;
+}
+
+/** ferry in dedicated worker `wid` of a worker page (pages/worker.html), spawned here. */
+export async function workerApi(page, wid) {
+  unwrap(await page.evaluate((w) => window.spawn(w), wid));
+  const raw = (op, args) => page.evaluate(([w, o, a]) => window.call(w, o, a), [wid, op, args]);
+  const api = (op, args) => raw(op, args).then(unwrap);
+  api.raw = raw;
+  api.terminate = () => page.evaluate((w) => window.terminate(w), wid);
+  return api;
+}

@@ -21,14 +21,32 @@ function entry(key) {
   return s;
 }
 
-/** Payload size of numbered row n: varied, sometimes spilling onto overflow pages. */
-export const padOf = (n) => (n * 977) % 6000;
+/** Payload size of numbered row n, as SQL over the expression `n`: varied,
+ * every 64th row spilling onto overflow pages. */
+const padSql = (n) => `CASE WHEN ${n} % 64 = 0 THEN 5000 ELSE (${n} * 977) % 600 END`;
+
+/** Resolves after a macrotask (not a clamped timer), letting the worker's event loop run. */
+const channel = new MessageChannel();
+const macrotask = () => new Promise((resolve) => { channel.port1.onmessage = () => resolve(); channel.port2.postMessage(0); });
+
+/** Numbered commit n: row n and the counter, in one transaction. */
+function commitNumbered(db, n) {
+  return db.transaction(async (tx) => {
+    await tx.exec(`INSERT INTO t(n, pad) VALUES (?1, zeroblob(${padSql('?1')}))`, [n]);
+    await tx.exec('UPDATE c SET last = ? WHERE id = 1', [n]);
+  });
+}
 
 function quota(what) {
   return new DOMException(`simulated: the storage quota is exhausted (${what})`, 'QuotaExceededError');
 }
 
-/** A file wrapper whose log writes fail while ctl.logWriteFail > 0 (optionally after writing half). */
+/**
+ * A file wrapper whose log writes fail while ctl.logWriteFail > 0, as
+ * ctl.torn says: false writes nothing; 'half' writes the first half of the
+ * bytes; 'zeros' writes the first half and zeros for the rest (the whole
+ * length reaches the file, as after a torn write whose tail never landed).
+ */
 function wrapFile(ctl) {
   return (file, role) => ({
     read: (u8, off) => file.read(u8, off),
@@ -36,7 +54,9 @@ function wrapFile(ctl) {
       if (role === 'log' && ctl.logWriteFail > 0) {
         ctl.logWriteFail--;
         ctl.injected++;
-        if (ctl.torn && u8.length > 1) file.write(u8.subarray(0, u8.length >> 1), off);
+        const half = u8.length >> 1;
+        if (ctl.torn === 'half' || ctl.torn === 'zeros') file.write(u8.slice(0, half), off);
+        if (ctl.torn === 'zeros') file.write(new Uint8Array(u8.length - half), off + half);
         throw quota(`${role} write of ${u8.length} bytes at ${off}`);
       }
       return file.write(u8, off);
@@ -84,7 +104,11 @@ const ops = {
     await s.db.close();
     return true;
   },
-  /** Makes the next `count` commits (IndexedDB) or log writes (OPFS/file) fail with QuotaExceededError. */
+  /**
+   * Makes the next `commitFail` IndexedDB commits, or the next `logWriteFail`
+   * writes to the commit log (OPFS), fail with QuotaExceededError; `torn`: see wrapFile.
+   * Needs the database opened with { faults: true }.
+   */
   async fault({ key, commitFail = 0, logWriteFail = 0, torn = false }) {
     const { ctl } = entry(key);
     Object.assign(ctl, { commitFail, logWriteFail, torn });
@@ -106,23 +130,29 @@ const ops = {
     const integrity = (await db.query('PRAGMA integrity_check')).map((r) => Object.values(r)[0]).join('; ');
     const [a] = await db.query(`SELECT count(*) AS count, coalesce(min(n), 0) AS min, coalesce(max(n), 0) AS max,
       (SELECT last FROM c WHERE id = 1) AS last,
-      sum(length(pad) != (n * 977) % 6000 OR pad != zeroblob(length(pad))) AS badPad FROM t`);
+      sum(length(pad) != ${padSql('n')} OR pad != zeroblob(length(pad))) AS badPad FROM t`);
     return { integrity, ...a, badPad: a.badPad ?? 0 };
   },
-  /** Commits n = start, start+1, … one transaction each until stopped; report(n) after each resolves. */
-  async loop({ key, start }, report) {
+  /** Numbered commit n, alone. */
+  async commit({ key, n }) { await commitNumbered(entry(key).db, n); return n; },
+  /**
+   * Commits n = start, start+1, … one transaction each until stopped;
+   * report(n) after each resolves. With yieldEach, a macrotask runs between
+   * commits (so the loop can be stopped, and a worker's terminate() takes
+   * effect at once, between two commits); without it the loop only ever
+   * awaits microtasks and keeps the thread busy until it is killed.
+   */
+  async loop({ key, start, yieldEach = true }, report) {
     const s = entry(key);
     if (s.loop) throw new Error('a loop is already running');
     const loop = { stop: false, last: start - 1, error: null };
     loop.done = (async () => {
       try {
         for (let n = start; !loop.stop; n++) {
-          await s.db.transaction(async (tx) => {
-            await tx.exec('INSERT INTO t(n, pad) VALUES (?, zeroblob(?))', [n, padOf(n)]);
-            await tx.exec('UPDATE c SET last = ? WHERE id = 1', [n]);
-          });
+          await commitNumbered(s.db, n);
           loop.last = n;
           report({ type: 'committed', n });
+          if (yieldEach) await macrotask();
         }
       } catch (e) {
         loop.error = plainError(e);

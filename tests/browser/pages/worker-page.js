@@ -51,13 +51,20 @@ window.terminate = (wid) => {
   return { lastCommitted: w.lastCommitted, loopError: w.loopError, reports: w.reports };
 };
 
+/** What the page has heard from worker wid so far. */
+window.heard = (wid) => {
+  const w = workers.get(wid);
+  return w ? { lastCommitted: w.lastCommitted, loopError: w.loopError, reports: w.reports } : null;
+};
+
 /**
  * One crash: worker wid (database open under key) commits numbered rows from
- * `start`; after delayMs it is terminated wherever it is.
- * -> { lastCommitted, loopError, reports }
+ * `start` (yieldEach: see ops.js loop); after delayMs it is terminated.
+ * -> { lastCommitted, loopError, reports }: what the page had heard when it
+ * called terminate().
  */
-window.crashRound = async ({ wid, key, start, delayMs }) => {
-  const r = await window.call(wid, 'loop', { key, start });
+window.crashRound = async ({ wid, key, start, delayMs, yieldEach }) => {
+  const r = await window.call(wid, 'loop', { key, start, yieldEach });
   if (r.error) return r;
   await new Promise((res) => setTimeout(res, delayMs));
   return { value: window.terminate(wid) };
