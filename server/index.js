@@ -1,0 +1,289 @@
+// ferry's reference sync server: createSyncServer() serves the model, push
+// and pull of docs/PROTOCOL.md under /sync, with its data in SQLite through
+// ferry's own core (file storage under dataDir).
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { open } from '../bindings/index.js';
+import { FerryError } from '../bindings/errors.js';
+import { validateModel, formatErrors } from './model.js';
+import { SyncStore, HttpError, checkPush, checkPull } from './store.js';
+import { staticFiles } from './static.js';
+
+export { validateModel, compileWhere, formatErrors } from './model.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BINDINGS = path.join(root, 'bindings');
+export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
+export const DEFAULT_PAGE_LIMIT = 5000;
+
+/**
+ * Reads a model: an object, or a path to a JSON file. Validates it and
+ * returns the normalized model; throws FerryError 'model_invalid' listing
+ * every error ("Entity: rule: message", one a line).
+ */
+export function loadModel(model) {
+  let json = model;
+  let where = 'the model';
+  if (typeof model === 'string') {
+    where = model;
+    let text;
+    try {
+      text = fs.readFileSync(model, 'utf8');
+    } catch (e) {
+      throw new FerryError('not_found', `cannot read the model file ${model}: ${e.message}`, { cause: e });
+    }
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new FerryError('model_invalid', `${model} is not valid JSON: ${e.message}`, { cause: e });
+    }
+  }
+  const r = validateModel(json);
+  if (!r.ok) {
+    const err = new FerryError('model_invalid', `${where} cannot work offline (${r.errors.length} error${r.errors.length === 1 ? '' : 's'}):\n${formatErrors(r.errors)}`);
+    err.errors = r.errors;
+    throw err;
+  }
+  return r.model;
+}
+
+function sendJson(res, status, body, extraHeaders) {
+  const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  const headers = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...extraHeaders,
+  };
+  res.writeHead(status, headers);
+  res.end(text);
+}
+
+/** Reads a request body up to `limit` bytes; rejects with HttpError 413 past it (without reading the rest). */
+function readBody(req, limit) {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new HttpError(413, 'too_large', `the request body is ${declared} bytes; the limit is ${limit}`));
+      return;
+    }
+    const chunks = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > limit) {
+        done = true;
+        req.pause();
+        reject(new HttpError(413, 'too_large', `the request body exceeds the limit of ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => { if (!done) { done = true; resolve(Buffer.concat(chunks, size)); } });
+    req.on('error', (e) => { if (!done) { done = true; reject(e); } });
+    req.on('aborted', () => { if (!done) { done = true; reject(new HttpError(400, 'bad_request', 'the request was aborted')); } });
+  });
+}
+
+async function readJson(req, limit) {
+  const buf = await readBody(req, limit);
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch (e) {
+    throw new HttpError(400, 'bad_request', `the body is not valid JSON: ${e.message}`);
+  }
+}
+
+/**
+ * Starts a sync server.
+ * @param {object} options
+ *   model        the model object, or a path to its JSON file (validated: FerryError 'model_invalid')
+ *   dataDir      folder of the server's database (created; a fresh temp dir when omitted)
+ *   port = 0, host = '127.0.0.1'
+ *   static       folder served at '/' (with the repo's bindings/ at '/bindings/'), or null
+ *   authenticate async (req) => user object | null (null: 401); default: anonymous {}
+ *   authorize    async ({ user, entity, id, op, values, current }) => boolean (false: rejected 'forbidden')
+ *   bodyLimit = 16 MiB, pageLimit = 5000 (the largest page a pull returns)
+ *   seed         run on a new database: { Entity: [objects] } or async (server) => {}
+ *   cors         null (default: same origin only), '*', or a list of allowed origins
+ *   log          (message) => void for errors and migrations (default console.error)
+ * @returns {Promise<{ url, port, close, db, model, store, write, remove, version }>}
+ */
+export async function createSyncServer(options = {}) {
+  const {
+    port = 0, host = '127.0.0.1', authenticate = null, authorize = null,
+    bodyLimit = DEFAULT_BODY_LIMIT, pageLimit = DEFAULT_PAGE_LIMIT, seed = null, cors = null,
+    log = (m) => console.error(m),
+  } = options;
+  if (options.model === undefined) throw new FerryError('misuse', 'createSyncServer() needs a model (an object or a path to its JSON file)');
+  if (!Number.isSafeInteger(pageLimit) || pageLimit < 1) throw new FerryError('misuse', 'pageLimit must be a positive integer');
+  if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1) throw new FerryError('misuse', 'bodyLimit must be a positive integer');
+  const model = loadModel(options.model);
+  let dataDir = options.dataDir;
+  let tempData = false;
+  if (!dataDir) {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-server-'));
+    tempData = true;
+  }
+  fs.mkdirSync(dataDir, { recursive: true });
+  const db = await open({ name: 'server', storage: 'file', path: path.join(dataDir, 'server.db') });
+  let store;
+  try {
+    store = await SyncStore.open(db, model, { log });
+  } catch (e) {
+    await db.close().catch(() => {});
+    if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+
+  const api = {
+    db, model, store, dataDir,
+    /** Server-side upserts: write('Customer', [{ id, name, … }]) -> { version } */
+    write: (entity, objects, opts) => store.write(entity, objects, opts),
+    /** Server-side deletes: remove('Customer', ['id1']) -> { version } */
+    remove: (entity, ids, opts) => store.remove(entity, ids, opts),
+    /** The highest version given to any change so far. */
+    version: () => store.version(),
+  };
+
+  // Seed an empty database (no change was ever made to it).
+  if (seed && (await store.version()) === 0) {
+    try {
+      if (typeof seed === 'function') {
+        await seed(api);
+      } else {
+        for (const [entity, objects] of Object.entries(seed)) await store.write(entity, objects);
+      }
+    } catch (e) {
+      await db.close().catch(() => {});
+      if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  const serveStatic = options.static ? staticFiles({ '/': options.static, '/bindings/': BINDINGS }) : null;
+  const allowOrigin = (req) => {
+    if (!cors) return null;
+    const origin = req.headers.origin;
+    if (cors === '*') return '*';
+    if (origin && (Array.isArray(cors) ? cors : [cors]).includes(origin)) return origin;
+    return null;
+  };
+
+  const corsOf = (req) => {
+    const origin = allowOrigin(req);
+    return origin ? { 'access-control-allow-origin': origin, vary: 'origin' } : {};
+  };
+
+  async function handle(req, res) {
+    let route;
+    try {
+      route = new URL(req.url, 'http://localhost').pathname;
+    } catch {
+      throw new HttpError(400, 'bad_request', 'the request URL does not parse');
+    }
+    const origin = allowOrigin(req);
+    const corsHeaders = corsOf(req);
+    if (route === '/sync' || route.startsWith('/sync/')) {
+      if (req.method === 'OPTIONS' && origin) {
+        res.writeHead(204, {
+          ...corsHeaders,
+          'access-control-allow-methods': 'GET, POST',
+          'access-control-allow-headers': req.headers['access-control-request-headers'] || 'content-type',
+          'access-control-max-age': '600',
+        });
+        res.end();
+        return;
+      }
+      const routes = { '/sync/model': 'GET', '/sync/push': 'POST', '/sync/pull': 'POST' };
+      const method = routes[route];
+      if (!method) throw new HttpError(404, 'not_found', `no sync route ${route}; use GET /sync/model, POST /sync/push, POST /sync/pull`);
+      if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) {
+        throw new HttpError(405, 'method_not_allowed', `${route} takes ${method}`);
+      }
+      const user = authenticate ? await authenticate(req) : {};
+      if (user === null || user === undefined || user === false) {
+        throw new HttpError(401, 'unauthenticated', 'the request has no valid credentials');
+      }
+      if (route === '/sync/model') {
+        sendJson(res, 200, model, corsHeaders);
+        return;
+      }
+      const body = await readJson(req, bodyLimit);
+      if (route === '/sync/push') {
+        const reply = await store.push(checkPush(body), { user, authorize });
+        sendJson(res, 200, reply, corsHeaders);
+      } else {
+        const reply = await store.pull(checkPull(body, model), { user, pageLimit });
+        sendJson(res, 200, reply, corsHeaders);
+      }
+      return;
+    }
+    if (serveStatic && (req.method === 'GET' || req.method === 'HEAD')) {
+      serveStatic(req, res, () => sendJson(res, 404, { error: 'not_found', message: `no file at ${route}` }));
+      return;
+    }
+    throw new HttpError(404, 'not_found', `nothing at ${req.method} ${route}`);
+  }
+
+  const sockets = new Set();
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      let status = 500;
+      let body = { error: 'internal', message: 'the server failed; see its log' };
+      let headers = corsOf(req);
+      if (e instanceof HttpError) {
+        status = e.status;
+        body = { error: e.code, message: e.message, ...e.extra };
+      } else {
+        log(`ferry-server: ${req.method} ${req.url} failed: ${e?.stack || e}`);
+      }
+      if (status === 413) headers.connection = 'close';
+      if (status === 405) headers.allow = req.url.endsWith('/model') ? 'GET' : 'POST';
+      if (res.headersSent) { res.destroy(); return; }
+      sendJson(res, status, body, headers);
+      if (status === 413) {
+        // Do not read the rest of an oversized body: close once the reply is out.
+        res.on('finish', () => setTimeout(() => req.socket?.destroy(), 50).unref());
+      }
+    });
+  });
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  try {
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => { server.off('error', reject); resolve(); });
+    });
+  } catch (e) {
+    await db.close().catch(() => {});
+    if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+  const actualPort = server.address().port;
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+
+  let closing = null;
+  api.url = `http://${shownHost}:${actualPort}`;
+  api.port = actualPort;
+  api.server = server;
+  api.close = () => {
+    if (!closing) {
+      closing = (async () => {
+        await new Promise((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections?.();
+          setTimeout(() => { for (const s of sockets) s.destroy(); }, 200).unref();
+        });
+        await db.close();
+        if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
+      })();
+    }
+    return closing;
+  };
+  return api;
+}

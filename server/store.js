@@ -1,0 +1,645 @@
+// The sync server's storage: one SQLite database (ferry's own core, file
+// storage) holding a table per entity plus ferry's bookkeeping, and the
+// push/pull logic of docs/PROTOCOL.md on top of it.
+//
+// Entity table "E": id TEXT PRIMARY KEY, a column per attribute and per
+// association, and
+//   _ferry_version  the global version of the object's last change (unique, indexed)
+//   _ferry_deleted  1 for a tombstone (the row keeps its last values)
+//   _ferry_meta     JSON { attr: [version, ts], "$deleted": [version, ts] }:
+//                   per attribute, the version and client time of its last write
+// Bookkeeping: _ferry_state (global version, stored model), _ferry_clients
+// (per client the highest applied mid), _ferry_results (each mutation's
+// result until the client acknowledges it).
+import { FerryError } from '../bindings/errors.js';
+import { compileWhere, isDownloaded, isSynced } from './model.js';
+
+const SQL_TYPE = {
+  string: 'TEXT', integer: 'INTEGER', decimal: 'TEXT', boolean: 'INTEGER',
+  datetime: 'TEXT', binary: 'TEXT', file: 'TEXT', association: 'TEXT',
+};
+const TEXT_TYPES = new Set(['string', 'decimal', 'datetime', 'binary', 'file', 'association']);
+const DELETED = '$deleted';
+export const MAX_ID_BYTES = 128;
+export const MAX_IDS = 10000;
+const JSON_OBJECT_CHUNK = 50;   // members per json_object()/json_set() call (SQLite caps function arguments)
+const WRITE_CHUNK = 2000;       // rows per bulk upsert statement (json_each over one JSON array)
+
+export const q = (name) => `"${String(name).replace(/"/g, '""')}"`;
+const utf8 = new TextEncoder();
+
+/** An error that becomes an HTTP reply { error: code, message }. */
+export class HttpError extends Error {
+  constructor(status, code, message, extra) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.extra = extra;
+  }
+}
+
+/** A value problem: the mutation is rejected with this reason. */
+class Rejection extends Error {}
+
+// ---- values -----------------------------------------------------------------
+
+const DECIMAL = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)$/;
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function kindOf(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function normalizeDecimal(s) {
+  let sign = '';
+  if (s[0] === '-' || s[0] === '+') { if (s[0] === '-') sign = '-'; s = s.slice(1); }
+  let [int, frac = ''] = s.split('.');
+  int = int.replace(/^0+(?=\d)/, '') || '0';
+  const out = frac ? `${int}.${frac}` : int;
+  return /^0(?:\.0*)?$/.test(out) ? out : sign + out;
+}
+
+/**
+ * Checks a JSON value against an attribute type and returns the value to
+ * store (booleans as 0/1, decimals and datetimes normalized). Throws Rejection.
+ */
+export function toStored(type, v, name) {
+  if (v === null) return null;
+  const bad = (expected) => new Rejection(`attribute ${name}: expected ${expected}, got ${kindOf(v)}`);
+  switch (type) {
+    case 'string':
+      if (typeof v !== 'string') throw bad('a string');
+      return v;
+    case 'integer':
+      if (!Number.isSafeInteger(v)) throw bad('an integer (a JSON number within ±2^53)');
+      return v;
+    case 'decimal':
+      if (typeof v === 'number') {
+        if (!Number.isFinite(v)) throw bad('a decimal');
+        const s = String(v);
+        if (!DECIMAL.test(s)) throw bad('a decimal (as a string like "12.50"; this number is out of range)');
+        return normalizeDecimal(s);
+      }
+      if (typeof v !== 'string' || !DECIMAL.test(v) || v.length > 100) throw bad('a decimal (a string like "12.50")');
+      return normalizeDecimal(v);
+    case 'boolean':
+      if (v === true || v === 1) return 1;
+      if (v === false || v === 0) return 0;
+      throw bad('a boolean (true or false)');
+    case 'datetime': {
+      if (typeof v !== 'string' || !ISO.test(v)) throw bad('a datetime (ISO 8601 UTC, like "2026-11-24T10:00:00.000Z")');
+      const t = Date.parse(v);
+      if (Number.isNaN(t)) throw bad('a valid datetime');
+      return new Date(t).toISOString();
+    }
+    case 'binary':
+    case 'file':
+      if (typeof v !== 'string' || !BASE64.test(v)) throw bad(`${type} data as a base64 string`);
+      return v;
+    case 'association':
+      if (!validId(v)) throw bad("the target object's id (a string of 1-128 bytes) or null");
+      return v;
+  }
+  throw new Error(`unknown type ${type}`);
+}
+
+/** A stored value as the protocol's JSON value. */
+function toJson(type, v) {
+  if (v === null || v === undefined) return null;
+  if (type === 'boolean') return v !== 0 && v !== '0';
+  if (typeof v === 'bigint') return type === 'integer' ? Number(v) : String(v);
+  if (TEXT_TYPES.has(type) && typeof v !== 'string') return String(v);
+  return v;
+}
+
+/** Whether id is a string of 1-128 UTF-8 bytes (a UTF-16 unit is at most 3 bytes, so short ids skip encoding). */
+export function validId(id) {
+  return typeof id === 'string' && id.length > 0
+    && (id.length * 3 <= MAX_ID_BYTES || utf8.encode(id).length <= MAX_ID_BYTES);
+}
+
+// ---- per-entity SQL -----------------------------------------------------------
+
+/** The columns (name -> type) an entity has under the model: attributes then associations. */
+function membersOf(entity) {
+  const members = new Map();
+  for (const [n, t] of Object.entries(entity.attributes)) members.set(n, t);
+  for (const n of Object.keys(entity.associations)) members.set(n, 'association');
+  return members;
+}
+
+/** A member as a JSON value expression for json_object(). */
+function jsonExpr(name, type) {
+  const c = q(name);
+  if (type === 'boolean') return `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN json('true') ELSE json('false') END`;
+  if (TEXT_TYPES.has(type)) return `CAST(${c} AS TEXT)`;
+  return c;
+}
+
+function valuesExpr(members) {
+  const list = [...members];
+  if (list.length === 0) return "json_object()";
+  let expr = `json_object(${list.slice(0, JSON_OBJECT_CHUNK).map(([n, t]) => `'${n}', ${jsonExpr(n, t)}`).join(', ')})`;
+  for (let i = JSON_OBJECT_CHUNK; i < list.length; i += JSON_OBJECT_CHUNK) {
+    expr = `json_set(${expr}, ${list.slice(i, i + JSON_OBJECT_CHUNK).map(([n, t]) => `'$.${n}', ${jsonExpr(n, t)}`).join(', ')})`;
+  }
+  return expr;
+}
+
+class EntityTable {
+  constructor(name, entity) {
+    this.name = name;
+    this.entity = entity;
+    this.members = membersOf(entity);
+    this.table = q(name);
+    this.filter = isDownloaded(entity) && typeof entity.sync === 'object' ? compileWhere(entity, entity.sync.where) : null;
+    const objectJson = `json_object('id', id, 'version', _ferry_version, 'values', ${valuesExpr(this.members)})`;
+    this.objectJson = objectJson;
+    const cols = ['id', ...this.members.keys(), '_ferry_version', '_ferry_deleted', '_ferry_meta'];
+    this.upsertSql = `INSERT INTO ${this.table}(${cols.map(q).join(', ')}) `
+      + `SELECT ${cols.map((c, i) => `value->>${i}`).join(', ')} FROM json_each(?) WHERE 1 `
+      + `ON CONFLICT(id) DO UPDATE SET ${cols.slice(1).map((c) => `${q(c)} = excluded.${q(c)}`).join(', ')}`;
+    this.columns = cols;
+    // What a pull reads: every column of the entity table (a where filter may name any of them) but the metadata.
+    this.readColumns = ['id', ...this.members.keys(), '_ferry_version', '_ferry_deleted'].map(q).join(', ');
+    this.pageSqlCache = new Map();
+  }
+
+  /** The where filter for a user: { sql, params }. */
+  match(user) {
+    return this.filter ? this.filter(user) : { sql: '1', params: [] };
+  }
+
+  /**
+   * One query per page: the next `limit` rows by version (the version index),
+   * the objects' JSON built by SQLite, ids of tombstones and of objects the
+   * filter excludes, and whether rows remain. Only the columns the reply
+   * needs are read (not _ferry_meta).
+   */
+  pageSql(whereSql) {
+    let sql = this.pageSqlCache.get(whereSql);
+    if (!sql) {
+      sql = `WITH page AS (SELECT ${this.readColumns}, (_ferry_deleted = 0 AND (${whereSql})) AS _ferry_m FROM ${this.table} `
+        + 'WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?) '
+        + 'SELECT count(*) AS n, max(_ferry_version) AS cursor, '
+        + `CAST(json_group_array(${this.objectJson}) FILTER (WHERE _ferry_m) AS BLOB) AS objects, `
+        + 'CAST(json_group_array(id) FILTER (WHERE NOT _ferry_m) AS BLOB) AS removed, '
+        + `EXISTS (SELECT 1 FROM ${this.table} WHERE _ferry_version > (SELECT max(_ferry_version) FROM page)) AS more `
+        + 'FROM page';
+      if (this.pageSqlCache.size > 100) this.pageSqlCache.clear();
+      this.pageSqlCache.set(whereSql, sql);
+    }
+    return sql;
+  }
+
+  idsSql(whereSql) {
+    return `SELECT CAST(json_group_array(${this.objectJson}) FILTER (WHERE _ferry_m) AS BLOB) AS objects, `
+      + 'json_group_array(id) FILTER (WHERE _ferry_m) AS present '
+      + `FROM (SELECT ${this.readColumns}, (_ferry_deleted = 0 AND (${whereSql})) AS _ferry_m FROM ${this.table} `
+      + 'WHERE id IN (SELECT value FROM json_each(?)))';
+  }
+
+  /** The stored row as protocol JSON values (current model members only). */
+  valuesOf(row) {
+    const out = {};
+    for (const [n, t] of this.members) out[n] = toJson(t, row[n]);
+    return out;
+  }
+
+  /** Encodes rows for upsertSql (a JSON array of arrays in column order). */
+  encodeRows(rows) {
+    const cols = this.columns;
+    const out = rows.map((row) => cols.map((c) => {
+      if (c === '_ferry_meta') return JSON.stringify(row._meta);
+      const v = row[c];
+      return typeof v === 'bigint' ? String(v) : (v ?? null);
+    }));
+    return JSON.stringify(out);
+  }
+}
+
+// ---- the store ----------------------------------------------------------------
+
+export class SyncStore {
+  /**
+   * Prepares the database for `model` (creating or migrating tables).
+   * @returns {Promise<SyncStore>} with .created (true for a new database) and .migratedFrom
+   */
+  static async open(db, model, { log = () => {} } = {}) {
+    const store = new SyncStore(db, model, log);
+    await store.#setup();
+    return store;
+  }
+
+  constructor(db, model, log) {
+    this.db = db;
+    this.model = model;
+    this.log = log;
+    this.tables = new Map();
+    for (const [name, entity] of Object.entries(model.entities)) {
+      if (isSynced(entity)) this.tables.set(name, new EntityTable(name, entity));
+    }
+    this.created = false;
+    this.migratedFrom = null;
+  }
+
+  async #setup() {
+    const { db, model } = this;
+    await db.transaction(async (tx) => {
+      const fresh = (await tx.query("SELECT count(*) AS n FROM sqlite_schema WHERE name = '_ferry_state'"))[0].n === 0;
+      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_state(key TEXT PRIMARY KEY, value) WITHOUT ROWID');
+      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_clients(client_id TEXT PRIMARY KEY, high_mid INTEGER NOT NULL, acked_mid INTEGER NOT NULL DEFAULT 0, seen_at INTEGER) WITHOUT ROWID');
+      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_results(client_id TEXT NOT NULL, mid INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY(client_id, mid)) WITHOUT ROWID');
+      await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('version', 0)");
+      const stored = Object.fromEntries((await tx.query("SELECT key, value FROM _ferry_state WHERE key IN ('model_version', 'model')")).map((r) => [r.key, r.value]));
+      this.created = fresh;
+
+      for (const t of this.tables.values()) {
+        const existing = new Set((await tx.query('SELECT name FROM pragma_table_info(?)', [t.name])).map((r) => r.name.toLowerCase()));
+        if (existing.size === 0) {
+          const cols = [...t.members].map(([n, type]) => `${q(n)} ${SQL_TYPE[type]}`);
+          await tx.exec(`CREATE TABLE ${t.table}(id TEXT PRIMARY KEY NOT NULL, ${cols.map((c) => `${c}, `).join('')}`
+            + "_ferry_version INTEGER NOT NULL, _ferry_deleted INTEGER NOT NULL DEFAULT 0, _ferry_meta TEXT NOT NULL DEFAULT '{}')");
+          await tx.exec(`CREATE UNIQUE INDEX ${q(`_ferry_version_${t.name}`)} ON ${t.table}(_ferry_version)`);
+          if (!fresh) this.log(`ferry-server: model ${model.version}: created table ${t.name}`);
+        } else {
+          for (const [n, type] of t.members) {
+            if (!existing.has(n.toLowerCase())) {
+              await tx.exec(`ALTER TABLE ${t.table} ADD COLUMN ${q(n)} ${SQL_TYPE[type]}`);
+              this.log(`ferry-server: model ${model.version}: added ${t.name}.${n}`);
+            }
+          }
+        }
+      }
+      const json = JSON.stringify(model);
+      if (stored.model_version !== undefined && stored.model_version !== model.version) {
+        this.migratedFrom = stored.model_version;
+        this.log(`ferry-server: migrated the data from model version ${stored.model_version} to ${model.version}`);
+      } else if (stored.model !== undefined && stored.model !== json) {
+        this.log(`ferry-server: warning: the model changed but its version is still ${model.version}; clients only migrate when the version changes`);
+      }
+      await tx.exec("INSERT OR REPLACE INTO _ferry_state(key, value) VALUES ('model_version', ?), ('model', ?)", [model.version, json]);
+    });
+  }
+
+  /** The highest version given to any change. */
+  async version() {
+    return (await this.db.query("SELECT value FROM _ferry_state WHERE key = 'version'"))[0].value;
+  }
+
+  // ---- push -----------------------------------------------------------------
+
+  /**
+   * Applies a push body (already checked for shape by checkPush) for `user`.
+   * @returns {Promise<{ modelVersion: string, results: object[] }>}
+   */
+  async push(body, { user = {}, authorize = null } = {}) {
+    const { clientId } = body;
+    const mutations = [...body.mutations].sort((a, b) => a.mid - b.mid);
+    return this.db.transaction(async (tx) => {
+      const clientRow = (await tx.query('SELECT high_mid FROM _ferry_clients WHERE client_id = ?', [clientId]))[0];
+      const highBefore = clientRow ? clientRow.high_mid : 0;
+      const dups = mutations.filter((m) => m.mid <= highBefore).map((m) => m.mid);
+      const stored = new Map();
+      if (dups.length) {
+        const rows = await tx.query('SELECT mid, result FROM _ferry_results WHERE client_id = ? AND mid IN (SELECT value FROM json_each(?))',
+          [clientId, JSON.stringify(dups)]);
+        for (const r of rows) stored.set(r.mid, r.result);
+      }
+      const fresh = mutations.filter((m) => m.mid > highBefore);
+      const batch = await this.#batch(tx, fresh);
+      const results = [];
+      const recorded = [];
+      for (const m of mutations) {
+        if (m.mid <= highBefore) {
+          const s = stored.get(m.mid);
+          results.push(s ? { ...JSON.parse(s), duplicate: true } : { mid: m.mid, status: 'applied', duplicate: true });
+          continue;
+        }
+        let r = this.#apply(batch, m, { user, authorize, clientWrite: true });
+        if (r instanceof Promise) r = await r;
+        results.push(r);
+        recorded.push([m.mid, JSON.stringify(r)]);
+      }
+      await this.#flush(tx, batch);
+      const high = recorded.length ? recorded.at(-1)[0] : highBefore;
+      const acked = Number.isSafeInteger(body.ackedMid) ? Math.min(body.ackedMid, high) : 0;
+      if (recorded.length) {
+        await tx.exec('INSERT OR REPLACE INTO _ferry_results(client_id, mid, result) SELECT ?, value->>0, value->>1 FROM json_each(?)',
+          [clientId, JSON.stringify(recorded)]);
+      }
+      await tx.exec('INSERT INTO _ferry_clients(client_id, high_mid, acked_mid, seen_at) VALUES (?, ?, ?, ?) '
+        + 'ON CONFLICT(client_id) DO UPDATE SET high_mid = max(high_mid, excluded.high_mid), acked_mid = max(acked_mid, excluded.acked_mid), seen_at = excluded.seen_at',
+      [clientId, high, acked, Date.now()]);
+      if (acked > 0) await tx.exec('DELETE FROM _ferry_results WHERE client_id = ? AND mid <= ?', [clientId, acked]);
+      return { modelVersion: this.model.version, results };
+    });
+  }
+
+  /**
+   * Server-side writes (seed data, admin changes): each object's present
+   * attributes are written as if by a client that wins every conflict.
+   * @returns {Promise<{ version: number }>} the version after the writes
+   */
+  async write(entityName, objects, { ts = Date.now() } = {}) {
+    const t = this.#tableFor(entityName);
+    if (!Array.isArray(objects)) throw new FerryError('misuse', 'write(entity, objects) needs an array of objects with an id');
+    const mutations = objects.map((o, i) => {
+      if (typeof o !== 'object' || o === null || !validId(o.id)) {
+        throw new FerryError('misuse', `${entityName} object ${i}: needs an id (a string of 1-128 bytes)`);
+      }
+      const { id, ...values } = o;
+      return { mid: i + 1, entity: t.name, id, op: 'upsert', values, changed: Object.keys(values), ts };
+    });
+    return this.#serverWrite(mutations);
+  }
+
+  /** Server-side deletes (tombstones). @returns {Promise<{ version: number }>} */
+  async remove(entityName, ids, { ts = Date.now() } = {}) {
+    const t = this.#tableFor(entityName);
+    if (!Array.isArray(ids) || !ids.every(validId)) throw new FerryError('misuse', 'remove(entity, ids) needs an array of ids');
+    return this.#serverWrite(ids.map((id, i) => ({ mid: i + 1, entity: t.name, id, op: 'delete', ts })));
+  }
+
+  #tableFor(entityName) {
+    const t = this.tables.get(entityName);
+    if (!t) {
+      throw new FerryError('not_found', Object.hasOwn(this.model.entities, entityName)
+        ? `entity ${entityName} is never synced: the server stores nothing of it`
+        : `unknown entity ${JSON.stringify(entityName)}; the model has ${Object.keys(this.model.entities).join(', ')}`);
+    }
+    return t;
+  }
+
+  async #serverWrite(mutations) {
+    return this.db.transaction(async (tx) => {
+      const batch = await this.#batch(tx, mutations);
+      for (const m of mutations) {
+        const r = this.#apply(batch, m, { clientWrite: false });
+        if (r.status === 'rejected') throw new FerryError('type', `${m.entity} ${m.id}: ${r.reason}`);
+      }
+      await this.#flush(tx, batch);
+      return { version: batch.version };
+    });
+  }
+
+  /** Loads what a list of mutations touches: the version counter and the current rows. */
+  async #batch(tx, mutations) {
+    const version = (await tx.query("SELECT value FROM _ferry_state WHERE key = 'version'"))[0].value;
+    const idsByTable = new Map();
+    for (const m of mutations) {
+      const t = typeof m.entity === 'string' && this.tables.get(m.entity);
+      if (!t || !validId(m.id)) continue;
+      if (!idsByTable.has(t)) idsByTable.set(t, new Set());
+      idsByTable.get(t).add(m.id);
+    }
+    const rows = new Map();   // table -> Map(id -> row)
+    for (const [t, ids] of idsByTable) {
+      const found = await tx.query(`SELECT * FROM ${t.table} WHERE id IN (SELECT value FROM json_each(?))`, [JSON.stringify([...ids])]);
+      const map = new Map();
+      for (const r of found) {
+        r._meta = JSON.parse(r._ferry_meta || '{}');
+        map.set(r.id, r);
+      }
+      rows.set(t, map);
+    }
+    return { version, startVersion: version, rows, dirty: new Map() };
+  }
+
+  async #flush(tx, batch) {
+    for (const [t, set] of batch.dirty) {
+      const rows = [...set];
+      for (let i = 0; i < rows.length; i += WRITE_CHUNK) await tx.exec(t.upsertSql, [t.encodeRows(rows.slice(i, i + WRITE_CHUNK))]);
+    }
+    if (batch.version !== batch.startVersion) {
+      await tx.exec("UPDATE _ferry_state SET value = ? WHERE key = 'version'", [batch.version]);
+    }
+  }
+
+  /** Applies one mutation to the batch; returns its result (a promise only when authorize is asked). */
+  #apply(batch, m, { user, authorize, clientWrite }) {
+    const plan = this.#check(batch, m, clientWrite);
+    if (plan.result) return plan.result;
+    if (!authorize) return this.#commit(batch, m, plan);
+    const { t, current } = plan;
+    return Promise.resolve(authorize({
+      user, entity: m.entity, id: m.id, op: m.op, values: plan.shown,
+      current: current && !current._ferry_deleted ? t.valuesOf(current) : null,
+    })).then((ok) => (ok ? this.#commit(batch, m, plan) : { mid: m.mid, status: 'rejected', reason: 'forbidden' }));
+  }
+
+  /** Validates a mutation: { result } when it is rejected, else the plan #commit() carries out. */
+  #check(batch, m, clientWrite) {
+    const reject = (reason) => ({ result: { mid: m.mid, status: 'rejected', reason } });
+    if (typeof m.entity !== 'string' || !Object.hasOwn(this.model.entities, m.entity)) {
+      return reject(`unknown entity ${JSON.stringify(m.entity)}`);
+    }
+    const t = this.tables.get(m.entity);
+    if (!t) return reject(`entity ${m.entity} is never synced (device-only); the server does not accept it`);
+    if (!validId(m.id)) return reject(`invalid id ${JSON.stringify(m.id)}: an id is a string of 1-${MAX_ID_BYTES} bytes`);
+    if (m.op !== 'upsert' && m.op !== 'delete') return reject(`unknown op ${JSON.stringify(m.op)}; use "upsert" or "delete"`);
+    const ts = Number.isFinite(m.ts) ? m.ts : Date.now();
+    const base = clientWrite ? (Number.isSafeInteger(m.base) && m.base > 0 ? m.base : 0) : Infinity;
+    const policy = clientWrite ? t.entity.conflict : 'client-wins';
+    let rows = batch.rows.get(t);
+    if (!rows) { rows = new Map(); batch.rows.set(t, rows); }
+    const current = rows.get(m.id);
+    const plan = { t, rows, current, ts, base, policy };
+    if (m.op === 'delete') {
+      plan.shown = null;
+      return plan;
+    }
+    const values = m.values === undefined ? {} : m.values;
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) return reject('values must be an object of attribute: value');
+    const changed = m.changed === undefined ? Object.keys(values) : m.changed;
+    if (!Array.isArray(changed) || !changed.every((n) => typeof n === 'string')) return reject('changed must be an array of attribute names');
+    // An object the server does not have takes every value sent; an existing one only the changed ones.
+    const names = !current ? [...new Set([...changed, ...Object.keys(values)])] : [...new Set(changed)];
+    const stored = {};
+    const shown = {};
+    try {
+      for (const n of names) {
+        const type = t.members.get(n);
+        if (!type) {
+          throw new Rejection(n === 'id' ? 'id cannot be changed' : `unknown attribute ${JSON.stringify(n)} of ${m.entity}`);
+        }
+        if (!Object.hasOwn(values, n)) throw new Rejection(`attribute ${n} is listed in changed but has no value`);
+        stored[n] = toStored(type, values[n], n);
+        shown[n] = values[n];
+      }
+    } catch (e) {
+      if (e instanceof Rejection) return reject(e.message);
+      throw e;
+    }
+    Object.assign(plan, { names, stored, shown });
+    return plan;
+  }
+
+  /** Carries out a checked mutation under the entity's conflict policy; returns its result. */
+  #commit(batch, m, { t, rows, current, ts, base, policy, names, stored }) {
+    if (m.op === 'delete') {
+      if (!current || current._ferry_deleted) return { mid: m.mid, status: 'applied', version: current ? current._ferry_version : 0 };
+      const newer = [...t.members.keys()].filter((n) => {
+        const [av = 0, ats = 0] = current._meta[n] || [];
+        if (av <= base) return false;
+        return policy === 'server-wins' || (policy === 'last-write-wins' && ats > ts);
+      });
+      if (newer.length) {
+        return {
+          mid: m.mid, status: 'conflict', version: current._ferry_version, attrs: newer, server: t.valuesOf(current),
+          reason: `the object was changed on the server after this delete (${policy}: ${newer.join(', ')}); it was kept`,
+        };
+      }
+      batch.version += 1;
+      current._ferry_version = batch.version;
+      current._ferry_deleted = 1;
+      current._meta[DELETED] = [batch.version, ts];
+      this.#dirty(batch, t, current);
+      return { mid: m.mid, status: 'applied', version: batch.version };
+    }
+
+    if (!current) {
+      batch.version += 1;
+      const row = { id: m.id, _ferry_version: batch.version, _ferry_deleted: 0, _meta: {} };
+      for (const n of t.members.keys()) row[n] = null;
+      for (const n of names) { row[n] = stored[n]; row._meta[n] = [batch.version, ts]; }
+      rows.set(m.id, row);
+      this.#dirty(batch, t, row);
+      return { mid: m.mid, status: 'applied', version: batch.version };
+    }
+
+    if (current._ferry_deleted) {
+      const [dv = 0, dts = 0] = current._meta[DELETED] || [];
+      const revive = dv <= base || policy === 'client-wins' || (policy === 'last-write-wins' && ts >= dts);
+      if (!revive) {
+        return {
+          mid: m.mid, status: 'conflict', version: current._ferry_version, attrs: names, server: {}, deleted: true,
+          reason: `the object was deleted on the server after the version this change was based on (${policy})`,
+        };
+      }
+      batch.version += 1;
+      current._ferry_deleted = 0;
+      delete current._meta[DELETED];
+      current._ferry_version = batch.version;
+      for (const n of names) { current[n] = stored[n]; current._meta[n] = [batch.version, ts]; }
+      this.#dirty(batch, t, current);
+      return { mid: m.mid, status: 'applied', version: batch.version };
+    }
+
+    const lost = [];
+    const won = [];
+    for (const n of names) {
+      const [av = 0, ats = 0] = current._meta[n] || [];
+      const loses = av > base && (policy === 'server-wins' || (policy === 'last-write-wins' && ats > ts));
+      (loses ? lost : won).push(n);
+    }
+    if (won.length) {
+      batch.version += 1;
+      current._ferry_version = batch.version;
+      for (const n of won) { current[n] = stored[n]; current._meta[n] = [batch.version, ts]; }
+      this.#dirty(batch, t, current);
+    }
+    if (!lost.length) return { mid: m.mid, status: 'applied', version: current._ferry_version };
+    const server = {};
+    for (const n of lost) server[n] = toJson(t.members.get(n), current[n]);
+    return {
+      mid: m.mid, status: 'conflict', version: current._ferry_version, attrs: lost, server,
+      reason: policy === 'server-wins'
+        ? `changed on the server after version ${base} (server-wins): ${lost.join(', ')}`
+        : `a later write on the server won (last-write-wins): ${lost.join(', ')}`,
+    };
+  }
+
+  #dirty(batch, t, row) {
+    if (!batch.dirty.has(t)) batch.dirty.set(t, new Set());
+    batch.dirty.get(t).add(row);
+  }
+
+  // ---- pull -----------------------------------------------------------------
+
+  /**
+   * Builds a pull reply (a Buffer of JSON) for a checked pull body. The
+   * objects' JSON is built by SQLite in one query and never parsed here.
+   * @param {object} body { entity, cursor, limit } or { entity, ids }
+   */
+  async pull(body, { user = {}, pageLimit = 5000 } = {}) {
+    const name = body.entity;
+    const entity = this.model.entities[name];
+    const head = `{"modelVersion":${JSON.stringify(this.model.version)},"entity":${JSON.stringify(name)}`;
+    const t = this.tables.get(name);
+    if (!t || !isDownloaded(entity)) {
+      const cursor = body.ids ? '' : `,"cursor":${body.cursor}`;
+      return Buffer.from(`${head}${cursor},"more":false,"objects":[],"removed":[]}`);
+    }
+    const where = t.match(user);
+    if (body.ids) {
+      const [r] = await this.db.query(t.idsSql(where.sql), [...where.params, JSON.stringify(body.ids)]);
+      const present = new Set(JSON.parse(r.present));
+      const removed = [...new Set(body.ids.filter((id) => !present.has(id)))];
+      return Buffer.concat([Buffer.from(`${head},"more":false,"objects":`), r.objects,
+        Buffer.from(`,"removed":${JSON.stringify(removed)}}`)]);
+    }
+    const limit = Math.max(1, Math.min(body.limit ?? pageLimit, pageLimit));
+    const [r] = await this.db.query(t.pageSql(where.sql), [...where.params, body.cursor, limit]);
+    const cursor = r.n > 0 ? r.cursor : body.cursor;
+    return Buffer.concat([Buffer.from(`${head},"cursor":${cursor},"more":${r.more ? 'true' : 'false'},"objects":`),
+      r.objects, Buffer.from(',"removed":'), r.removed, Buffer.from('}')]);
+  }
+}
+
+// ---- request checks -------------------------------------------------------------
+
+const bad = (message) => new HttpError(400, 'bad_request', message);
+
+/** Checks a push body's envelope; per-mutation problems become 'rejected' results instead. */
+export function checkPush(body) {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('a push body is a JSON object { clientId, modelVersion, ackedMid, mutations }');
+  if (typeof body.clientId !== 'string' || body.clientId.length === 0 || utf8.encode(body.clientId).length > 128) {
+    throw bad('clientId must be a string of 1-128 bytes');
+  }
+  if (body.ackedMid !== undefined && body.ackedMid !== null && !(Number.isSafeInteger(body.ackedMid) && body.ackedMid >= 0)) {
+    throw bad('ackedMid must be a non-negative integer');
+  }
+  if (!Array.isArray(body.mutations)) throw bad('mutations must be an array');
+  const mids = new Set();
+  for (const [i, m] of body.mutations.entries()) {
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) throw bad(`mutation ${i} is not an object`);
+    if (!Number.isSafeInteger(m.mid) || m.mid <= 0) throw bad(`mutation ${i}: mid must be a positive integer`);
+    if (mids.has(m.mid)) throw bad(`mutation ${i}: mid ${m.mid} appears twice in this push`);
+    mids.add(m.mid);
+  }
+  return body;
+}
+
+/** Checks a pull body; returns it with cursor defaulted. */
+export function checkPull(body, model) {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('a pull body is a JSON object { clientId, modelVersion, entity, cursor, limit } or { …, ids }');
+  if (body.modelVersion !== model.version) {
+    throw new HttpError(409, 'model_changed', `the model is now version ${model.version} (the request has ${JSON.stringify(body.modelVersion ?? null)}); push, fetch the model, migrate, then pull`,
+      { modelVersion: model.version });
+  }
+  if (typeof body.entity !== 'string' || !Object.hasOwn(model.entities, body.entity)) {
+    throw bad(`unknown entity ${JSON.stringify(body.entity)}; the model has ${Object.keys(model.entities).join(', ')}`);
+  }
+  const out = { entity: body.entity };
+  if (body.ids !== undefined) {
+    if (!Array.isArray(body.ids) || body.ids.length > MAX_IDS || !body.ids.every(validId)) {
+      throw bad(`ids must be an array of at most ${MAX_IDS} ids (strings of 1-${MAX_ID_BYTES} bytes)`);
+    }
+    out.ids = body.ids;
+    return out;
+  }
+  const cursor = body.cursor ?? 0;
+  if (!Number.isSafeInteger(cursor) || cursor < 0) throw bad('cursor must be a non-negative integer');
+  out.cursor = cursor;
+  if (body.limit !== undefined && body.limit !== null) {
+    if (!Number.isSafeInteger(body.limit) || body.limit < 1) throw bad('limit must be a positive integer');
+    out.limit = body.limit;
+  }
+  return out;
+}
