@@ -4,6 +4,11 @@ import { Database } from './database.js';
 import { FerryError, codes } from './errors.js';
 import { openIndexedDB } from './storage/indexeddb.js';
 import { openOpfs, opfsAvailable } from './storage/opfs.js';
+import { SharedDatabase, sharedAvailable } from './shared.js';
+
+// Options holding functions or objects that cannot be sent to a worker keep
+// the database in the calling window.
+const LOCAL_ONLY = ['faults', 'wrapFile', 'indexedDB', 'fetch'];
 
 export { FerryError, codes };
 
@@ -41,7 +46,8 @@ async function openStorage(core, kind, opts) {
 /**
  * Opens (or creates) the database `name` on the device.
  * @param {object} options name, storage ('auto'|'opfs'|'indexeddb'|'memory'|'file'),
- *   path (file storage), server, fetch, headers, busyTimeout (ms to wait for another writer)
+ *   path (file storage), server, fetch, headers, busyTimeout (ms to wait for another writer),
+ *   worker (default true: in a window, run the database in a dedicated worker shared by all tabs)
  * @returns {Promise<Database>}
  */
 export async function open(options = {}) {
@@ -52,6 +58,10 @@ export async function open(options = {}) {
   }
   if (!STORAGES.has(opts.storage)) {
     throw new FerryError('misuse', `unknown storage '${opts.storage}'; use ${[...STORAGES].join(', ')}`);
+  }
+  if (opts.storage !== 'memory' && opts.worker !== false && sharedAvailable()
+      && !LOCAL_ONLY.some((k) => opts[k] !== undefined)) {
+    return new SharedDatabase(opts).start();
   }
   const core = await loadCore();
   const kind = pickStorage(opts);

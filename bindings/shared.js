@@ -1,0 +1,291 @@
+// One writer per database for all tabs of an origin. Every tab asks for the
+// Web Lock `ferry-writer:<name>`; the holder runs the database in a dedicated
+// worker (bindings/worker.js) and serves the other tabs over a
+// BroadcastChannel. When the writer's tab closes, the lock passes to another
+// tab, which starts its own worker and announces itself; calls in flight are
+// sent again, and writes carry keys the worker records in the same
+// transaction, so a repeated write is answered, not applied twice.
+import { FerryError } from './errors.js';
+
+const EVENTS = new Set(['change', 'sync', 'syncerror']);
+
+function restoreError(e) {
+  return new FerryError(e?.code || 'error', e?.message || 'failed in the database worker');
+}
+
+function randomId() {
+  return globalThis.crypto?.randomUUID?.() || `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+export function sharedAvailable() {
+  return typeof globalThis.Worker === 'function' && typeof globalThis.BroadcastChannel === 'function'
+    && !!globalThis.navigator?.locks && typeof globalThis.document === 'object';
+}
+
+export class SharedDatabase {
+  #opts; #tab = randomId(); #seq = 0; #pending = new Map(); #listeners = new Map();
+  #channel; #worker = null; #leader = false; #closed = false; #status;
+  #release = null; #releaseTab = null; #ready; #readyResolve; #readyReject; #watch = new Map();
+  #storageKind = null;
+
+  constructor(opts) {
+    this.#opts = opts;
+    this.name = opts.name;
+    this.#status = { pendingChanges: 0, lastSyncAt: null, modelVersion: null, syncErrors: 0, storage: null, closed: false };
+    this.#ready = new Promise((res, rej) => { this.#readyResolve = res; this.#readyReject = rej; });
+    this.#ready.catch(() => {});
+  }
+
+  /** Joins the database's tabs; resolves once a writer (this tab or another) serves it. */
+  async start() {
+    const { name } = this.#opts;
+    this.#channel = new BroadcastChannel(`ferry:${name}`);
+    this.#channel.onmessage = (ev) => this.#fromChannel(ev.data);
+    // Held for this tab's life: the writer watches it to roll back a
+    // transaction a closed tab left open.
+    await new Promise((granted) => {
+      navigator.locks.request(`ferry-tab:${this.#tab}`, () => {
+        granted();
+        return new Promise((r) => { this.#releaseTab = r; });
+      });
+    });
+    navigator.locks.request(`ferry-writer:${name}`, () => (this.#closed ? null : this.#lead()))
+      .catch((e) => this.#readyReject(e));
+    this.#channel.postMessage({ type: 'who' });
+    const timeout = this.#opts.openTimeout ?? 30_000;
+    const timer = setTimeout(() => this.#readyReject(new FerryError('busy', `no tab could open '${name}' within ${timeout} ms`)), timeout);
+    try {
+      await this.#ready;
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.#call('status', {}).then((s) => this.#setStatus(s)).catch(() => {});
+    return this;
+  }
+
+  // ---- the writer -----------------------------------------------------------
+
+  async #lead() {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: `ferry:${this.name}` });
+    this.#worker = worker;
+    worker.onmessage = (ev) => this.#fromWorker(ev.data);
+    worker.onerror = (ev) => this.#readyReject(new FerryError('error', `the database worker failed to start: ${ev.message || 'unknown error'}`));
+    const options = { ...this.#opts, hasHeaders: typeof this.#opts.headers === 'function' };
+    for (const k of ['headers', 'fetch', 'indexedDB', 'faults', 'wrapFile']) delete options[k];
+    const held = new Promise((r) => { this.#release = r; });
+    try {
+      await this.#direct({ id: `${this.#tab}:open`, op: 'open', args: { options } });
+    } catch (e) {
+      this.#channel.postMessage({ type: 'failed', error: { code: e.code, message: e.message } });
+      this.#readyReject(e);
+      worker.terminate();
+      this.#worker = null;
+      return undefined;
+    }
+    this.#leader = true;
+    this.#readyResolve();
+    this.#channel.postMessage({ type: 'hello', leader: this.#tab });
+    // Our own calls that waited for a writer go to the worker now.
+    for (const [id, p] of this.#pending) if (!p.local) worker.postMessage({ id, op: p.op, args: p.args });
+    return held;   // the lock is held until close() (or the tab goes)
+  }
+
+  #direct(msg) {
+    return new Promise((resolve, reject) => {
+      this.#pending.set(msg.id, { ...msg, resolve, reject, local: true });
+      this.#worker.postMessage(msg);
+    });
+  }
+
+  #fromWorker(msg) {
+    if (msg.type === 'reply') {
+      if (msg.status) this.#setStatus(msg.status);
+      const mine = this.#pending.get(msg.id);
+      if (mine) {
+        this.#pending.delete(msg.id);
+        if (msg.ok) mine.resolve(msg.value); else mine.reject(restoreError(msg.error));
+      } else {
+        this.#channel.postMessage({ type: 'reply', id: msg.id, ok: msg.ok, value: msg.value, error: msg.error, status: msg.status });
+      }
+    } else if (msg.type === 'event') {
+      this.#setStatus(msg.status);
+      this.#channel.postMessage(msg);
+      this.#emit(msg.event, msg.detail);
+    } else if (msg.type === 'headers') {
+      Promise.resolve().then(() => this.#opts.headers())
+        .then((value) => this.#worker?.postMessage({ type: 'headers-reply', id: msg.id, ok: true, value }))
+        .catch((e) => this.#worker?.postMessage({ type: 'headers-reply', id: msg.id, ok: false, error: { message: e?.message || String(e) } }));
+    }
+  }
+
+  /** Rolls back what a tab left open once its tab lock is free (the tab is gone). */
+  #watchTab(tab) {
+    if (this.#watch.has(tab) || tab === this.#tab) return;
+    const ctl = new AbortController();
+    this.#watch.set(tab, ctl);
+    navigator.locks.request(`ferry-tab:${tab}`, { signal: ctl.signal }, () => {
+      this.#watch.delete(tab);
+      this.#worker?.postMessage({ id: `${this.#tab}:abandon:${tab}`, op: 'abandon', args: { owner: tab } });
+    }).catch(() => {});
+  }
+
+  // ---- every tab --------------------------------------------------------------
+
+  #fromChannel(msg) {
+    switch (msg.type) {
+      case 'who':
+        if (this.#leader) this.#channel.postMessage({ type: 'hello', leader: this.#tab });
+        break;
+      case 'hello':
+        if (this.#leader) break;
+        this.#readyResolve();
+        // A new writer: calls it has not answered go again. Writes are keyed;
+        // transaction steps other than commit cannot survive a new writer.
+        for (const [id, p] of this.#pending) {
+          if (p.op.startsWith('tx') && p.op !== 'txBegin' && p.op !== 'txCommit' && p.sent) {
+            this.#pending.delete(id);
+            p.reject(new FerryError('busy', 'the writer changed during this transaction; it was rolled back: run it again'));
+          } else {
+            p.sent = true;
+            this.#channel.postMessage({ type: 'req', from: this.#tab, id, op: p.op, args: p.args });
+          }
+        }
+        break;
+      case 'failed':
+        if (!this.#leader) this.#readyReject(restoreError(msg.error));
+        break;
+      case 'req':
+        if (!this.#leader) break;
+        this.#watchTab(msg.from);
+        this.#worker.postMessage({ id: msg.id, op: msg.op, args: msg.args });
+        break;
+      case 'reply': {
+        const p = this.#pending.get(msg.id);
+        if (!p) break;
+        this.#pending.delete(msg.id);
+        if (msg.status) this.#setStatus(msg.status);
+        if (msg.ok) p.resolve(msg.value); else p.reject(restoreError(msg.error));
+        break;
+      }
+      case 'event':
+        this.#setStatus(msg.status);
+        this.#emit(msg.event, msg.detail);
+        break;
+      default:
+    }
+  }
+
+  #call(op, args) {
+    if (this.#closed) return Promise.reject(new FerryError('closed', `database '${this.name}' is closed; open it again`));
+    const id = `${this.#tab}:${++this.#seq}`;
+    if (op === 'exec' && !this.#leader) args = { ...args, key: id };
+    return new Promise((resolve, reject) => {
+      const p = { op, args, resolve, reject, sent: false };
+      this.#pending.set(id, p);
+      if (this.#leader) {
+        this.#worker.postMessage({ id, op, args });
+      } else {
+        p.sent = true;
+        this.#channel.postMessage({ type: 'req', from: this.#tab, id, op, args });
+      }
+    });
+  }
+
+  #setStatus(s) {
+    if (!s) return;
+    this.#status = { ...this.#status, ...s };
+    if (s.storage) this.#storageKind = s.storage;
+  }
+
+  #emit(event, detail) {
+    if (event === 'syncerror' && detail?.error) detail = { ...detail, error: restoreError(detail.error) };
+    for (const fn of this.#listeners.get(event) || []) {
+      try { fn(detail); } catch (e) { queueMicrotask(() => { throw e; }); }
+    }
+  }
+
+  // ---- the Database API ---------------------------------------------------------
+
+  exec(sql, params) { return this.#call('exec', { sql, params }); }
+  query(sql, params) { return this.#call('query', { sql, params }); }
+
+  async transaction(fn) {
+    if (typeof fn !== 'function') throw new FerryError('misuse', 'transaction(fn) needs a function');
+    const txId = `${this.#tab}:tx${++this.#seq}`;
+    await this.#call('txBegin', { txId, owner: this.#tab });
+    let savepoints = 0;
+    let ended = false;
+    const check = () => { if (ended) throw new FerryError('misuse', 'this transaction has ended; use db, or start a new transaction'); };
+    const tx = {
+      exec: async (sql, params) => { check(); return this.#call('txExec', { txId, sql, params }); },
+      query: async (sql, params) => { check(); return this.#call('txQuery', { txId, sql, params }); },
+      transaction: async (inner) => {
+        check();
+        const sp = `ferry_psp${++savepoints}`;
+        await this.#call('txNested', { txId, sql: `SAVEPOINT ${sp}` });
+        try {
+          const r = await inner(tx);
+          await this.#call('txNested', { txId, sql: `RELEASE ${sp}` });
+          return r;
+        } catch (e) {
+          await this.#call('txNested', { txId, sql: `ROLLBACK TO ${sp}` }).catch(() => {});
+          await this.#call('txNested', { txId, sql: `RELEASE ${sp}` }).catch(() => {});
+          throw e;
+        }
+      },
+    };
+    let result;
+    try {
+      result = await fn(tx);
+    } catch (e) {
+      ended = true;
+      await this.#call('txRollback', { txId }).catch(() => {});
+      throw e;
+    }
+    ended = true;
+    await this.#call('txCommit', { txId, key: `${txId}:commit` });
+    return result;
+  }
+
+  sync(selection) { return this.#call('sync', { selection }); }
+  syncErrors() { return this.#call('syncErrors', {}); }
+  retrySyncError(entity, id) {
+    if (entity && typeof entity === 'object') ({ entity, id } = entity);
+    return this.#call('retrySyncError', { entity, id });
+  }
+  discardSyncError(entity, id) {
+    if (entity && typeof entity === 'object') ({ entity, id } = entity);
+    return this.#call('discardSyncError', { entity, id });
+  }
+
+  /** The last known status (updated with every reply and event). `writer` says whether this tab holds the database. */
+  status() {
+    return { ...this.#status, storage: this.#storageKind || this.#status.storage, closed: this.#closed, writer: this.#leader };
+  }
+
+  on(event, fn) {
+    if (!EVENTS.has(event)) throw new FerryError('misuse', `unknown event '${event}'; use change, sync or syncerror`);
+    if (typeof fn !== 'function') throw new FerryError('misuse', 'on(event, fn) needs a function');
+    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
+    this.#listeners.get(event).add(fn);
+    return () => this.#listeners.get(event)?.delete(fn);
+  }
+
+  /** Closes this tab's use of the database; the writer tab also closes its worker and hands over. */
+  async close() {
+    if (this.#closed) return;
+    if (this.#leader) {
+      await this.#call('close', {}).catch(() => {});
+      this.#worker.terminate();
+      this.#worker = null;
+    }
+    this.#closed = true;
+    this.#leader = false;
+    for (const [, ctl] of this.#watch) ctl.abort();
+    for (const [, p] of this.#pending) p.reject(new FerryError('closed', `database '${this.name}' was closed`));
+    this.#pending.clear();
+    this.#release?.();
+    this.#releaseTab?.();
+    this.#channel.close();
+  }
+}
