@@ -118,6 +118,7 @@ export class Database {
       modelVersion: sync ? sync.modelVersion : null,
       syncErrors: sync ? sync.errors : 0,
       storage: this.#storage.kind,
+      created: !!this.#storage.created,
       closed: this.#closed,
     };
   }

@@ -5,6 +5,7 @@ import { FerryError, codes } from './errors.js';
 import { openIndexedDB } from './storage/indexeddb.js';
 import { openOpfs, opfsAvailable } from './storage/opfs.js';
 import { SharedDatabase, sharedAvailable } from './shared.js';
+import { checkNotLost, markSupported } from './lost.js';
 
 // Options holding functions or objects that cannot be sent to a worker keep
 // the database in the calling window.
@@ -61,18 +62,20 @@ export async function open(options = {}) {
   }
   if (opts.storage !== 'memory' && opts.worker !== false && sharedAvailable()
       && !LOCAL_ONLY.some((k) => opts[k] !== undefined)) {
-    return new SharedDatabase(opts).start();
+    return checkNotLost(await new SharedDatabase(opts).start(), opts);
   }
   const core = await loadCore();
   const kind = pickStorage(opts);
   const storage = await openStorage(core, kind, opts);
   storage.name = opts.name;
   const reopen = async () => Object.assign(await openStorage(core, kind, opts), { name: opts.name });
+  let db;
   try {
-    return new Database(core, storage, reopen, opts);
+    db = new Database(core, storage, reopen, opts);
   } catch (e) {
     core.close(storage.handle);
     storage.release?.();
     throw e;
   }
+  return markSupported() ? checkNotLost(db, opts) : db;
 }

@@ -85,10 +85,11 @@ export async function openIndexedDB(core, name, opts = {}) {
       request(tx.objectStore('meta').get('size')),
     ]);
     const store = new IdbStore(idb, keys, values, size || 0, opts.faults);
+    const created = keys.length === 0;
     const handle = core.openJsStore(`indexeddb:${name}`, store);
     store.loaded();
     return {
-      handle, kind: 'indexeddb',
+      handle, kind: 'indexeddb', created,
       flush: () => store.flush(),
       release: () => lock.release(),
     };

@@ -119,3 +119,31 @@ test('ten_reloads_in_a_row_should_reopen_the_database_each_time', T, async () =>
     await b.close();
   }
 });
+
+test('evicted_storage_should_be_reported_not_replaced_by_an_empty_database', T, async () => {
+  const b = await launch();
+  try {
+    const name = uniqueName('shared_evicted');
+    const page = await b.newPage(PAGE);
+    await openIn(page, name);
+    await exec(page, 'CREATE TABLE t(v)');
+    await exec(page, 'INSERT INTO t VALUES (1)');
+    unwrap(await page.evaluate(() => window.run((db) => db.close())));
+    // What an eviction leaves: the page's storage without the database files.
+    await page.evaluate(async (n) => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ferry');
+      await dir.removeEntry(`${n}.db`);
+      await dir.removeEntry(`${n}.db-log`);
+    }, name);
+    await gotoReady(page);
+    const lost = await page.evaluate((n) => window.openDb(n), name);
+    assert.equal(lost.error?.code, 'storage_lost', JSON.stringify(lost));
+    assert.match(lost.error.message, /recreate/);
+    // The app decides to start again.
+    await gotoReady(page);
+    unwrap(await page.evaluate((n) => window.openDb(n, { recreate: true }), name));
+    assert.deepEqual(await query(page, "SELECT count(*) AS n FROM sqlite_schema WHERE name = 't'"), [{ n: 0 }]);
+  } finally {
+    await b.close();
+  }
+});
