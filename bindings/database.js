@@ -5,12 +5,12 @@ import { FerryError } from './errors.js';
 import { encodeParams, decodeRows } from './codec.js';
 import { CoreSync } from './core.js';
 import { SyncRunner } from './sync.js';
+import { Listeners } from './events.js';
 
-const EVENTS = new Set(['change', 'sync', 'syncerror']);
 
 export class Database {
   #core; #handle; #storage; #tail = Promise.resolve(); #closed = false;
-  #listeners = new Map(); #depth = 0; #reopen;
+  #listeners = new Listeners(); #depth = 0; #reopen;
   #engine = null; #runner = null; #offOnline = null;
 
   constructor(core, storage, reopen, opts = {}) {
@@ -124,11 +124,7 @@ export class Database {
   }
 
   on(event, fn) {
-    if (!EVENTS.has(event)) throw new FerryError('misuse', `unknown event '${event}'; use change, sync or syncerror`);
-    if (typeof fn !== 'function') throw new FerryError('misuse', 'on(event, fn) needs a function');
-    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
-    this.#listeners.get(event).add(fn);
-    return () => this.#listeners.get(event)?.delete(fn);
+    return this.#listeners.on(event, fn);
   }
 
   /** Closes the database after the calls already made; later calls fail with 'closed'. */
@@ -153,9 +149,7 @@ export class Database {
   // ---- internals ----------------------------------------------------------
 
   #emit(event, detail) {
-    for (const fn of this.#listeners.get(event) || []) {
-      try { fn(detail); } catch (e) { queueMicrotask(() => { throw e; }); }
-    }
+    this.#listeners.emit(event, detail);
   }
 
   #enqueue(task, closing = false) {

@@ -6,8 +6,8 @@
 // sent again, and writes carry keys the worker records in the same
 // transaction, so a repeated write is answered, not applied twice.
 import { FerryError } from './errors.js';
+import { Listeners } from './events.js';
 
-const EVENTS = new Set(['change', 'sync', 'syncerror']);
 
 function restoreError(e) {
   return new FerryError(e?.code || 'error', e?.message || 'failed in the database worker');
@@ -23,7 +23,7 @@ export function sharedAvailable() {
 }
 
 export class SharedDatabase {
-  #opts; #tab = randomId(); #seq = 0; #pending = new Map(); #listeners = new Map();
+  #opts; #tab = randomId(); #seq = 0; #pending = new Map(); #listeners = new Listeners();
   #channel; #worker = null; #leader = false; #closed = false; #status;
   #release = null; #releaseTab = null; #ready; #readyResolve; #readyReject; #watch = new Map();
   #storageKind = null;
@@ -199,9 +199,7 @@ export class SharedDatabase {
 
   #emit(event, detail) {
     if (event === 'syncerror' && detail?.error) detail = { ...detail, error: restoreError(detail.error) };
-    for (const fn of this.#listeners.get(event) || []) {
-      try { fn(detail); } catch (e) { queueMicrotask(() => { throw e; }); }
-    }
+    this.#listeners.emit(event, detail);
   }
 
   // ---- the Database API ---------------------------------------------------------
@@ -264,11 +262,7 @@ export class SharedDatabase {
   }
 
   on(event, fn) {
-    if (!EVENTS.has(event)) throw new FerryError('misuse', `unknown event '${event}'; use change, sync or syncerror`);
-    if (typeof fn !== 'function') throw new FerryError('misuse', 'on(event, fn) needs a function');
-    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
-    this.#listeners.get(event).add(fn);
-    return () => this.#listeners.get(event)?.delete(fn);
+    return this.#listeners.on(event, fn);
   }
 
   /** Closes this tab's use of the database; the writer tab also closes its worker and hands over. */
