@@ -1,4 +1,5 @@
-// Static files for the demo PWA: web/ at '/', the ES module at '/bindings/'.
+// Static files for the demo PWA: web/ at '/', the ES module at '/bindings/',
+// and single files (the service worker at '/sw.js').
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -29,8 +30,15 @@ export function staticFiles(mounts) {
     for (const [prefix, dir] of entries) {
       if (!pathname.startsWith(prefix)) continue;
       const root = path.resolve(dir);
-      let file = path.resolve(root, `.${pathname.slice(prefix.length - 1)}`);
-      if (file !== root && !file.startsWith(root + path.sep)) return next();
+      let file;
+      if (!prefix.endsWith('/')) {
+        // a single file mounted at exactly this path
+        if (pathname !== prefix) continue;
+        file = root;
+      } else {
+        file = path.resolve(root, `.${pathname.slice(prefix.length - 1)}`);
+        if (file !== root && !file.startsWith(root + path.sep)) return next();
+      }
       try {
         if (fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
         const body = fs.readFileSync(file);

@@ -1,39 +1,190 @@
-// The demo: visits kept in ferry's on-device SQLite (window.db for consoles and tests).
+// The demo PWA: a field-service app on ferry. Data lives in SQLite on the
+// device (window.db, for consoles and tests) and syncs with /sync.
 import { open } from '/bindings/index.js';
+import { registerServiceWorker } from '/pwa.js';
+import { h, bytes, describe, coalesce } from '/lib/dom.js';
+import { StatusBar } from '/lib/status.js';
+import { visits } from '/views/visits.js';
+import { customers } from '/views/customers.js';
+import { drafts, feedback } from '/views/notes.js';
+import { issues } from '/views/issues.js';
+import { device } from '/views/device.js';
 
-const state = document.querySelector('#state');
-const list = document.querySelector('#visits');
-const form = document.querySelector('#add');
+const VIEWS = [visits, customers, drafts, feedback, issues, device];
+const $ = (sel) => document.querySelector(sel);
+const online = () => navigator.onLine !== false;
 
-async function render(db) {
-  const rows = await db.query('SELECT id, note, status FROM Visit ORDER BY rowid DESC LIMIT 200');
-  list.replaceChildren(...rows.map((r) => {
-    const li = document.createElement('li');
-    const note = document.createElement('span');
-    note.textContent = r.note;
-    const status = document.createElement('span');
-    status.className = 'status';
-    status.textContent = r.status;
-    li.append(note, status);
-    return li;
-  }));
-  state.textContent = `${rows.length} visits · stored in ${db.status().storage}`;
+let db = null;
+let current = null;   // { view, refresh }
+let toastTimer = 0;
+
+function notify(message, kind = 'info') {
+  const t = $('#toast');
+  t.textContent = message;
+  t.className = kind;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
 }
 
-try {
-  const db = await open({ name: 'demo', storage: 'auto' });
+// ---- storage that lasts -------------------------------------------------------
+
+const storage = {
+  persisted: null,
+  async persist() {
+    if (!navigator.storage?.persist) return null;
+    this.persisted = (await navigator.storage.persisted()) || (await navigator.storage.persist());
+    return this.persisted;
+  },
+  async estimate() {
+    try { return await navigator.storage.estimate(); } catch { return null; }
+  },
+};
+
+async function renderStorageLine() {
+  const est = await storage.estimate();
+  const kind = db ? db.status().storage : '…';
+  const p = storage.persisted === null ? 'persistence unsupported' : storage.persisted ? 'persistent' : 'not persistent';
+  $('#storage-line').textContent = `Storage: ${kind} · ${p}${est ? ` · ${bytes(est.usage)} used of ${bytes(est.quota)}` : ''}`;
+}
+
+// ---- service worker -------------------------------------------------------------
+
+const pwa = registerServiceWorker({
+  // Background Sync: connectivity is back and changes wait; the worker wakes us.
+  sync: async () => {
+    if (!db) throw new Error('the database is not open');
+    const r = await db.sync();
+    statusBar?.render();
+    return r;
+  },
+});
+pwa.addEventListener('updateavailable', () => { $('#update-banner').hidden = false; });
+pwa.addEventListener('offlineready', () => { notify('Ready to work offline'); renderVersion(); });
+pwa.addEventListener('backgroundsync', (e) => { if (e.detail.ok) notify('Changes synced in the background'); });
+$('#apply-update').addEventListener('click', () => {
+  $('#apply-update').disabled = true;
+  pwa.applyUpdate();
+});
+
+async function renderVersion() {
+  const v = await pwa.version();
+  window.app.version = v?.version ?? null;
+  $('#version-line').textContent = v ? `app ${v.version}` : pwa.error ? 'offline app unavailable' : '';
+}
+
+// ---- views ----------------------------------------------------------------------
+
+function renderTabs(active) {
+  const n = db?.status().syncErrors || 0;
+  $('#tabs').replaceChildren(...VIEWS.map((v) => h('a', {
+    href: `#${v.id}`, id: `tab-${v.id}`, class: v.id === active ? 'active' : '', 'aria-current': v.id === active ? 'page' : null,
+  }, v.title, v.id === 'issues' && n ? h('span', { class: 'count' }, n) : '')));
+}
+
+const context = () => ({ db, pwa, storage, notify, sync: () => statusBar.sync() });
+
+/** '#visits' or '#customers/<id>' (that object open for editing). */
+function parseHash() {
+  const [id, selected] = location.hash.slice(1).split('/');
+  return { view: VIEWS.find((v) => v.id === id) || VIEWS[0], selected: selected ? decodeURIComponent(selected) : null };
+}
+
+function route() {
+  const { view, selected } = parseHash();
+  renderTabs(view.id);
+  const el = $('#view');
+  if (!db) return;
+  if (!db.status().modelVersion) {
+    current = null;
+    el.replaceChildren(h('p', { class: 'empty', id: 'model-wait' }, online()
+      ? 'Downloading the data model and your data from the server…'
+      : 'This device has no data yet: connect once to download it. After that the app works offline.'));
+    return;
+  }
+  current = { view, ...view.mount(el, { ...context(), selected }) };
+  el.dataset.view = view.id;
+  refresh();
+}
+
+const refresh = coalesce(async () => {
+  statusBar?.render();
+  renderTabs(current?.view.id || parseHash().view.id);
+  try {
+    await current?.refresh();
+  } catch (e) {
+    notify(describe(e), 'error');
+  }
+});
+
+// ---- start ------------------------------------------------------------------------
+
+let statusBar = null;
+window.app = { pwa, storage, version: null, notify, ready: false };
+
+async function start(extra = {}) {
+  try {
+    db = await open({ name: 'field-service', server: new URL('/sync', location).href, busyTimeout: 10_000, ...extra });
+  } catch (e) {
+    showOpenError(e);
+    return;
+  }
+  window.app.error = null;
   window.db = db;
-  await db.exec('CREATE TABLE IF NOT EXISTS Visit(id TEXT PRIMARY KEY, note TEXT, status TEXT)');
-  db.on('change', () => render(db));
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const data = new FormData(form);
-    await db.exec('INSERT INTO Visit(id, note, status) VALUES (?, ?, ?)',
-      [crypto.randomUUID(), data.get('note'), data.get('status')]);
-    form.reset();
+  statusBar = new StatusBar($('#status'), {
+    db,
+    onSyncFailed: async (e) => {
+      if (e?.code === 'sync_network' && db.status().pendingChanges > 0) await pwa.requestBackgroundSync();
+    },
   });
-  await render(db);
-} catch (e) {
-  state.textContent = `cannot open the database: ${e.code || ''} ${e.message}`;
-  throw e;
+  window.app.statusBar = statusBar;
+
+  let hadModel = !!db.status().modelVersion;
+  db.on('change', (d) => {
+    refresh();
+    // A local change made offline: have the browser wake us when it is back.
+    if (!d?.sync && !online()) pwa.requestBackgroundSync();
+  });
+  db.on('sync', () => {
+    if (!hadModel && db.status().modelVersion) { hadModel = true; route(); }
+    refresh();
+    renderStorageLine();
+  });
+  db.on('syncerror', () => refresh());
+  addEventListener('hashchange', route);
+  addEventListener('online', () => {
+    if (!db.status().modelVersion || db.status().pendingChanges > 0) statusBar.sync();
+    if (!db.status().modelVersion) route();
+  });
+  addEventListener('offline', () => { if (!hadModel) route(); });
+
+  route();
+  storage.persist().finally(renderStorageLine);
+  renderVersion();
+  pwa.ready.then(renderVersion);
+  // Fresh data at start (the first start syncs inside open()).
+  if (online() && hadModel) statusBar.sync();
+  window.app.ready = true;
+  window.ready = true;
 }
+
+/** The database did not open: say why, and for evicted storage offer to start again from the server. */
+function showOpenError(e) {
+  const lost = e?.code === 'storage_lost';
+  const why = lost
+    ? 'The browser removed this app\'s data from the device (its storage was evicted or cleared). Changes that were not synced before are gone.'
+    : e?.code === 'busy'
+      ? 'The database is busy in another tab of this app; close it there and reload.'
+      : 'The database could not be opened on this device.';
+  const again = lost ? h('button', {
+    type: 'button', class: 'primary', id: 'recreate',
+    onclick: () => { $('#view').replaceChildren(h('p', { class: 'empty' }, 'Starting again…')); start({ recreate: true }); },
+  }, 'Start again from the server') : '';
+  $('#view').replaceChildren(h('div', { class: 'card fatal', id: 'fatal', 'data-code': e?.code || 'error' },
+    h('h2', {}, lost ? 'The data on this device is gone' : 'Cannot open the data'),
+    h('p', {}, why), h('p', { class: 'meta' }, describe(e)), h('div', { class: 'actions' }, again)));
+  window.app.error = e;
+  window.ready = true;
+}
+
+start();

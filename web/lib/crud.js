@@ -1,0 +1,115 @@
+// A list + form view over one entity table: the demo's visits, customers,
+// drafts and feedback are configurations of it. Writes are plain SQL on the
+// entity's table; ferry captures them for sync by itself.
+import { h, setOptions, newId, describe } from './dom.js';
+
+function control(f) {
+  const common = { name: f.name, required: f.required, placeholder: f.placeholder, maxlength: f.maxlength || 2000 };
+  switch (f.type) {
+    case 'textarea': return h('textarea', { ...common, rows: f.rows || 4 });
+    case 'select': return h('select', { name: f.name, required: f.required });
+    case 'checkbox': return h('input', { type: 'checkbox', name: f.name });
+    case 'date': return h('input', { type: 'date', name: f.name });
+    case 'email': return h('input', { ...common, type: 'email' });
+    default: return h('input', { ...common, type: 'text', inputmode: f.inputmode });
+  }
+}
+
+const read = (f, el) => {
+  if (f.type === 'checkbox') return el.checked ? 1 : 0;
+  const v = el.value.trim();
+  if (v === '') return null;
+  if (f.type === 'date') return `${v}T00:00:00.000Z`;
+  return v;
+};
+const write = (f, el, v) => {
+  if (f.type === 'checkbox') el.checked = !!v;
+  else if (f.type === 'date') el.value = v ? String(v).slice(0, 10) : '';
+  else el.value = v ?? (f.default ?? '');
+};
+
+/**
+ * @param {object} spec entity, prefix (of new ids), title, singular, help,
+ *   fields [{ name, label, type, options?: (db) => [[value, label]], required, default }],
+ *   listSql, item(row) -> { title, meta, badge }, editable (default true), saveLabel
+ */
+export function crudView(spec) {
+  const { entity, fields, editable = true } = spec;
+  const key = entity.toLowerCase();
+  return function mount(root, { db, notify, selected }) {
+    const list = h('ul', { class: 'list', id: `${key}-list` });
+    const empty = h('p', { class: 'empty', hidden: true }, spec.empty || `No ${spec.title.toLowerCase()} yet.`);
+    const idInput = h('input', { type: 'hidden', name: 'id' });
+    const controls = Object.fromEntries(fields.map((f) => [f.name, control(f)]));
+    const heading = h('h2');
+    const del = h('button', { type: 'button', class: 'danger', onclick: remove }, 'Delete');
+    const form = h('form', { id: `${key}-form`, class: 'card', onsubmit: save },
+      heading, idInput,
+      fields.map((f) => (f.type === 'checkbox'
+        ? h('label', { class: 'check' }, controls[f.name], f.label)
+        : h('label', {}, f.label, controls[f.name]))),
+      h('div', { class: 'actions' },
+        h('button', { type: 'submit', class: 'primary' }, spec.saveLabel || 'Save'),
+        editable ? h('button', { type: 'button', onclick: () => edit(null) }, 'New') : null,
+        editable ? del : null));
+    root.replaceChildren(
+      spec.help ? h('p', { class: 'help' }, spec.help) : '',
+      h('div', { class: 'split' }, h('section', {}, h('h2', {}, spec.title), list, empty), form));
+    edit(selected || null);
+
+    async function edit(id) {
+      let row = null;
+      if (id) [row] = await db.query(`SELECT * FROM "${entity}" WHERE id = ?`, [id]);
+      idInput.value = row ? row.id : '';
+      heading.textContent = row ? `Edit ${spec.singular}` : `New ${spec.singular}`;
+      del.hidden = !row;
+      for (const f of fields) write(f, controls[f.name], row ? row[f.name] : undefined);
+      for (const li of list.children) li.classList.toggle('selected', li.dataset.id === idInput.value);
+    }
+
+    async function save(ev) {
+      ev.preventDefault();
+      const values = Object.fromEntries(fields.map((f) => [f.name, read(f, controls[f.name])]));
+      const names = fields.map((f) => f.name);
+      try {
+        if (idInput.value) {
+          await db.exec(`UPDATE "${entity}" SET ${names.map((n) => `"${n}" = :${n}`).join(', ')} WHERE id = :id`,
+            { ...values, id: idInput.value });
+          notify(`${spec.singular} saved on this device`);
+        } else {
+          await db.exec(`INSERT INTO "${entity}"(id, ${names.map((n) => `"${n}"`).join(', ')}) VALUES (:id, ${names.map((n) => `:${n}`).join(', ')})`,
+            { ...values, id: newId(spec.prefix) });
+          notify(spec.createdMessage || `${spec.singular} added on this device`);
+        }
+        await edit(null);
+      } catch (e) {
+        notify(`not saved: ${describe(e)}`, 'error');
+      }
+    }
+
+    async function remove() {
+      if (!idInput.value) return;
+      try {
+        await db.exec(`DELETE FROM "${entity}" WHERE id = ?`, [idInput.value]);
+        notify(`${spec.singular} deleted`);
+        await edit(null);
+      } catch (e) {
+        notify(`not deleted: ${describe(e)}`, 'error');
+      }
+    }
+
+    async function refresh() {
+      for (const f of fields) if (f.options) setOptions(controls[f.name], await f.options(db), f.required ? null : '—');
+      const rows = await db.query(spec.listSql);
+      list.replaceChildren(...rows.map((row) => {
+        const it = spec.item(row);
+        return h('li', { 'data-id': row.id, class: row.id === idInput.value ? 'selected' : '', onclick: editable ? () => edit(row.id) : null },
+          h('div', { class: 'item-main' }, h('span', { class: 'item-title' }, it.title), it.meta ? h('span', { class: 'meta' }, it.meta) : ''),
+          it.badge ? h('span', { class: `badge ${it.badgeClass || ''}` }, it.badge) : '');
+      }));
+      empty.hidden = rows.length > 0;
+    }
+
+    return { refresh };
+  };
+}
