@@ -10,7 +10,7 @@
  *   stale-while-revalidate; sync calls (/sync/*, any request made with
  *   cache: 'no-store', any non-GET) are never touched or cached.
  * - Updates: a new version installs and waits. The page is told by the
- *   registration (web/pwa.js turns it into 'updateavailable') and it takes
+ *   registration (bindings/pwa.js turns it into 'updateavailable') and it takes
  *   over only when the page posts { type: 'ferry:skip-waiting' }.
  * - Background sync: a 'sync' event tagged 'ferry-sync' asks an open page to
  *   run db.sync() and waits for its answer (the browser retries on failure).

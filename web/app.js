@@ -1,7 +1,7 @@
 // The demo PWA: a field-service app on ferry. Data lives in SQLite on the
 // device (window.db, for consoles and tests) and syncs with /sync.
 import { open } from '/bindings/index.js';
-import { registerServiceWorker } from '/pwa.js';
+import { registerServiceWorker } from '/bindings/pwa.js';
 import { h, bytes, describe, coalesce } from '/lib/dom.js';
 import { StatusBar } from '/lib/status.js';
 import { visits } from '/views/visits.js';

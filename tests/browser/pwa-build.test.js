@@ -19,7 +19,7 @@ const sha = (file) => crypto.createHash('sha256').update(fs.readFileSync(file)).
 test('the_manifest_should_list_the_shell_the_wasm_and_the_browser_modules_with_their_hashes', async () => {
   const { dir, manifest } = await buildSite('manifest');
   const urls = manifest.entries.map((e) => e.url);
-  for (const must of ['/index.html', '/offline.html', '/app.js', '/app.css', '/pwa.js', '/manifest.webmanifest',
+  for (const must of ['/index.html', '/offline.html', '/app.js', '/app.css', '/bindings/pwa.js', '/manifest.webmanifest',
     '/icons/icon-192.png', '/icons/icon-512.png', '/bindings/index.js', '/bindings/core.js', '/bindings/dist/ferry-core.mjs',
     '/bindings/dist/ferry-core.wasm']) {
     assert.ok(urls.includes(must), `${must} is in the precache`);
