@@ -684,14 +684,10 @@ static int apply_server_values(ferry_sync *s, const ferry__entity *e, const char
 }
 
 static int tx_push_results(ferry_sync *s, void *arg) {
-  cJSON *results = arg;
+  const cJSON **answer = arg;   /* answer[i]: the result for s->batch[i] */
   for (int i = 0; i < s->nbatch; i++) {
     const inflight *f = &s->batch[i];
-    const cJSON *r = NULL, *it;
-    cJSON_ArrayForEach(it, results) {
-      const cJSON *mid = cJSON_GetObjectItemCaseSensitive(it, "mid");
-      if (cJSON_IsNumber(mid) && (int64_t)mid->valuedouble == f->mid) { r = it; break; }
-    }
+    const cJSON *r = answer[i];
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "status"));
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(r, "version");
     const char *reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "reason"));
@@ -744,26 +740,44 @@ static int tx_push_results(ferry_sync *s, void *arg) {
   return FERRY_OK;
 }
 
+typedef struct result_ix { int64_t mid; const cJSON *r; } result_ix;
+
+static int cmp_result(const void *a, const void *b) {
+  int64_t x = ((const result_ix *)a)->mid, y = ((const result_ix *)b)->mid;
+  return x < y ? -1 : x > y;
+}
+
 static int feed_push(ferry_sync *s, const char *body, size_t len) {
   cJSON *root = cJSON_ParseWithLength(body, len);
   cJSON *results = cJSON_GetObjectItemCaseSensitive(root, "results");
-  int rc = FERRY_OK;
+  result_ix *ix = NULL;
+  const cJSON **answer = NULL;
+  int rc = FERRY_OK, n = 0;
   if (!cJSON_IsArray(results)) { rc = fail(s, FERRY_SYNC_PROTOCOL, "push reply: no results array"); goto done; }
+  ix = malloc(((size_t)cJSON_GetArraySize(results) + 1) * sizeof *ix);
+  answer = calloc((size_t)s->nbatch + 1, sizeof *answer);
+  if (!ix || !answer) { rc = fail(s, FERRY_NOMEM, "out of memory"); goto done; }
+  const cJSON *it;
+  cJSON_ArrayForEach(it, results) {
+    const cJSON *mid = cJSON_GetObjectItemCaseSensitive(it, "mid");
+    if (cJSON_IsNumber(mid)) { ix[n].mid = (int64_t)mid->valuedouble; ix[n].r = it; n++; }
+  }
+  qsort(ix, (size_t)n, sizeof *ix, cmp_result);
   /* Check the whole reply first: a reply that does not answer every mutation changes nothing. */
   for (int i = 0; i < s->nbatch; i++) {
-    const cJSON *it, *r = NULL;
-    cJSON_ArrayForEach(it, results) {
-      const cJSON *mid = cJSON_GetObjectItemCaseSensitive(it, "mid");
-      if (cJSON_IsNumber(mid) && (int64_t)mid->valuedouble == s->batch[i].mid) { r = it; break; }
-    }
-    const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "status"));
-    if (!r || !st || (strcmp(st, "applied") && strcmp(st, "conflict") && strcmp(st, "rejected"))) {
+    result_ix key = { s->batch[i].mid, NULL };
+    const result_ix *hit = bsearch(&key, ix, (size_t)n, sizeof *ix, cmp_result);
+    const char *st = hit ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(hit->r, "status")) : NULL;
+    if (!st || (strcmp(st, "applied") && strcmp(st, "conflict") && strcmp(st, "rejected"))) {
       rc = fail(s, FERRY_SYNC_PROTOCOL, "push reply: no valid result for mutation %lld", (long long)s->batch[i].mid);
       goto done;
     }
+    answer[i] = hit->r;
   }
-  rc = in_tx(s, tx_push_results, results);
+  rc = in_tx(s, tx_push_results, answer);
 done:
+  free(ix);
+  free(answer);
   cJSON_Delete(root);
   free_batch(s);
   if (rc == FERRY_OK && ++s->push_rounds > 100000) rc = fail(s, FERRY_SYNC_PROTOCOL, "push does not converge");
