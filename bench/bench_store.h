@@ -23,5 +23,13 @@ int bench_store_open(ferry_store **out, const char *kind, const char *path,
 void bench_store_remove(const char *path);
 /* Monotonic milliseconds. */
 double bench_now_ms(void);
+/* CPU milliseconds used by the calling thread (native: CLOCK_THREAD_CPUTIME_ID;
+ * wasm under Node: utime+stime of Node's main thread from /proc, 10 ms ticks).
+ * Unlike wall time it does not count time the thread waited for a core, so
+ * it stays meaningful on a machine other processes keep busy. */
+double bench_cpu_ms(void);
+/* Bytes this process has had written to storage so far (write_bytes in
+ * /proc/self/io; -1 where unavailable). */
+double bench_os_write_bytes(void);
 
 #endif

@@ -121,6 +121,15 @@ static void image_revert(ferry__image *img) {
 
 static const uint8_t zero_block[FERRY_BLOCK];
 
+/* 1 if block 0 (SQLite's page 1) differs from `was` only in the header's
+ * file change counter (bytes 24-27) and version-valid-for (92-95): SQLite
+ * bumps both on every rollback-mode commit, but nothing reads them across
+ * a reload (one writer; no WAL), so the store need not be sent the block. */
+static int counter_only(const uint8_t *now, const uint8_t *was) {
+  return memcmp(now, was, 24) == 0 && memcmp(now + 28, was + 28, 92 - 28) == 0 &&
+         memcmp(now + 96, was + 96, FERRY_BLOCK - 96) == 0;
+}
+
 /* Sends the blocks that differ from the last commit to the store. */
 static int image_commit(ferry__image *img) {
   if (!img->store || (img->store->flags & FERRY_STORE_VOLATILE)) return SQLITE_OK;
@@ -135,6 +144,7 @@ static int image_commit(ferry__image *img) {
     const uint8_t *now = img->blk[i] ? img->blk[i] : zero_block;
     const uint8_t *was = img->shadow[i];
     if (was != ABSENT && memcmp(now, was, FERRY_BLOCK) == 0) continue;
+    if (i == 0 && was != ABSENT && counter_only(now, was)) continue;
     list[n].no = i; list[n].data = now; n++;
   }
   int rc = FERRY_OK;

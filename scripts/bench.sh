@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# npm run bench: SQLite's speedtest1 natively and as ferry's wasm on ferry's
+# VFS (memory and file stores), wasm/native time ratios, and durable one-row
+# commits on Node 'file', Chromium IndexedDB and OPFS (latency, bytes).
+# Not part of npm test. Bounded to FERRY_BENCH_BUDGET seconds in all
+# (default 570, builds included); writes only under build/ (build/bench/) and
+# the OS temp dir. See BENCHMARKS.md and bench/README.md.
+#
+#   FERRY_BENCH_VARIANTS=1  also build and time the flag variants (bench/CMakeLists.txt)
+#   FERRY_BENCH_REPS=N      repetitions (default 5); more in bench/run.mjs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+budget=${FERRY_BENCH_BUDGET:-570}
+jobs=$(nproc 2>/dev/null || echo 2)
+say() { printf '\n== %s\n' "$*" >&2; }
+fail() { printf '\nnpm run bench: FAILED at: %s\n' "$*" >&2; exit 1; }
+variants=OFF
+[ "${FERRY_BENCH_VARIANTS:-}" = 1 ] && variants=ON
+
+say "dependencies (with speedtest1.c)"
+FERRY_DEPS_BENCH=1 bash scripts/deps.sh || fail "fetching dependencies (see the message above)"
+
+# The native baseline is gcc -O2 (DESIGN.md section 4), no sanitizers; the
+# wasm build is the product's configuration (Release: -O3 -mbulk-memory).
+say "native build (build/bench/native, gcc -O2)"
+cmake -S . -B build/bench/native -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" \
+  -DFERRY_SANITIZE=OFF -DFERRY_BENCH=ON -DFERRY_BENCH_VARIANTS=$variants >/dev/null || fail "cmake (native)"
+native_targets=(ferry_speedtest1 ferry_runsql)
+[ $variants = ON ] && native_targets+=(ferry_bench_variants)
+cmake --build build/bench/native -j"$jobs" --target "${native_targets[@]}" >/dev/null || fail "native build"
+
+say "wasm build (build/bench/wasm, Debian emcc)"
+export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
+emcmake cmake -S . -B build/bench/wasm -DCMAKE_BUILD_TYPE=Release -DFERRY_BENCH=ON \
+  -DFERRY_BENCH_VARIANTS=$variants >/dev/null || fail "cmake (wasm)"
+wasm_targets=(ferry_speedtest1 ferry_runsql)
+[ $variants = ON ] && wasm_targets+=(ferry_bench_variants)
+cmake --build build/bench/wasm -j"$jobs" --target "${wasm_targets[@]}" >/dev/null || fail "wasm build"
+
+# The commit benchmarks load the real ES module, bindings/index.js, which
+# needs the product's module in bindings/dist/ (what npm run build makes).
+# When it is missing, build it from the bench build dirs (same configuration
+# as scripts/build.sh's build/wasm); when it is older than the sources, say so.
+if [ ! -f bindings/dist/ferry-core.wasm ] || [ ! -f bindings/dist/codes.js ]; then
+  say "product module (bindings/dist is missing)"
+  cmake --build build/bench/wasm -j"$jobs" --target ferry_wasm >/dev/null || fail "product wasm build"
+  cmake --build build/bench/native -j"$jobs" --target ferry_codes_js >/dev/null || fail "product codes.js"
+elif [ -n "$(find core bindings/wasm_glue.c bindings/exports.txt CMakeLists.txt -newer bindings/dist/ferry-core.wasm \( -name '*.[ch]' -o -name '*.txt' \) 2>/dev/null | head -1)" ]; then
+  printf 'bench: note: bindings/dist is older than core/ or the glue; the commit figures use it as built (npm run build refreshes it)\n' >&2
+fi
+
+now=$(date +%s)
+remaining=$(( budget - (now - start) ))
+[ $remaining -gt 60 ] || fail "builds took $((now - start)) s; no time left in the ${budget} s budget (run again: builds are cached)"
+say "measuring (up to ${remaining} s)"
+export FERRY_BENCH_DEADLINE=$(( (start + budget - 15) * 1000 ))
+timeout --kill-after=10 "$remaining" node bench/run.mjs || fail "measurements (bench/run.mjs)"
+
+# Sync (issue 3) and the demo's time to first data (issue 4).
+say "sync: 100,000-object initial sync, incremental rounds, 10,000-change push"
+timeout --kill-after=10 300 node bench/sync.mjs || fail "sync benchmark (bench/sync.mjs)"
+say "demo: time to first data (cold, warm, offline)"
+timeout --kill-after=10 200 node bench/first-data.mjs || fail "first-data benchmark (bench/first-data.mjs)"
