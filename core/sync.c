@@ -451,7 +451,7 @@ static int has_attr(const cJSON *set, const char *name) {
  * same rows are sent again, so a retried push is recognised by the server. */
 static int tx_build_push(ferry_sync *s, void *arg) {
   cJSON *muts = arg;
-  sqlite3_stmt *groups = NULL, *rows = NULL, *setmid = NULL, *base = NULL, *drop = NULL;
+  sqlite3_stmt *groups = NULL, *rows = NULL, *setmid = NULL, *base = NULL;
   int rc = FERRY_OK;
   int64_t next_mid = meta_int(s, "next_mid");
   if (next_mid < 1) next_mid = 1;
@@ -460,8 +460,7 @@ static int tx_build_push(ferry_sync *s, void *arg) {
         "GROUP BY entity, oid ORDER BY min(seq)", -1, &groups, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "SELECT op, attrs FROM _ferry_outbox WHERE entity=? AND oid=? ORDER BY seq", -1, &rows, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "UPDATE _ferry_outbox SET mid=? WHERE entity=? AND oid=?", -1, &setmid, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->sq, "SELECT version FROM _ferry_base WHERE entity=? AND oid=?", -1, &base, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->sq, "DELETE FROM _ferry_outbox WHERE entity=? AND oid=?", -1, &drop, NULL) != SQLITE_OK) {
+      sqlite3_prepare_v2(s->sq, "SELECT version FROM _ferry_base WHERE entity=? AND oid=?", -1, &base, NULL) != SQLITE_OK) {
     rc = fail_db(s, "cannot read the outbox");
     goto done;
   }
@@ -583,7 +582,7 @@ static int tx_build_push(ferry_sync *s, void *arg) {
   }
 done:
   sqlite3_finalize(groups); sqlite3_finalize(rows); sqlite3_finalize(setmid);
-  sqlite3_finalize(base); sqlite3_finalize(drop);
+  sqlite3_finalize(base);
   return rc;
 }
 
@@ -990,8 +989,10 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
     sqlite3_reset(delbase);
     sqlite3_bind_text(delbase, 1, e->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(delbase, 2, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(del) != SQLITE_DONE || sqlite3_step(delbase) != SQLITE_DONE) { rc = fail_db(s, "cannot remove a pulled object"); goto done; }
-    if (sqlite3_changes(s->sq) >= 0) s->removed++;
+    if (sqlite3_step(del) != SQLITE_DONE) { rc = fail_db(s, "cannot remove a pulled object"); goto done; }
+    /* Filtered entities list ids this device may never have had. */
+    if (sqlite3_changes(s->sq) > 0) s->removed++;
+    if (sqlite3_step(delbase) != SQLITE_DONE) { rc = fail_db(s, "cannot remove a pulled object"); goto done; }
   }
   if (!pg->by_ids) {
     /* The cursor moves in the transaction that applied its page. */

@@ -191,7 +191,8 @@ test('where_filter_should_move_objects_in_and_out_of_the_device', async () => {
       { id: 'arch1', note: 'n', status: 'archived' },
       { id: 'open2', note: 'n', status: 'open' },
     ]);
-    await a.sync();
+    const first = await a.sync();
+    assert.equal(first.removed, 0, 'arch1 was never on the device, so nothing was removed');
     assert.deepEqual(await a.query('SELECT id FROM Visit ORDER BY id'), [{ id: 'open1' }, { id: 'open2' }]);
     // An object that stops matching leaves the device ...
     await w.srv.write('Visit', [{ id: 'open1', note: 'n', status: 'archived' }]);
@@ -212,7 +213,8 @@ test('where_filter_should_move_objects_in_and_out_of_the_device', async () => {
       { id: 'arch1', status: 'open', note: 'n' }, { id: 'open2', status: 'open', note: 'local edit' }]);
     assert.equal(a.status().pendingChanges, 1);
     // Once pushed, it no longer matches and leaves.
-    await a.sync();
+    const last = await a.sync();
+    assert.equal(last.removed, 1, 'only objects the device held count as removed');
     assert.deepEqual(await a.query('SELECT id FROM Visit ORDER BY id'), [{ id: 'arch1' }]);
   } finally {
     await w.stop();
