@@ -9,7 +9,7 @@ import { Listeners } from './events.js';
 
 
 export class Database {
-  #core; #handle; #storage; #tail = Promise.resolve(); #closed = false;
+  #core; #handle; #storage; #tail = Promise.resolve(); #closed = false; #closing = false;
   #listeners = new Listeners(); #depth = 0; #reopen;
   #engine = null; #runner = null; #offOnline = null;
 
@@ -144,7 +144,6 @@ export class Database {
     this.#closing = true;
     return done;
   }
-  #closing = false;
 
   // ---- internals ----------------------------------------------------------
 

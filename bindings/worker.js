@@ -72,7 +72,7 @@ const ops = {
       txs.set(txId, { tx, done, fail, owner });
       started();
     }));
-    txs.get(txId) || await ready;
+    await ready;   // the transaction has begun: it holds the database's queue
     txs.get(txId).finished = finished.finally(() => txs.delete(txId));
     txs.get(txId).finished.catch(() => {});
     return null;
