@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "codec.h"
 #include "vfs.h"
+#include "db_internal.h"
+#include "sync/values.h"
 
 #define CACHE_SIZE 32
 
@@ -26,7 +28,30 @@ struct ferry_db {
   uint64_t tick;
   int64_t changes, last_rowid;
   int capture_off;       /* set while sync applies server data */
+  int app_sql;           /* set while app SQL is prepared: the guard applies */
+  ferry__guard_fn guard; void *guard_arg;
+  char *guard_msg;       /* why the guard refused the last statement */
 };
+
+/* SQLite's authorizer: app statements are checked against the guard while
+ * they are prepared; ferry's own statements (and the capture triggers'
+ * bodies, named _ferry_*) are not. */
+static int authorize(void *arg, int action, const char *a1, const char *a2, const char *db_name, const char *trigger) {
+  ferry_db *db = arg;
+  (void)db_name;
+  if (!db->app_sql || !db->guard) return SQLITE_OK;
+  if (trigger && strncmp(trigger, "_ferry_", 7) == 0) return SQLITE_OK;
+  const char *why = db->guard(db->guard_arg, action, a1, a2);
+  if (!why) return SQLITE_OK;
+  sqlite3_free(db->guard_msg);
+  db->guard_msg = sqlite3_mprintf("%s", why);
+  return SQLITE_DENY;
+}
+
+void ferry__db_set_guard(ferry_db *db, ferry__guard_fn fn, void *arg) {
+  db->guard = fn;
+  db->guard_arg = arg;
+}
 
 /* ferry_capture(): 1 when local writes go to the outbox (the triggers ask). */
 static void fn_capture(sqlite3_context *c, int argc, sqlite3_value **argv) {
@@ -67,6 +92,7 @@ static int map_sqlite(int rc) {
     case SQLITE_RANGE: return FERRY_RANGE;
     case SQLITE_MISMATCH: return FERRY_TYPE;
     case SQLITE_MISUSE: return FERRY_MISUSE;
+    case SQLITE_AUTH: return FERRY_FORBIDDEN;
     default: return FERRY_SQL;
   }
 }
@@ -79,6 +105,7 @@ static int fail_sqlite(ferry_db *db, int src) {
     if (ferry__vfs_errcode(db->img) != FERRY_OK) rc = ferry__vfs_errcode(db->img);
     return fail(db, rc, "%s (%s)", sqlite3_errmsg(db->sq), store);
   }
+  if (rc == FERRY_FORBIDDEN && db->guard_msg) return fail(db, rc, "%s", db->guard_msg);
   return fail(db, rc, "%s", sqlite3_errmsg(db->sq));
 }
 
@@ -103,6 +130,8 @@ int ferry_db_open(ferry_db **out, const char *name, ferry_store *store) {
     return fail_sqlite(db, rc);
   }
   rc = sqlite3_create_function(db->sq, "ferry_capture", 0, SQLITE_UTF8, db, fn_capture, NULL, NULL);
+  if (rc == SQLITE_OK) rc = ferry__values_register(db->sq);
+  if (rc == SQLITE_OK) rc = sqlite3_set_authorizer(db->sq, authorize, db);
   if (rc != SQLITE_OK) return fail_sqlite(db, rc);
   /* The store is atomic per commit, so the journal only serves in-process
    * rollback. A first read proves the stored image is a database. */
@@ -126,6 +155,7 @@ void ferry_db_close(ferry_db *db) {
   ferry__vfs_detach(db->img);
   ferry__buf_free(&db->out);
   clear_error(db);
+  sqlite3_free(db->guard_msg);
   free(db);
 }
 
@@ -338,7 +368,9 @@ int ferry_db_run(ferry_db *db, const char *sql, size_t sql_len,
     while (rc == FERRY_OK && p < end && !only_space(p, end)) {
       sqlite3_stmt *st = NULL;
       const char *tail = NULL;
+      db->app_sql = 1;
       int src = sqlite3_prepare_v3(db->sq, p, (int)(end - p), SQLITE_PREPARE_PERSISTENT, &st, &tail);
+      db->app_sql = 0;
       if (src != SQLITE_OK) { rc = fail_sqlite(db, src); break; }
       if (!st) { p = tail; continue; }        /* a comment or empty statement */
       int single = first && only_space(tail, end);

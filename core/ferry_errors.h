@@ -30,6 +30,7 @@
   X(SYNC_PROTOCOL,"sync_protocol", "the sync server's reply is not valid ferry protocol; changes stay pending") \
   X(SYNC_AUTH,    "sync_auth",     "the sync server refused the credentials; check the headers option") \
   X(SYNC_TOO_BIG, "sync_too_big",  "the sync reply exceeds the size limit; changes stay pending") \
-  X(SYNC_REJECTED,"sync_rejected", "the sync server refused the request; see the message")
+  X(SYNC_REJECTED,"sync_rejected", "the sync server refused the request; see the message") \
+  X(FORBIDDEN,    "forbidden",     "app SQL may not change ferry's own tables, triggers or entity tables; change the model on the server instead")
 
 #endif

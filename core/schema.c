@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "buf.h"
 #include "ferry.h"
 #include "schema.h"
@@ -17,8 +18,15 @@ static const char bookkeeping[] =
   "CREATE TABLE IF NOT EXISTS _ferry_errors(entity TEXT NOT NULL, oid TEXT NOT NULL, kind TEXT NOT NULL,"
   "  op TEXT, reason TEXT, attrs TEXT, local TEXT, server TEXT, at INTEGER NOT NULL, PRIMARY KEY(entity, oid)) WITHOUT ROWID;"
   "CREATE TABLE IF NOT EXISTS _ferry_refresh(entity TEXT NOT NULL, oid TEXT NOT NULL, PRIMARY KEY(entity, oid)) WITHOUT ROWID;"
-  "INSERT OR IGNORE INTO _ferry_meta VALUES ('client_id', 'c-' || lower(hex(randomblob(12))));"
+  "INSERT OR IGNORE INTO _ferry_meta VALUES ('client_id', 'c-' || lower(hex(randomblob(16))));"
   "INSERT OR IGNORE INTO _ferry_meta VALUES ('next_mid', 1);";
+
+int ferry__schema_is_bookkeeping(const char *name) {
+  static const char *const tables[] = { "_ferry_meta", "_ferry_outbox", "_ferry_base", "_ferry_cursor", "_ferry_errors", "_ferry_refresh" };
+  for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+    if (strcasecmp(name, tables[i]) == 0) return 1;
+  return 0;
+}
 
 static int exec_err(sqlite3 *sq, const char *sql, char *err, size_t errlen) {
   char *msg = NULL;
@@ -31,8 +39,15 @@ static int exec_err(sqlite3 *sq, const char *sql, char *err, size_t errlen) {
   return FERRY_OK;
 }
 
+static int column_exists(sqlite3 *sq, const char *table, const char *col);
+
 int ferry__schema_init(sqlite3 *sq, char *err, size_t errlen) {
-  return exec_err(sq, bookkeeping, err, errlen);
+  int rc = exec_err(sq, bookkeeping, err, errlen);
+  /* Columns added after the first release. */
+  if (rc == FERRY_OK && !column_exists(sq, "_ferry_errors", "version"))
+    rc = exec_err(sq, "ALTER TABLE _ferry_errors ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
+                      "ALTER TABLE _ferry_errors ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;", err, errlen);
+  return rc;
 }
 
 static const char *column_type(ferry__type t) {
@@ -89,7 +104,8 @@ static void drop_triggers(ferry__buf *b, const char *e) {
   char sql[400];
   snprintf(sql, sizeof sql,
     "DROP TRIGGER IF EXISTS \"_ferry_i_%s\"; DROP TRIGGER IF EXISTS \"_ferry_u_%s\";"
-    "DROP TRIGGER IF EXISTS \"_ferry_k_%s\"; DROP TRIGGER IF EXISTS \"_ferry_d_%s\";", e, e, e, e);
+    "DROP TRIGGER IF EXISTS \"_ferry_k_%s\"; DROP TRIGGER IF EXISTS \"_ferry_d_%s\";"
+    "DROP TRIGGER IF EXISTS \"_ferry_ci_%s\"; DROP TRIGGER IF EXISTS \"_ferry_cu_%s\";", e, e, e, e, e, e);
   ferry__buf_put(b, sql, strlen(sql));
 }
 
@@ -115,6 +131,18 @@ static void create_triggers(ferry__buf *b, const ferry__entity *e) {
   put(b, head);
   if (e->nattrs == 0) return;
   char part[400];
+  /* Values that could not travel as written are refused at write time. */
+  for (int when = 0; when < 2; when++) {
+    snprintf(part, sizeof part, "CREATE TRIGGER \"_ferry_c%s_%s\" BEFORE %s ON \"%s\" WHEN ferry_capture() BEGIN SELECT ",
+             when ? "u" : "i", n, when ? "UPDATE" : "INSERT", n);
+    put(b, part);
+    for (int k = 0; k < e->nattrs; k++) {
+      snprintf(part, sizeof part, "%sferry_check('%s.%s', %d, NEW.\"%s\")", k ? ", " : "", n, e->attrs[k].name,
+               (int)e->attrs[k].type, e->attrs[k].name);
+      put(b, part);
+    }
+    put(b, "; END;");
+  }
   snprintf(part, sizeof part,
     "CREATE TRIGGER \"_ferry_u_%s\" AFTER UPDATE ON \"%s\" WHEN ferry_capture() AND OLD.id IS NEW.id AND (", n, n);
   put(b, part);

@@ -13,4 +13,7 @@ int ferry__schema_init(sqlite3 *sq, char *err, size_t errlen);
  * resets the pull cursor of every entity whose shape or mode changed. */
 int ferry__schema_migrate(sqlite3 *sq, const ferry__model *old, const ferry__model *cur, char *err, size_t errlen);
 
+/* 1 if `name` is one of the client's sync bookkeeping tables. */
+int ferry__schema_is_bookkeeping(const char *name);
+
 #endif

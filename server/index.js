@@ -19,6 +19,7 @@ const BINDINGS = path.join(root, 'bindings');
 const SERVICE_WORKER = path.join(root, 'service-worker', 'sw.js');
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 export const DEFAULT_PAGE_LIMIT = 5000;
+export const DEFAULT_PAGE_BYTES = 4 * 1024 * 1024;
 
 /**
  * Reads a model: an object, or a path to a JSON file. Validates it and
@@ -109,7 +110,8 @@ async function readJson(req, limit) {
  *   static       folder served at '/' (with the repo's bindings/ at '/bindings/'), or null
  *   authenticate async (req) => user object | null (null: 401); default: anonymous {}
  *   authorize    async ({ user, entity, id, op, values, current }) => boolean (false: rejected 'forbidden')
- *   bodyLimit = 16 MiB, pageLimit = 5000 (the largest page a pull returns)
+ *   bodyLimit = 16 MiB, pageLimit = 5000 objects and pageBytes = 4 MiB (the largest page a pull returns;
+ *                one object larger than pageBytes still goes, alone)
  *   seed         run on a new database: { Entity: [objects] } or async (server) => {}
  *   cors         null (default: same origin only), '*', or a list of allowed origins
  *   log          (message) => void for errors and migrations (default console.error)
@@ -118,7 +120,7 @@ async function readJson(req, limit) {
 export async function createSyncServer(options = {}) {
   const {
     port = 0, host = '127.0.0.1', authenticate = null, authorize = null,
-    bodyLimit = DEFAULT_BODY_LIMIT, pageLimit = DEFAULT_PAGE_LIMIT, seed = null, cors = null,
+    bodyLimit = DEFAULT_BODY_LIMIT, pageLimit = DEFAULT_PAGE_LIMIT, pageBytes = DEFAULT_PAGE_BYTES, seed = null, cors = null,
     log = (m) => console.error(m),
   } = options;
   if (options.model === undefined) throw new FerryError('misuse', 'createSyncServer() needs a model (an object or a path to its JSON file)');
@@ -220,7 +222,7 @@ export async function createSyncServer(options = {}) {
         const reply = await store.push(checkPush(body), { user, authorize });
         sendJson(res, 200, reply, corsHeaders);
       } else {
-        const reply = await store.pull(checkPull(body, model), { user, pageLimit });
+        const reply = await store.pull(checkPull(body, model), { user, pageLimit, pageBytes });
         sendJson(res, 200, reply, corsHeaders);
       }
       return;

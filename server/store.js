@@ -108,6 +108,31 @@ export function toStored(type, v, name) {
   throw new Error(`unknown type ${type}`);
 }
 
+/**
+ * A value written under another model, converted to `type` where nothing is
+ * lost (42 -> "42", "42" -> 42, 12.5 -> "12.5", 1 -> true); else unchanged,
+ * so toStored() says what is wrong with it.
+ */
+export function convertLossless(type, v) {
+  if (v === null) return v;
+  switch (type) {
+    case 'string':
+      return typeof v === 'number' || typeof v === 'boolean' ? String(v) : v;
+    case 'integer':
+      if (typeof v === 'string' && /^-?(?:0|[1-9]\d{0,15})$/.test(v) && Number.isSafeInteger(Number(v))) return Number(v);
+      if (typeof v === 'boolean') return v ? 1 : 0;
+      return v;
+    case 'decimal':
+      return typeof v === 'number' && Number.isFinite(v) ? String(v) : v;
+    case 'boolean':
+      if (v === 'true' || v === '1') return true;
+      if (v === 'false' || v === '0') return false;
+      return v;
+    default:
+      return v;
+  }
+}
+
 /** A stored value as the protocol's JSON value. */
 function toJson(type, v) {
   if (v === null || v === undefined) return null;
@@ -184,10 +209,16 @@ class EntityTable {
   pageSql(whereSql) {
     let sql = this.pageSqlCache.get(whereSql);
     if (!sql) {
-      sql = `WITH page AS (SELECT ${this.readColumns}, (_ferry_deleted = 0 AND (${whereSql})) AS _ferry_m FROM ${this.table} `
-        + 'WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?) '
+      // Rows in version order while their JSON fits the page's byte budget
+      // (the first row always does, so any object downloads).
+      sql = `WITH cand AS (SELECT ${this.readColumns}, (_ferry_deleted = 0 AND (${whereSql})) AS _ferry_m FROM ${this.table} `
+        + 'WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?), '
+        + `sized AS (SELECT id, _ferry_version, _ferry_m, CASE WHEN _ferry_m THEN ${this.objectJson} END AS _ferry_j FROM cand), `
+        + 'run AS (SELECT *, coalesce(octet_length(_ferry_j), octet_length(id) + 3) AS _ferry_n, '
+        + 'sum(coalesce(octet_length(_ferry_j), octet_length(id) + 3)) OVER (ORDER BY _ferry_version ROWS UNBOUNDED PRECEDING) AS _ferry_run FROM sized), '
+        + 'page AS (SELECT * FROM run WHERE _ferry_run - _ferry_n < ?) '
         + 'SELECT count(*) AS n, max(_ferry_version) AS cursor, '
-        + `CAST(json_group_array(${this.objectJson}) FILTER (WHERE _ferry_m) AS BLOB) AS objects, `
+        + "CAST(coalesce('[' || group_concat(_ferry_j, ',' ORDER BY _ferry_version) FILTER (WHERE _ferry_m) || ']', '[]') AS BLOB) AS objects, "
         + 'CAST(json_group_array(id) FILTER (WHERE NOT _ferry_m) AS BLOB) AS removed, '
         + `EXISTS (SELECT 1 FROM ${this.table} WHERE _ferry_version > (SELECT max(_ferry_version) FROM page)) AS more `
         + 'FROM page';
@@ -300,34 +331,44 @@ export class SyncStore {
    */
   async push(body, { user = {}, authorize = null } = {}) {
     const { clientId } = body;
+    // A client still on an older model pushes what it had before it learns
+    // of the change: attributes the model no longer has are ignored, values
+    // are converted where that loses nothing, and the rest still applies.
+    const stale = body.modelVersion !== this.model.version;
     const mutations = [...body.mutations].sort((a, b) => a.mid - b.mid);
     return this.db.transaction(async (tx) => {
-      const clientRow = (await tx.query('SELECT high_mid FROM _ferry_clients WHERE client_id = ?', [clientId]))[0];
+      // A mutation is a duplicate only if this exact mid was received before
+      // (its result is kept until the client acknowledges it) or lies at or
+      // below what the client said it resolved: a selective sync sends mids
+      // out of order, so a high-water mark would swallow the ones it skipped.
+      const clientRow = (await tx.query('SELECT high_mid, acked_mid FROM _ferry_clients WHERE client_id = ?', [clientId]))[0];
       const highBefore = clientRow ? clientRow.high_mid : 0;
-      const dups = mutations.filter((m) => m.mid <= highBefore).map((m) => m.mid);
+      const ackedBefore = clientRow ? clientRow.acked_mid : 0;
       const stored = new Map();
-      if (dups.length) {
+      const candidates = mutations.filter((m) => m.mid > ackedBefore && m.mid <= highBefore).map((m) => m.mid);
+      if (candidates.length) {
         const rows = await tx.query('SELECT mid, result FROM _ferry_results WHERE client_id = ? AND mid IN (SELECT value FROM json_each(?))',
-          [clientId, JSON.stringify(dups)]);
+          [clientId, JSON.stringify(candidates)]);
         for (const r of rows) stored.set(r.mid, r.result);
       }
-      const fresh = mutations.filter((m) => m.mid > highBefore);
+      const seen = (m) => m.mid <= ackedBefore || stored.has(m.mid);
+      const fresh = mutations.filter((m) => !seen(m));
       const batch = await this.#batch(tx, fresh);
       const results = [];
       const recorded = [];
       for (const m of mutations) {
-        if (m.mid <= highBefore) {
+        if (seen(m)) {
           const s = stored.get(m.mid);
           results.push(s ? { ...JSON.parse(s), duplicate: true } : { mid: m.mid, status: 'applied', duplicate: true });
           continue;
         }
-        let r = this.#apply(batch, m, { user, authorize, clientWrite: true });
+        let r = this.#apply(batch, m, { user, authorize, clientWrite: true, stale });
         if (r instanceof Promise) r = await r;
         results.push(r);
         recorded.push([m.mid, JSON.stringify(r)]);
       }
       await this.#flush(tx, batch);
-      const high = recorded.length ? recorded.at(-1)[0] : highBefore;
+      const high = Math.max(highBefore, ...recorded.map(([mid]) => mid));
       const acked = Number.isSafeInteger(body.ackedMid) ? Math.min(body.ackedMid, high) : 0;
       if (recorded.length) {
         await tx.exec('INSERT OR REPLACE INTO _ferry_results(client_id, mid, result) SELECT ?, value->>0, value->>1 FROM json_each(?)',
@@ -422,19 +463,20 @@ export class SyncStore {
   }
 
   /** Applies one mutation to the batch; returns its result (a promise only when authorize is asked). */
-  #apply(batch, m, { user, authorize, clientWrite }) {
-    const plan = this.#check(batch, m, clientWrite);
+  #apply(batch, m, { user, authorize, clientWrite, stale = false }) {
+    const plan = this.#check(batch, m, clientWrite, stale);
     if (plan.result) return plan.result;
-    if (!authorize) return this.#commit(batch, m, plan);
+    const done = (r) => (plan.ignored?.length && r.status !== 'rejected' ? { ...r, ignored: plan.ignored } : r);
+    if (!authorize) return done(this.#commit(batch, m, plan));
     const { t, current } = plan;
     return Promise.resolve(authorize({
       user, entity: m.entity, id: m.id, op: m.op, values: plan.shown,
       current: current && !current._ferry_deleted ? t.valuesOf(current) : null,
-    })).then((ok) => (ok ? this.#commit(batch, m, plan) : { mid: m.mid, status: 'rejected', reason: 'forbidden' }));
+    })).then((ok) => (ok ? done(this.#commit(batch, m, plan)) : { mid: m.mid, status: 'rejected', reason: 'forbidden' }));
   }
 
   /** Validates a mutation: { result } when it is rejected, else the plan #commit() carries out. */
-  #check(batch, m, clientWrite) {
+  #check(batch, m, clientWrite, stale = false) {
     const reject = (reason) => ({ result: { mid: m.mid, status: 'rejected', reason } });
     if (typeof m.entity !== 'string' || !Object.hasOwn(this.model.entities, m.entity)) {
       return reject(`unknown entity ${JSON.stringify(m.entity)}`);
@@ -459,7 +501,9 @@ export class SyncStore {
     const changed = m.changed === undefined ? Object.keys(values) : m.changed;
     if (!Array.isArray(changed) || !changed.every((n) => typeof n === 'string')) return reject('changed must be an array of attribute names');
     // An object the server does not have takes every value sent; an existing one only the changed ones.
-    const names = !current ? [...new Set([...changed, ...Object.keys(values)])] : [...new Set(changed)];
+    let names = !current ? [...new Set([...changed, ...Object.keys(values)])] : [...new Set(changed)];
+    const ignored = stale ? names.filter((n) => n !== 'id' && !t.members.has(n)) : [];
+    if (ignored.length) names = names.filter((n) => !ignored.includes(n));
     const stored = {};
     const shown = {};
     try {
@@ -469,14 +513,15 @@ export class SyncStore {
           throw new Rejection(n === 'id' ? 'id cannot be changed' : `unknown attribute ${JSON.stringify(n)} of ${m.entity}`);
         }
         if (!Object.hasOwn(values, n)) throw new Rejection(`attribute ${n} is listed in changed but has no value`);
-        stored[n] = toStored(type, values[n], n);
-        shown[n] = values[n];
+        const v = stale ? convertLossless(type, values[n]) : values[n];
+        stored[n] = toStored(type, v, n);
+        shown[n] = v;
       }
     } catch (e) {
       if (e instanceof Rejection) return reject(e.message);
       throw e;
     }
-    Object.assign(plan, { names, stored, shown });
+    Object.assign(plan, { names, stored, shown, ignored });
     return plan;
   }
 
@@ -567,7 +612,7 @@ export class SyncStore {
    * objects' JSON is built by SQLite in one query and never parsed here.
    * @param {object} body { entity, cursor, limit } or { entity, ids }
    */
-  async pull(body, { user = {}, pageLimit = 5000 } = {}) {
+  async pull(body, { user = {}, pageLimit = 5000, pageBytes = 4 << 20 } = {}) {
     const name = body.entity;
     const entity = this.model.entities[name];
     const head = `{"modelVersion":${JSON.stringify(this.model.version)},"entity":${JSON.stringify(name)}`;
@@ -585,7 +630,8 @@ export class SyncStore {
         Buffer.from(`,"removed":${JSON.stringify(removed)}}`)]);
     }
     const limit = Math.max(1, Math.min(body.limit ?? pageLimit, pageLimit));
-    const [r] = await this.db.query(t.pageSql(where.sql), [...where.params, body.cursor, limit]);
+    const bytes = Math.max(1, Math.min(body.maxBytes ?? pageBytes, pageBytes));
+    const [r] = await this.db.query(t.pageSql(where.sql), [...where.params, body.cursor, limit, bytes]);
     const cursor = r.n > 0 ? r.cursor : body.cursor;
     return Buffer.concat([Buffer.from(`${head},"cursor":${cursor},"more":${r.more ? 'true' : 'false'},"objects":`),
       r.objects, Buffer.from(',"removed":'), r.removed, Buffer.from('}')]);
@@ -637,6 +683,10 @@ export function checkPull(body, model) {
   const cursor = body.cursor ?? 0;
   if (!Number.isSafeInteger(cursor) || cursor < 0) throw bad('cursor must be a non-negative integer');
   out.cursor = cursor;
+  if (body.maxBytes !== undefined && body.maxBytes !== null) {
+    if (!Number.isSafeInteger(body.maxBytes) || body.maxBytes < 1) throw bad('maxBytes must be a positive integer');
+    out.maxBytes = body.maxBytes;
+  }
   if (body.limit !== undefined && body.limit !== null) {
     if (!Number.isSafeInteger(body.limit) || body.limit < 1) throw bad('limit must be a positive integer');
     out.limit = body.limit;

@@ -1,0 +1,231 @@
+/* The outbox: captured local changes coalesced into push batches with
+ * mutation ids. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sync_internal.h"
+
+/* ---- outbox ---------------------------------------------------------------- */
+
+/* Union of the attributes pending for one object: 0 none, 1 some (set in
+ * *attrs, a cJSON array owned by the caller), 2 all or a delete. */
+int ferry__sync_pending_attrs(ferry_sync *s, sqlite3_stmt *q, const char *entity, const char *oid, cJSON **attrs) {
+  *attrs = NULL;
+  sqlite3_reset(q);
+  sqlite3_bind_text(q, 1, entity, -1, SQLITE_STATIC);
+  sqlite3_bind_text(q, 2, oid, -1, SQLITE_STATIC);
+  int any = 0, all = 0;
+  cJSON *set = NULL;
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    any = 1;
+    const char *op = (const char *)sqlite3_column_text(q, 0);
+    if (strcmp(op, "delete") == 0) { all = 1; continue; }
+    cJSON *a = cJSON_Parse((const char *)sqlite3_column_text(q, 1));
+    cJSON *it;
+    cJSON_ArrayForEach(it, a) {
+      if (!cJSON_IsString(it)) continue;
+      if (strcmp(it->valuestring, "*") == 0) { all = 1; break; }
+      if (!set) set = cJSON_CreateArray();
+      int dupe = 0;
+      cJSON *x;
+      cJSON_ArrayForEach(x, set) if (strcmp(x->valuestring, it->valuestring) == 0) dupe = 1;
+      if (!dupe) cJSON_AddItemToArray(set, cJSON_CreateString(it->valuestring));
+    }
+    cJSON_Delete(a);
+  }
+  sqlite3_reset(q);
+  if (!any) { cJSON_Delete(set); return 0; }
+  if (all) { cJSON_Delete(set); return 2; }
+  *attrs = set;
+  return 1;
+}
+
+int ferry__sync_has_attr(const cJSON *set, const char *name) {
+  const cJSON *x;
+  cJSON_ArrayForEach(x, set) if (cJSON_IsString(x) && strcmp(x->valuestring, name) == 0) return 1;
+  return 0;
+}
+
+/* Builds the next push batch in one transaction: objects with pending
+ * changes (coalesced), each with a mutation id that is reused when the very
+ * same rows are sent again, so a retried push is recognised by the server. */
+static int tx_build_push(ferry_sync *s, void *arg) {
+  cJSON *muts = arg;
+  sqlite3_stmt *groups = NULL, *rows = NULL, *setmid = NULL, *base = NULL;
+  int rc = FERRY_OK;
+  int64_t next_mid = ferry__sync_meta_int(s, "next_mid");
+  if (next_mid < 1) next_mid = 1;
+  size_t bytes = 0;
+  if (!s->push_budget) s->push_budget = PUSH_BYTES;
+  if (sqlite3_prepare_v2(s->sq,
+        "SELECT entity, oid, min(mid), max(mid), count(mid) = count(*), max(ts), min(seq) FROM _ferry_outbox "
+        "GROUP BY entity, oid ORDER BY min(seq)", -1, &groups, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT op, attrs FROM _ferry_outbox WHERE entity=? AND oid=? ORDER BY seq", -1, &rows, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "UPDATE _ferry_outbox SET mid=? WHERE entity=? AND oid=?", -1, &setmid, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT version FROM _ferry_base WHERE entity=? AND oid=?", -1, &base, NULL) != SQLITE_OK) {
+    rc = ferry__sync_fail_db(s, "cannot read the outbox");
+    goto done;
+  }
+  while (s->nbatch < PUSH_BATCH && sqlite3_step(groups) == SQLITE_ROW) {
+    const char *entity = (const char *)sqlite3_column_text(groups, 0);
+    const char *oid = (const char *)sqlite3_column_text(groups, 1);
+    if (!ferry__sync_object_selected(s, entity, oid)) continue;
+    const ferry__entity *e = ferry__model_entity(s->model, entity);
+    /* The last operation decides: a delete, or an upsert of every changed attribute. */
+    cJSON *changed = NULL;
+    int all = 0;
+    int last_delete = 0;
+    sqlite3_reset(rows);
+    sqlite3_bind_text(rows, 1, entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(rows, 2, oid, -1, SQLITE_STATIC);
+    while (sqlite3_step(rows) == SQLITE_ROW) {
+      last_delete = strcmp((const char *)sqlite3_column_text(rows, 0), "delete") == 0;
+      if (last_delete) { all = 0; cJSON_Delete(changed); changed = NULL; continue; }
+      cJSON *a = cJSON_Parse((const char *)sqlite3_column_text(rows, 1));
+      cJSON *it;
+      cJSON_ArrayForEach(it, a) {
+        if (!cJSON_IsString(it)) continue;
+        if (strcmp(it->valuestring, "*") == 0) all = 1;
+        else if (!ferry__sync_has_attr(changed, it->valuestring)) {
+          if (!changed) changed = cJSON_CreateArray();
+          cJSON_AddItemToArray(changed, cJSON_CreateString(it->valuestring));
+        }
+      }
+      cJSON_Delete(a);
+    }
+    sqlite3_reset(rows);
+    int64_t basev = 0;
+    sqlite3_reset(base);
+    sqlite3_bind_text(base, 1, entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(base, 2, oid, -1, SQLITE_STATIC);
+    if (sqlite3_step(base) == SQLITE_ROW) basev = sqlite3_column_int64(base, 0);
+    sqlite3_reset(base);
+
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "entity", entity);
+    cJSON_AddStringToObject(m, "id", oid);
+    cJSON *values = NULL;
+    if (!last_delete && e) {
+      /* Values are read now: the latest local state of the object. */
+      char sql[200];
+      snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" WHERE id=?", e->name);
+      sqlite3_stmt *row = NULL;
+      if (sqlite3_prepare_v2(s->sq, sql, -1, &row, NULL) != SQLITE_OK) {
+        cJSON_Delete(changed); cJSON_Delete(m);
+        rc = ferry__sync_fail_db(s, "cannot read a pending object");
+        goto done;
+      }
+      sqlite3_bind_text(row, 1, oid, -1, SQLITE_STATIC);
+      if (sqlite3_step(row) == SQLITE_ROW) {
+        values = cJSON_CreateObject();
+        cJSON *names = cJSON_CreateArray();
+        int ncol = sqlite3_column_count(row);
+        for (int k = 0; k < e->nattrs; k++) {
+          const ferry__attr *a = &e->attrs[k];
+          if (!all && !ferry__sync_has_attr(changed, a->name)) continue;
+          for (int c = 0; c < ncol; c++) {
+            if (strcmp(sqlite3_column_name(row, c), a->name) == 0) {
+              cJSON_AddItemToObject(values, a->name, ferry__sync_column_json(row, c, a->type));
+              cJSON_AddItemToArray(names, cJSON_CreateString(a->name));
+              break;
+            }
+          }
+        }
+        cJSON_AddStringToObject(m, "op", "upsert");
+        cJSON_AddItemToObject(m, "changed", names);
+        cJSON_AddItemToObject(m, "values", values);
+      } else {
+        last_delete = 1;   /* gone without a captured delete: delete it remotely too */
+      }
+      sqlite3_finalize(row);
+    }
+    cJSON_Delete(changed);
+    if (last_delete || !e) {
+      if (!e) {
+        /* An entity the model no longer has: send what we know so the server can say why it refuses. */
+        cJSON_AddStringToObject(m, "op", last_delete ? "delete" : "upsert");
+        if (!last_delete) { cJSON_AddItemToObject(m, "changed", cJSON_CreateArray()); cJSON_AddItemToObject(m, "values", cJSON_CreateObject()); }
+      } else {
+        cJSON_AddStringToObject(m, "op", "delete");
+      }
+    }
+    cJSON_AddNumberToObject(m, "base", (double)basev);
+    cJSON_AddNumberToObject(m, "ts", (double)sqlite3_column_int64(groups, 5));
+    /* Batches are bounded by bytes so that they fit the server's body limit;
+     * an object is numbered only once it is in the batch. A single object
+     * larger than the budget goes alone (a 413 then makes it an error). */
+    char *printed = cJSON_PrintUnformatted(m);
+    size_t size = printed ? strlen(printed) + 32 : 0;
+    cJSON_free(printed);
+    if (!size) { cJSON_Delete(m); rc = ferry__sync_fail(s, FERRY_NOMEM, "out of memory"); goto done; }
+    if (s->nbatch > 0 && bytes + size > s->push_budget) { cJSON_Delete(m); break; }
+    bytes += size;
+    int64_t mid;
+    int same = sqlite3_column_int(groups, 4) && sqlite3_column_int64(groups, 2) == sqlite3_column_int64(groups, 3);
+    if (same) {
+      mid = sqlite3_column_int64(groups, 2);
+    } else {
+      mid = next_mid++;
+      sqlite3_reset(setmid);
+      sqlite3_bind_int64(setmid, 1, mid);
+      sqlite3_bind_text(setmid, 2, entity, -1, SQLITE_STATIC);
+      sqlite3_bind_text(setmid, 3, oid, -1, SQLITE_STATIC);
+      if (sqlite3_step(setmid) != SQLITE_DONE) { cJSON_Delete(m); rc = ferry__sync_fail_db(s, "cannot number the outbox"); goto done; }
+    }
+    cJSON_AddNumberToObject(m, "mid", (double)mid);
+    cJSON_AddItemToArray(muts, m);
+
+    inflight *b = realloc(s->batch, (size_t)(s->nbatch + 1) * sizeof *b);
+    if (!b) { rc = ferry__sync_fail(s, FERRY_NOMEM, "out of memory"); goto done; }
+    s->batch = b;
+    inflight *f = &s->batch[s->nbatch++];
+    f->mid = mid;
+    f->entity = ferry__sync_dup(entity);
+    f->oid = ferry__sync_dup(oid);
+    f->op = ferry__sync_dup(cJSON_GetObjectItemCaseSensitive(m, "op")->valuestring);
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(m, "values");
+    f->values = v ? cJSON_PrintUnformatted(v) : ferry__sync_dup("null");
+  }
+  {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)next_mid);
+    if (ferry__sync_meta_set(s, "next_mid", buf) != FERRY_OK) rc = ferry__sync_fail_db(s, "cannot store the mutation counter");
+  }
+done:
+  sqlite3_finalize(groups); sqlite3_finalize(rows); sqlite3_finalize(setmid);
+  sqlite3_finalize(base);
+  return rc;
+}
+
+int ferry__sync_build_push(ferry_sync *s, ferry_request *req) {
+  ferry__sync_free_batch(s);
+  cJSON *muts = cJSON_CreateArray();
+  if (!muts) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
+  int rc = ferry__sync_in_tx(s, tx_build_push, muts);
+  if (rc != FERRY_OK || s->nbatch == 0) { cJSON_Delete(muts); ferry__sync_free_batch(s); return rc; }
+  /* Results below the smallest mid still pending are never asked for again. */
+  int64_t acked = 0;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->sq, "SELECT coalesce(min(mid), (SELECT value FROM _ferry_meta WHERE key='next_mid')) - 1 FROM _ferry_outbox WHERE mid IS NOT NULL", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) acked = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  cJSON *root = cJSON_CreateObject();
+  char *cid = ferry__sync_meta_get(s, "client_id");
+  cJSON_AddStringToObject(root, "clientId", cid ? cid : "");
+  free(cid);
+  cJSON_AddStringToObject(root, "modelVersion", s->model ? s->model->version : "");
+  cJSON_AddNumberToObject(root, "ackedMid", (double)acked);
+  cJSON_AddItemToObject(root, "mutations", muts);
+  free(s->req_body);
+  s->req_body = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!s->req_body) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
+  strcpy(s->req_path, "/push");
+  req->method = "POST";
+  req->path = s->req_path;
+  req->body = s->req_body;
+  req->body_len = strlen(s->req_body);
+  return FERRY_OK;
+}
+

@@ -1,0 +1,291 @@
+/* Pulls: planning which entities and objects to fetch, and applying each
+ * page in one transaction with its cursor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sync_internal.h"
+
+/* ---- pull ------------------------------------------------------------------ */
+
+static int add_target(ferry_sync *s, const ferry__entity *e) {
+  pull_target *t = realloc(s->targets, (size_t)(s->ntargets + 1) * sizeof *t);
+  if (!t) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
+  s->targets = t;
+  memset(&t[s->ntargets], 0, sizeof *t);
+  t[s->ntargets].e = e;
+  s->ntargets++;
+  return FERRY_OK;
+}
+
+static int add_target_id(ferry_sync *s, pull_target *t, const char *id) {
+  char **ids = realloc(t->ids, (size_t)(t->nids + 1) * sizeof *ids);
+  if (!ids) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
+  t->ids = ids;
+  if (!(ids[t->nids] = ferry__sync_dup(id))) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
+  t->nids++;
+  return FERRY_OK;
+}
+
+/* The pulls of this run: objects to refresh and selected objects by id,
+ * then every downloaded entity by cursor. */
+int ferry__sync_plan_pulls(ferry_sync *s) {
+  ferry__sync_free_targets(s);
+  s->last_cursor = -1; s->same_cursor = 0;
+  for (int i = 0; i < s->model->nentities; i++) {
+    const ferry__entity *e = &s->model->entities[i];
+    if (!ferry__mode_downloads(e->mode)) continue;
+    int rc = FERRY_OK;
+    pull_target *t = NULL;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->sq, "SELECT oid FROM _ferry_refresh WHERE entity=?", -1, &st, NULL) != SQLITE_OK) return ferry__sync_fail_db(s, "cannot plan the pull");
+    sqlite3_bind_text(st, 1, e->name, -1, SQLITE_STATIC);
+    while (rc == FERRY_OK && sqlite3_step(st) == SQLITE_ROW) {
+      if (!t) { if ((rc = add_target(s, e)) != FERRY_OK) break; t = &s->targets[s->ntargets - 1]; }
+      rc = add_target_id(s, t, (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    for (int k = 0; rc == FERRY_OK && s->filtered && k < s->nf_objects; k++) {
+      if (strcmp(s->f_objects[2 * k], e->name)) continue;
+      if (!t) { if ((rc = add_target(s, e)) != FERRY_OK) break; t = &s->targets[s->ntargets - 1]; }
+      rc = add_target_id(s, t, s->f_objects[2 * k + 1]);
+    }
+    if (rc != FERRY_OK) return rc;
+  }
+  for (int i = 0; i < s->model->nentities; i++) {
+    const ferry__entity *e = &s->model->entities[i];
+    if (!ferry__mode_downloads(e->mode) || !ferry__sync_entity_selected(s, e->name)) continue;
+    int by_entity = !s->filtered;
+    for (int k = 0; k < s->nf_entities; k++) if (!strcmp(s->f_entities[k], e->name)) by_entity = 1;
+    if (!by_entity) continue;
+    int rc = add_target(s, e);
+    if (rc != FERRY_OK) return rc;
+  }
+  s->cur_target = 0;
+  return FERRY_OK;
+}
+
+static int64_t cursor_of(ferry_sync *s, const char *entity) {
+  sqlite3_stmt *st;
+  int64_t c = 0;
+  if (sqlite3_prepare_v2(s->sq, "SELECT cursor FROM _ferry_cursor WHERE entity=?", -1, &st, NULL) != SQLITE_OK) return 0;
+  sqlite3_bind_text(st, 1, entity, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) c = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return c;
+}
+
+int ferry__sync_build_pull(ferry_sync *s, ferry_request *req) {
+  pull_target *t = &s->targets[s->cur_target];
+  cJSON *root = cJSON_CreateObject();
+  char *cid = ferry__sync_meta_get(s, "client_id");
+  cJSON_AddStringToObject(root, "clientId", cid ? cid : "");
+  free(cid);
+  cJSON_AddStringToObject(root, "modelVersion", s->model->version);
+  cJSON_AddStringToObject(root, "entity", t->e->name);
+  if (t->nids) {
+    cJSON_AddItemToObject(root, "ids", cJSON_CreateStringArray((const char *const *)t->ids, t->nids));
+  } else {
+    cJSON_AddNumberToObject(root, "cursor", (double)cursor_of(s, t->e->name));
+    cJSON_AddNumberToObject(root, "limit", PULL_LIMIT);
+    cJSON_AddNumberToObject(root, "maxBytes", PULL_BYTES);
+  }
+  free(s->req_body);
+  s->req_body = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!s->req_body) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
+  strcpy(s->req_path, "/pull");
+  req->method = "POST";
+  req->path = s->req_path;
+  req->body = s->req_body;
+  req->body_len = strlen(s->req_body);
+  return FERRY_OK;
+}
+
+typedef struct page {
+  const ferry__entity *e;
+  cJSON *objects, *removed, *cursor;
+  int by_ids;
+} page;
+
+static int tx_apply_page(ferry_sync *s, void *arg) {
+  page *pg = arg;
+  const ferry__entity *e = pg->e;
+  sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *cur = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL;
+  ferry__buf sql = {0};
+  char part[200];
+  int rc = FERRY_OK;
+  snprintf(part, sizeof part, "INSERT INTO \"%s\"(id", e->name);
+  ferry__buf_put(&sql, part, strlen(part));
+  for (int k = 0; k < e->nattrs; k++) { snprintf(part, sizeof part, ", \"%s\"", e->attrs[k].name); ferry__buf_put(&sql, part, strlen(part)); }
+  ferry__buf_put(&sql, ") VALUES (?", 11);
+  for (int k = 0; k < e->nattrs; k++) ferry__buf_put(&sql, ", ?", 3);
+  ferry__buf_put(&sql, ") ON CONFLICT(id) DO ", 21);
+  if (e->nattrs == 0) ferry__buf_put(&sql, "NOTHING", 7);
+  else {
+    ferry__buf_put(&sql, "UPDATE SET ", 11);
+    for (int k = 0; k < e->nattrs; k++) {
+      snprintf(part, sizeof part, "%s\"%s\"=excluded.\"%s\"", k ? ", " : "", e->attrs[k].name, e->attrs[k].name);
+      ferry__buf_put(&sql, part, strlen(part));
+    }
+  }
+  ferry__buf_u8(&sql, 0);
+  char delsql[200];
+  snprintf(delsql, sizeof delsql, "DELETE FROM \"%s\" WHERE id=?", e->name);
+  if (sql.oom ||
+      sqlite3_prepare_v2(s->sq, (const char *)sql.p, -1, &up, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT op, attrs FROM _ferry_outbox WHERE entity=? AND oid=?", -1, &pend, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "INSERT OR REPLACE INTO _ferry_base VALUES (?, ?, ?)", -1, &base, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, delsql, -1, &del, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "DELETE FROM _ferry_base WHERE entity=? AND oid=?", -1, &delbase, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "INSERT OR REPLACE INTO _ferry_cursor VALUES (?, ?)", -1, &cur, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "DELETE FROM _ferry_refresh WHERE entity=? AND oid=?", -1, &refresh, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "INSERT OR IGNORE INTO _ferry_refresh VALUES (?, ?)", -1, &torefresh, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT 1 FROM _ferry_errors WHERE entity=? AND oid=?", -1, &haserr, NULL) != SQLITE_OK) {
+    rc = sql.oom ? ferry__sync_fail(s, FERRY_NOMEM, "out of memory") : ferry__sync_fail_db(s, "cannot prepare the pull");
+    goto done;
+  }
+  const cJSON *o;
+  cJSON_ArrayForEach(o, pg->objects) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "version");
+    const cJSON *values = cJSON_GetObjectItemCaseSensitive(o, "values");
+    if (!id || !*id || strlen(id) > 128 || !cJSON_IsNumber(ver) || !cJSON_IsObject(values)) {
+      rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: an object needs id, version and values", e->name);
+      goto done;
+    }
+    cJSON *pattrs = NULL;
+    int pending = ferry__sync_pending_attrs(s, pend, e->name, id, &pattrs);
+    if (pg->by_ids) {
+      sqlite3_reset(refresh);
+      sqlite3_bind_text(refresh, 1, e->name, -1, SQLITE_STATIC);
+      sqlite3_bind_text(refresh, 2, id, -1, SQLITE_STATIC);
+      sqlite3_step(refresh);
+    }
+    if (pending) {
+      /* The local change wins until its push is answered; the object is
+       * fetched again after that, as this page's cursor moves past it. */
+      sqlite3_reset(torefresh);
+      sqlite3_bind_text(torefresh, 1, e->name, -1, SQLITE_STATIC);
+      sqlite3_bind_text(torefresh, 2, id, -1, SQLITE_STATIC);
+      if (sqlite3_step(torefresh) != SQLITE_DONE) { cJSON_Delete(pattrs); rc = ferry__sync_fail_db(s, "cannot apply a pulled object"); goto done; }
+    }
+    if (pending == 2) continue;
+    if (pending == 1) {
+      /* Only attributes without a pending local change take the server's value. */
+      for (int k = 0; k < e->nattrs && rc == FERRY_OK; k++) {
+        const ferry__attr *a = &e->attrs[k];
+        if (ferry__sync_has_attr(pattrs, a->name)) continue;
+        snprintf(part, sizeof part, "UPDATE \"%s\" SET \"%s\"=? WHERE id=?", e->name, a->name);
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->sq, part, -1, &st, NULL) != SQLITE_OK) { rc = ferry__sync_fail_db(s, "cannot apply a pulled object"); break; }
+        int b = ferry__sync_bind_json(st, 1, cJSON_GetObjectItemCaseSensitive(values, a->name), a->type);
+        if (b != FERRY_OK) rc = ferry__sync_fail(s, b, "pull reply for %s: attribute %s of %s has the wrong type", e->name, a->name, id);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        if (rc == FERRY_OK && sqlite3_step(st) != SQLITE_DONE) rc = ferry__sync_fail_db(s, "cannot apply a pulled object");
+        sqlite3_finalize(st);
+      }
+      cJSON_Delete(pattrs);
+      if (rc != FERRY_OK) goto done;
+      s->pulled++;
+      continue;
+    }
+    sqlite3_reset(up);
+    sqlite3_bind_text(up, 1, id, -1, SQLITE_STATIC);
+    for (int k = 0; k < e->nattrs; k++) {
+      int b = ferry__sync_bind_json(up, k + 2, cJSON_GetObjectItemCaseSensitive(values, e->attrs[k].name), e->attrs[k].type);
+      if (b != FERRY_OK) {
+        rc = ferry__sync_fail(s, b, "pull reply for %s: attribute %s of %s should be %s", e->name, e->attrs[k].name, id, ferry__type_name(e->attrs[k].type));
+        goto done;
+      }
+    }
+    if (sqlite3_step(up) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot apply a pulled object"); goto done; }
+    sqlite3_reset(base);
+    sqlite3_bind_text(base, 1, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(base, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(base, 3, (sqlite3_int64)ver->valuedouble);
+    if (sqlite3_step(base) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot apply a pulled object"); goto done; }
+    s->pulled++;
+  }
+  cJSON_ArrayForEach(o, pg->removed) {
+    const char *id = cJSON_GetStringValue(o);
+    if (!id) { rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: removed holds a non-string", e->name); goto done; }
+    if (pg->by_ids) {
+      sqlite3_reset(refresh);
+      sqlite3_bind_text(refresh, 1, e->name, -1, SQLITE_STATIC);
+      sqlite3_bind_text(refresh, 2, id, -1, SQLITE_STATIC);
+      sqlite3_step(refresh);
+    }
+    cJSON *pattrs = NULL;
+    /* An object with a sync error keeps its local values until the app
+     * retries or discards it (a discard fetches it again). */
+    sqlite3_reset(haserr);
+    sqlite3_bind_text(haserr, 1, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(haserr, 2, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(haserr) == SQLITE_ROW) continue;
+    if (ferry__sync_pending_attrs(s, pend, e->name, id, &pattrs)) {
+      cJSON_Delete(pattrs);
+      sqlite3_reset(torefresh);
+      sqlite3_bind_text(torefresh, 1, e->name, -1, SQLITE_STATIC);
+      sqlite3_bind_text(torefresh, 2, id, -1, SQLITE_STATIC);
+      if (sqlite3_step(torefresh) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot remove a pulled object"); goto done; }
+      continue;
+    }
+    sqlite3_reset(del);
+    sqlite3_bind_text(del, 1, id, -1, SQLITE_STATIC);
+    /* A device that saw the removal has seen the object up to this page's
+     * cursor: re-creating the id later is based on that, not a conflict. */
+    sqlite3_stmt *b = pg->by_ids ? delbase : base;
+    sqlite3_reset(b);
+    sqlite3_bind_text(b, 1, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(b, 2, id, -1, SQLITE_STATIC);
+    if (!pg->by_ids) sqlite3_bind_int64(b, 3, (sqlite3_int64)pg->cursor->valuedouble);
+    if (sqlite3_step(del) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot remove a pulled object"); goto done; }
+    /* Filtered entities list ids this device may never have had. */
+    if (sqlite3_changes(s->sq) > 0) s->removed++;
+    if (sqlite3_step(b) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot remove a pulled object"); goto done; }
+  }
+  if (!pg->by_ids) {
+    /* The cursor moves in the transaction that applied its page. */
+    sqlite3_reset(cur);
+    sqlite3_bind_text(cur, 1, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(cur, 2, (sqlite3_int64)pg->cursor->valuedouble);
+    if (sqlite3_step(cur) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot store the pull cursor"); goto done; }
+  }
+done:
+  ferry__buf_free(&sql);
+  sqlite3_finalize(up); sqlite3_finalize(pend); sqlite3_finalize(base); sqlite3_finalize(del);
+  sqlite3_finalize(delbase); sqlite3_finalize(cur); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr);
+  return rc;
+}
+
+int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len) {
+  pull_target *t = &s->targets[s->cur_target];
+  cJSON *root = cJSON_ParseWithLength(body, len);
+  int rc = FERRY_OK;
+  if (!cJSON_IsObject(root)) { rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply is not a JSON object"); goto done; }
+  page pg = { t->e, cJSON_GetObjectItemCaseSensitive(root, "objects"), cJSON_GetObjectItemCaseSensitive(root, "removed"),
+              cJSON_GetObjectItemCaseSensitive(root, "cursor"), t->nids > 0 };
+  const char *ent = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "entity"));
+  const cJSON *more = cJSON_GetObjectItemCaseSensitive(root, "more");
+  if (!ent || strcmp(ent, t->e->name) || (pg.objects && !cJSON_IsArray(pg.objects)) || (pg.removed && !cJSON_IsArray(pg.removed)) ||
+      (!pg.by_ids && (!cJSON_IsNumber(pg.cursor) || !cJSON_IsBool(more)))) {
+    rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: entity, objects, removed, cursor and more do not match the protocol", t->e->name);
+    goto done;
+  }
+  int64_t before = s->pulled + s->removed;
+  rc = ferry__sync_in_tx(s, tx_apply_page, &pg);
+  if (rc != FERRY_OK) goto done;
+  if (s->pulled + s->removed != before) s->changed++;
+  if (pg.by_ids || !cJSON_IsTrue(more)) {
+    s->cur_target++;
+    s->last_cursor = -1; s->same_cursor = 0;
+  } else {
+    int64_t c = (int64_t)pg.cursor->valuedouble;
+    if (c == s->last_cursor && ++s->same_cursor > 2) { rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull of %s does not advance its cursor", t->e->name); goto done; }
+    s->last_cursor = c;
+  }
+done:
+  cJSON_Delete(root);
+  return rc;
+}
+

@@ -1,0 +1,131 @@
+/* Internal to the sync engine (core/sync/): its state and the functions its
+ * parts share. Nothing here is public API; see core/sync.h for that. */
+#ifndef FERRY_SYNC_INTERNAL_H
+#define FERRY_SYNC_INTERNAL_H
+
+#include <stdint.h>
+#include "buf.h"
+#include "cJSON.h"
+#include "db_internal.h"
+#include "model.h"
+#include "schema.h"
+#include "sqlite3.h"
+#include "sync.h"
+#include "sync/values.h"
+
+#define PUSH_BATCH 500
+#define PUSH_BYTES (4u << 20)   /* a push body aims at this size: well under the server limit (16 MiB by default) */
+#define PULL_BYTES (4u << 20)   /* a pull page asks for at most this many bytes */
+#define PULL_LIMIT 5000
+#define MAX_FILTER 1000
+
+typedef enum { P_IDLE, P_MODEL, P_PUSH, P_PULL, P_DONE, P_FAILED } phase;
+
+typedef struct inflight {
+  int64_t mid;
+  char *entity, *oid, *op;
+  char *values;          /* JSON of the values sent, kept for sync errors */
+} inflight;
+
+typedef struct pull_target {
+  const ferry__entity *e;
+  char **ids; int nids;  /* a pull by ids (db.sync({ objects }) or refresh) */
+} pull_target;
+
+struct ferry_sync {
+  ferry_db *db;
+  sqlite3 *sq;
+  ferry__model *model;
+  char *errmsg;
+  phase ph;
+  int need_model;        /* the server's model version moved: push, then fetch it */
+  int models_fetched;
+  char *req_body;
+  char req_path[16];
+  /* filter */
+  int filtered;
+  char **f_entities; int nf_entities;
+  char **f_objects; int nf_objects;   /* pairs: entity, id */
+  /* push */
+  inflight *batch; int nbatch;
+  int push_rounds;
+  size_t push_budget;    /* bytes a push batch aims at; halved on 413 */
+  /* pull */
+  pull_target *targets; int ntargets, cur_target;
+  int64_t last_cursor; int same_cursor;
+  /* report */
+  int64_t pushed, pulled, removed, conflicts, rejected, changed;
+  char *out;
+  char guard_msg[300];
+};
+/* ---- state.c: errors, bookkeeping, transactions ---- */
+/* Sets the engine's message (printf-style) and returns rc. */
+int ferry__sync_fail(ferry_sync *s, int rc, const char *fmt, ...);
+/* Maps the connection's last SQLite error to a ferry code, with `what`. */
+int ferry__sync_fail_db(ferry_sync *s, const char *what);
+/* malloc'd copy (caller frees); NULL for NULL. */
+char *ferry__sync_dup(const char *p);
+/* Replaces s->out (a cJSON_Print result owned by s). */
+void ferry__sync_set_out(ferry_sync *s, char *json);
+int64_t ferry__sync_now_ms(ferry_sync *s);
+/* _ferry_meta access; meta_get's result is malloc'd (caller frees) or NULL. */
+char *ferry__sync_meta_get(ferry_sync *s, const char *key);
+int ferry__sync_meta_set(ferry_sync *s, const char *key, const char *value);
+int64_t ferry__sync_meta_int(ferry_sync *s, const char *key);
+/* Runs fn inside one transaction with capture off; rolls back on failure. */
+int ferry__sync_in_tx(ferry_sync *s, int (*fn)(ferry_sync *, void *), void *arg);
+/* Runs sql with text parameters a, b and (has_v) integer v. */
+int ferry__sync_exec_bind2(ferry_sync *s, const char *sql, const char *a, const char *b, int64_t v, int has_v);
+/* 1 if the object has captured changes not yet acknowledged. */
+int ferry__sync_object_pending(ferry_sync *s, const char *entity, const char *oid);
+
+/* ---- values.c ---- */
+/* The JSON value of column `col` of a row, encoded for attribute type t;
+ * caller owns the result. */
+cJSON *ferry__sync_column_json(sqlite3_stmt *st, int col, ferry__type t);
+/* Binds JSON value v (of attribute type t) to parameter i; FERRY_SYNC_PROTOCOL when it does not fit. */
+int ferry__sync_bind_json(sqlite3_stmt *st, int i, const cJSON *v, ferry__type t);
+
+/* ---- selection.c ---- */
+int ferry__sync_parse_filter(ferry_sync *s, const char *json, size_t len);
+void ferry__sync_free_filter(ferry_sync *s);
+int ferry__sync_entity_selected(ferry_sync *s, const char *name);
+int ferry__sync_object_selected(ferry_sync *s, const char *entity, const char *id);
+
+/* ---- outbox.c ---- */
+/* Union of the attributes pending for one object: 0 none, 1 some (set in
+ * *attrs, a cJSON array owned by the caller), 2 all or a delete. */
+int ferry__sync_pending_attrs(ferry_sync *s, sqlite3_stmt *q, const char *entity, const char *oid, cJSON **attrs);
+int ferry__sync_has_attr(const cJSON *set, const char *name);
+/* Fills req with the next push, or leaves req->path NULL when nothing is pending. */
+int ferry__sync_build_push(ferry_sync *s, ferry_request *req);
+void ferry__sync_free_batch(ferry_sync *s);
+
+/* ---- push_results.c ---- */
+int ferry__sync_feed_push(ferry_sync *s, const char *body, size_t len);
+/* The server refused the push body as too large (413): retry smaller
+ * batches, or make a lone object its own too_large error. */
+int ferry__sync_push_too_large(ferry_sync *s, const char *body, size_t len);
+/* Records (replaces) the sync error of f's object, keeping its local values;
+ * version is the server's version of the object (0 unknown), deleted 1 when
+ * the server holds it deleted. */
+int ferry__sync_record_error(ferry_sync *s, const inflight *f, const char *kind, const char *reason,
+                             const cJSON *attrs, const cJSON *server, int64_t version, int deleted);
+/* Writes the given attribute values (JSON object) into the object's row;
+ * create: insert the row first when it is missing. */
+int ferry__sync_apply_server_values(ferry_sync *s, const ferry__entity *e, const char *oid, const cJSON *server, int create);
+
+/* ---- pull.c ---- */
+int ferry__sync_plan_pulls(ferry_sync *s);
+int ferry__sync_build_pull(ferry_sync *s, ferry_request *req);
+int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len);
+void ferry__sync_free_targets(ferry_sync *s);
+
+/* ---- guard.c ---- */
+/* Checks app SQL against ferry's sync state (on) or stops checking (off). */
+void ferry__sync_guard_install(ferry_sync *s, int on);
+
+/* ---- engine.c ---- */
+int ferry__sync_load_model(ferry_sync *s);
+
+#endif

@@ -1,0 +1,162 @@
+/* Values between SQLite columns and the protocol's JSON (docs/PROTOCOL.md,
+ * value encoding): the one place that encodes and decodes them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sync_internal.h"
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *base64_encode(const unsigned char *p, size_t n) {
+  char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+  if (!out) return NULL;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    *o++ = b64[v >> 18 & 63];
+    *o++ = b64[v >> 12 & 63];
+    *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+    *o++ = i + 2 < n ? b64[v & 63] : '=';
+  }
+  *o = 0;
+  return out;
+}
+
+/* Decodes base64 (padding optional); returns NULL on invalid input. */
+static unsigned char *base64_decode(const char *s, size_t *outlen) {
+  size_t n = strlen(s);
+  while (n && s[n - 1] == '=') n--;
+  if (n % 4 == 1) return NULL;
+  unsigned char *out = malloc(n * 3 / 4 + 1);
+  if (!out) return NULL;
+  uint32_t acc = 0; int bits = 0; size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *c = strchr(b64, s[i]);
+    if (!s[i] || !c) { free(out); return NULL; }
+    acc = acc << 6 | (uint32_t)(c - b64);
+    bits += 6;
+    if (bits >= 8) { bits -= 8; out[o++] = (unsigned char)(acc >> bits); }
+  }
+  *outlen = o;
+  return out;
+}
+
+/* ---- values -------------------------------------------------------------- */
+
+/* cJSON prints numbers with 15 digits when they compare equal within a
+ * relative epsilon, which rounds integers near 2^53: integers are printed
+ * exactly as raw JSON instead. */
+static cJSON *integer_json(int64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%lld", (long long)v);
+  return cJSON_CreateRaw(buf);
+}
+
+/* The JSON value of column `col` of a row, encoded for attribute type t. */
+cJSON *ferry__sync_column_json(sqlite3_stmt *st, int col, ferry__type t) {
+  int ct = sqlite3_column_type(st, col);
+  if (ct == SQLITE_NULL) return cJSON_CreateNull();
+  switch (t) {
+    case FT_INTEGER:
+      if (ct == SQLITE_INTEGER) return integer_json(sqlite3_column_int64(st, col));
+      if (ct == SQLITE_FLOAT) return cJSON_CreateNumber(sqlite3_column_double(st, col));
+      break;
+    case FT_BOOLEAN:
+      if (ct == SQLITE_INTEGER || ct == SQLITE_FLOAT) return cJSON_CreateBool(sqlite3_column_double(st, col) != 0);
+      break;
+    case FT_BINARY: case FT_FILE: {
+      const void *p = sqlite3_column_blob(st, col);
+      char *enc = base64_encode(p, (size_t)sqlite3_column_bytes(st, col));
+      cJSON *v = enc ? cJSON_CreateString(enc) : NULL;
+      free(enc);
+      return v;
+    }
+    default:
+      break;
+  }
+  /* Text, or a value of the wrong type: sent as it is, for the server to judge. */
+  if (ct == SQLITE_INTEGER && t != FT_STRING) return integer_json(sqlite3_column_int64(st, col));
+  if (ct == SQLITE_FLOAT && t != FT_STRING && t != FT_DECIMAL) return cJSON_CreateNumber(sqlite3_column_double(st, col));
+  return cJSON_CreateString((const char *)sqlite3_column_text(st, col));
+}
+
+/* Binds JSON value v (of attribute type t) to parameter i; FERRY_SYNC_PROTOCOL when it does not fit. */
+int ferry__sync_bind_json(sqlite3_stmt *st, int i, const cJSON *v, ferry__type t) {
+  if (!v || cJSON_IsNull(v)) return sqlite3_bind_null(st, i) == SQLITE_OK ? FERRY_OK : FERRY_NOMEM;
+  switch (t) {
+    case FT_INTEGER:
+      if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > FERRY__MAX_SAFE_INTEGER) return FERRY_SYNC_PROTOCOL;
+      sqlite3_bind_int64(st, i, (sqlite3_int64)v->valuedouble);
+      return FERRY_OK;
+    case FT_BOOLEAN:
+      if (cJSON_IsBool(v)) { sqlite3_bind_int(st, i, cJSON_IsTrue(v)); return FERRY_OK; }
+      if (cJSON_IsNumber(v) && (v->valuedouble == 0 || v->valuedouble == 1)) { sqlite3_bind_int(st, i, v->valuedouble != 0); return FERRY_OK; }
+      return FERRY_SYNC_PROTOCOL;
+    case FT_DECIMAL:
+      if (cJSON_IsNumber(v)) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.17g", v->valuedouble);
+        sqlite3_bind_text(st, i, buf, -1, SQLITE_TRANSIENT);
+        return FERRY_OK;
+      }
+      break;
+    case FT_BINARY: case FT_FILE: {
+      if (!cJSON_IsString(v)) return FERRY_SYNC_PROTOCOL;
+      size_t n = 0;
+      unsigned char *bytes = base64_decode(v->valuestring, &n);
+      if (!bytes) return FERRY_SYNC_PROTOCOL;
+      sqlite3_bind_blob(st, i, bytes, (int)n, free);
+      return FERRY_OK;
+    }
+    default:
+      break;
+  }
+  if (!cJSON_IsString(v)) return FERRY_SYNC_PROTOCOL;
+  sqlite3_bind_text(st, i, v->valuestring, -1, SQLITE_TRANSIENT);
+  return FERRY_OK;
+}
+
+
+/* ferry_check(entity_attr, type, value): the capture triggers call it for
+ * every attribute a local write sets, so a value that could not travel as it
+ * is (a string with U+0000 or a blob in a string attribute, an integer beyond
+ * +-(2^53-1), which JSON numbers cannot carry exactly) is refused when it is
+ * written, not altered on the way. */
+static void fn_check(sqlite3_context *c, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const char *name = (const char *)sqlite3_value_text(argv[0]);
+  int t = sqlite3_value_int(argv[1]);
+  sqlite3_value *v = argv[2];
+  int vt = sqlite3_value_type(v);
+  const char *why = NULL;
+  int code = SQLITE_MISMATCH;
+  switch (t) {
+    case FT_INTEGER:
+      if (vt == SQLITE_INTEGER) {
+        sqlite3_int64 n = sqlite3_value_int64(v);
+        if (n > (sqlite3_int64)FERRY__MAX_SAFE_INTEGER || n < -(sqlite3_int64)FERRY__MAX_SAFE_INTEGER) {
+          why = "is an integer beyond +-(2^53-1), which sync cannot carry exactly";
+          code = SQLITE_RANGE;
+        }
+      } else if (vt == SQLITE_BLOB) {
+        why = "is an integer attribute; a blob cannot be stored in it";
+      }
+      break;
+    case FT_BINARY: case FT_FILE:
+      break;
+    default:
+      if (vt == SQLITE_BLOB) why = "is a text attribute; a blob (Uint8Array) cannot be stored in it";
+      else if (vt == SQLITE_TEXT && (size_t)sqlite3_value_bytes(v) != strlen((const char *)sqlite3_value_text(v)))
+        why = "cannot hold the character U+0000";
+      break;
+  }
+  if (!why) { sqlite3_result_null(c); return; }
+  char *msg = sqlite3_mprintf("%s %s", name ? name : "attribute", why);
+  sqlite3_result_error(c, msg ? msg : "value refused", -1);
+  sqlite3_result_error_code(c, code);
+  sqlite3_free(msg);
+}
+
+int ferry__values_register(sqlite3 *sq) {
+  return sqlite3_create_function(sq, "ferry_check", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_check, NULL, NULL);
+}
