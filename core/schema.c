@@ -161,6 +161,90 @@ static void create_triggers(ferry__buf *b, const ferry__entity *e) {
   put(b, ")), CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;");
 }
 
+/* 1 if an attribute's column was declared with another type than the model
+ * now gives it: SQLite cannot change a column's type (its affinity would
+ * turn the text "43" of a string attribute back into the integer 43). */
+static int needs_rebuild(sqlite3 *sq, const ferry__entity *e) {
+  sqlite3_stmt *st;
+  int differs = 0;
+  if (sqlite3_prepare_v2(sq, "SELECT type FROM pragma_table_info(?) WHERE name=? COLLATE NOCASE", -1, &st, NULL) != SQLITE_OK) return 0;
+  for (int k = 0; k < e->nattrs && !differs; k++) {
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->attrs[k].name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && strcasecmp((const char *)sqlite3_column_text(st, 0), column_type(e->attrs[k].type)) != 0) differs = 1;
+  }
+  sqlite3_finalize(st);
+  return differs;
+}
+
+/* Rebuilds an entity table with the model's column types, keeping every row
+ * (values converted by the new affinity; numbers become text for text
+ * columns), the columns the model no longer has, and the app's indexes and
+ * triggers on it. The capture triggers are recreated by the caller. */
+static void rebuild_table(sqlite3 *sq, ferry__buf *b, const ferry__entity *e) {
+  char sql[600];
+  const char *n = e->name;
+  snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS \"_ferry_rebuild\"; CREATE TABLE \"_ferry_rebuild\"(id TEXT PRIMARY KEY NOT NULL DEFAULT (lower(hex(randomblob(16))))");
+  put(b, sql);
+  ferry__buf cols = {0}, vals = {0};
+  put(&cols, "id");
+  put(&vals, "id");
+  for (int k = 0; k < e->nattrs; k++) {
+    const char *a = e->attrs[k].name;
+    const char *t = column_type(e->attrs[k].type);
+    snprintf(sql, sizeof sql, ", \"%s\" %s", a, t);
+    put(b, sql);
+    if (!column_exists(sq, n, a)) continue;
+    snprintf(sql, sizeof sql, ", \"%s\"", a);
+    put(&cols, sql);
+    if (strcmp(t, "TEXT") == 0) snprintf(sql, sizeof sql, ", CASE WHEN typeof(\"%s\") IN ('integer','real') THEN CAST(\"%s\" AS TEXT) ELSE \"%s\" END", a, a, a);
+    else snprintf(sql, sizeof sql, ", \"%s\"", a);
+    put(&vals, sql);
+  }
+  /* Columns the model dropped while changes were pending stay as they were. */
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(sq, "SELECT name, type FROM pragma_table_info(?) WHERE name <> 'id'", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, n, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const char *c = (const char *)sqlite3_column_text(st, 0);
+      if (ferry__entity_attr(e, c)) continue;
+      snprintf(sql, sizeof sql, ", \"%s\" %s", c, (const char *)sqlite3_column_text(st, 1));
+      put(b, sql);
+      snprintf(sql, sizeof sql, ", \"%s\"", c);
+      put(&cols, sql);
+      put(&vals, sql);
+    }
+    sqlite3_finalize(st);
+  }
+  put(b, ");");
+  ferry__buf_u8(&cols, 0);
+  ferry__buf_u8(&vals, 0);
+  put(b, "INSERT INTO \"_ferry_rebuild\"(");
+  put(b, cols.oom ? "id" : (const char *)cols.p);
+  put(b, ") SELECT ");
+  put(b, vals.oom ? "id" : (const char *)vals.p);
+  snprintf(sql, sizeof sql, " FROM \"%s\";", n);
+  put(b, sql);
+  ferry__buf_free(&cols);
+  ferry__buf_free(&vals);
+  /* The app's own indexes and triggers on the table come back after it. */
+  ferry__buf keep = {0};
+  if (sqlite3_prepare_v2(sq, "SELECT sql FROM sqlite_schema WHERE tbl_name=? COLLATE NOCASE AND type IN ('index','trigger') "
+                             "AND sql IS NOT NULL AND name NOT LIKE '\\_ferry%' ESCAPE '\\'", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, n, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      put(&keep, (const char *)sqlite3_column_text(st, 0));
+      put(&keep, ";");
+    }
+    sqlite3_finalize(st);
+  }
+  snprintf(sql, sizeof sql, "DROP TABLE \"%s\"; PRAGMA legacy_alter_table=ON; ALTER TABLE \"_ferry_rebuild\" RENAME TO \"%s\"; PRAGMA legacy_alter_table=OFF;", n, n);
+  put(b, sql);
+  if (keep.len) ferry__buf_put(b, keep.p, keep.len);
+  ferry__buf_free(&keep);
+}
+
 int ferry__schema_migrate(sqlite3 *sq, const ferry__model *old, const ferry__model *cur, char *err, size_t errlen) {
   ferry__buf b = {0};
   char sql[600];
@@ -174,6 +258,8 @@ int ferry__schema_migrate(sqlite3 *sq, const ferry__model *old, const ferry__mod
         put(&b, sql);
       }
       put(&b, ");");
+    } else if (needs_rebuild(sq, e)) {
+      rebuild_table(sq, &b, e);
     } else {
       for (int k = 0; k < e->nattrs; k++) {
         if (column_exists(sq, e->name, e->attrs[k].name)) continue;

@@ -162,6 +162,13 @@ function membersOf(entity) {
 function jsonExpr(name, type) {
   const c = q(name);
   if (type === 'boolean') return `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN json('true') ELSE json('false') END`;
+  // A value stored under an earlier model (the attribute's type changed) goes
+  // out only if it is a value of the type now, so no client is ever sent a
+  // reply it must refuse; the stored value itself is kept.
+  if (type === 'integer') {
+    return `CASE WHEN typeof(${c}) = 'integer' AND abs(${c}) <= 9007199254740991 THEN ${c} `
+      + `WHEN typeof(${c}) = 'text' AND CAST(CAST(${c} AS INTEGER) AS TEXT) = ${c} AND abs(CAST(${c} AS INTEGER)) <= 9007199254740991 THEN CAST(${c} AS INTEGER) END`;
+  }
   if (TEXT_TYPES.has(type)) return `CAST(${c} AS TEXT)`;
   return c;
 }
