@@ -99,8 +99,9 @@ function checkFilter(filter) {
 }
 
 /**
- * Runs sync rounds for one database. `db` gives: step(fn) to run fn in the
- * call queue and wait for durability, engine() for the CoreSync, emit().
+ * Runs sync rounds for one database. `db` gives: step(fn, write = true) to
+ * run fn on the CoreSync in the call queue and, when write, wait until its
+ * commits are durable; emit().
  */
 export class SyncRunner {
   constructor(db, opts) {
@@ -124,7 +125,11 @@ export class SyncRunner {
     try {
       await db.step((e) => e.begin(filter));
       for (;;) {
-        const req = await db.step((e) => e.next(), false);
+        // next() may commit (the push numbers the outbox with mutation ids,
+        // the end of a run records its time): a request leaves only once
+        // that is durable, or a crash could give the same ids to other
+        // changes. Costs nothing when next() wrote nothing.
+        const req = await db.step((e) => e.next());
         if (!req) break;
         let reply;
         try {
