@@ -1,6 +1,7 @@
 // 'indexeddb' storage: every page is read at open; each commit becomes one
-// readwrite transaction with strict durability, and the API call that made
-// the commit resolves only after that transaction completes.
+// readwrite transaction with strict durability, started after the previous
+// commit's completed, and the API call that made the commit resolves only
+// after its transaction completes.
 import { FerryError, storageCode } from '../errors.js';
 import { acquireWebLock } from './weblock.js';
 
@@ -27,6 +28,12 @@ function openIdb(factory, dbName) {
   });
 }
 
+// Commits are written one IndexedDB transaction at a time, each started only
+// once the one before it has completed: separate transactions in flight
+// together could abort one and commit the next, storing pages of different
+// commits. A failed commit poisons the store: the commits queued behind it
+// fail too, and so does every later one, until the database reloads what
+// IndexedDB holds, which is then always exactly a prefix of the commits.
 class IdbStore {
   constructor(idb, keys, values, size, faults) {
     this.idb = idb;
@@ -34,7 +41,9 @@ class IdbStore {
     this.values = values;
     this.loadedSize = size;
     this.lastSize = size;
-    this.pending = [];
+    this.tail = Promise.resolve();   // settles once every commit handed over has
+    this.inflight = 0;               // commits handed over and not yet settled
+    this.failed = null;              // the first failure; once set, nothing more is written
     this.faults = faults;
   }
   count() { return this.keys.length; }
@@ -45,28 +54,42 @@ class IdbStore {
   size() { return this.loadedSize; }
   loaded() { this.keys = this.values = null; }   // the core holds the image now
   commit(blocks, size) {
-    const tx = this.idb.transaction(['pages', 'meta'], 'readwrite', { durability: 'strict' });
-    const done = new Promise((resolve, reject) => {
-      tx.oncomplete = () => resolve();
-      tx.onabort = () => reject(tx.error || this.injected || new FerryError('io', 'IndexedDB transaction aborted'));
-      tx.onerror = (ev) => ev.preventDefault();   // reported once, by onabort
-    });
-    this.pending.push(done);
-    const pages = tx.objectStore('pages');
-    for (const b of blocks) pages.put(b.data, b.no);
-    if (size < this.lastSize) pages.delete(IDBKeyRange.lowerBound(Math.ceil(size / BLOCK)));
-    tx.objectStore('meta').put(size, 'size');
+    if (this.failed) throw this.failed;
+    const batch = { blocks, size, shrink: size < this.lastSize, injected: null };
     this.lastSize = size;
     if (this.faults?.commit) {
-      try { this.faults.commit('indexeddb'); } catch (e) { this.injected = e; tx.abort(); }
+      try { this.faults.commit('indexeddb'); } catch (e) { batch.injected = e; }
     }
+    const write = () => (this.failed ? null : this.#write(batch).catch((e) => { this.failed = e; }));
+    // Started at once when nothing is in flight (its transaction then exists
+    // before anything can close the connection), else after what is.
+    const done = this.inflight ? this.tail.then(write) : Promise.resolve(write());
+    this.inflight++;
+    this.tail = done.finally(() => { this.inflight--; });
+  }
+  #write({ blocks, size, shrink, injected }) {
+    return new Promise((resolve, reject) => {
+      const tx = this.idb.transaction(['pages', 'meta'], 'readwrite', { durability: 'strict' });
+      tx.oncomplete = () => resolve();
+      // A failed request aborts the transaction (its error event is left
+      // uncancelled), so no commit is ever stored without one of its pages.
+      tx.onabort = () => reject(injected || tx.error || new FerryError('io', 'IndexedDB transaction aborted'));
+      try {
+        const pages = tx.objectStore('pages');
+        for (const b of blocks) pages.put(b.data, b.no);
+        if (shrink) pages.delete(IDBKeyRange.lowerBound(Math.ceil(size / BLOCK)));
+        tx.objectStore('meta').put(size, 'size');
+        if (injected) tx.abort();
+      } catch (e) {
+        try { tx.abort(); } catch { /* already finished */ }
+        reject(e);
+      }
+    });
   }
   /** Resolves when every commit handed over so far is durable; throws the first failure. */
   async flush() {
-    if (!this.pending.length) return;
-    const all = this.pending;
-    this.pending = [];
-    await Promise.all(all);
+    await this.tail;
+    if (this.failed) throw this.failed;
   }
   close() { this.idb.close(); }
 }

@@ -75,3 +75,89 @@ test('second_open_of_an_open_indexeddb_database_should_be_busy', async () => {
   assert.equal((await rejection(open({ name: 'idb5', storage: 'indexeddb' }))).code, 'busy');
   await a.close();
 });
+
+// ---- faults inside IndexedDB itself -----------------------------------------
+// Armed by the tests below: the Nth readwrite transaction from now is aborted
+// after its requests are queued (as a quota failure at commit time would),
+// or one of its puts fails as a request.
+const idbFault = { abortAt: 0, failPutAt: 0, seen: 0 };
+const idbTransaction = IDBDatabase.prototype.transaction;
+IDBDatabase.prototype.transaction = function (...args) {
+  const tx = idbTransaction.apply(this, args);
+  if (tx.mode !== 'readwrite' || !(idbFault.abortAt || idbFault.failPutAt)) return tx;
+  const n = ++idbFault.seen;
+  if (n === idbFault.abortAt) queueMicrotask(() => { try { tx.abort(); } catch { /* already finished */ } });
+  if (n === idbFault.failPutAt) {
+    // add() of a key that is there fails asynchronously with ConstraintError.
+    const objectStore = tx.objectStore.bind(tx);
+    tx.objectStore = (name) => {
+      const store = objectStore(name);
+      if (name === 'pages') store.put = (value, key) => store.add(value, key);
+      return store;
+    };
+  }
+  return tx;
+};
+function armIdbFault(f) { Object.assign(idbFault, { abortAt: 0, failPutAt: 0, seen: 0 }, f); }
+
+/** Every table's name and rows, in a comparable form. */
+async function image(db) {
+  const out = {};
+  for (const { name } of await db.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")) {
+    const rows = await db.query(`SELECT CASE WHEN typeof(v) = 'blob' THEN 'blob ' || length(v) ELSE v END AS v FROM "${name}" ORDER BY rowid`);
+    out[name] = rows.map((r) => r.v);
+  }
+  return out;
+}
+
+// One commit each, touching different pages (schema, new tables, leaves).
+const SCRIPT = ['CREATE TABLE a(v)', 'INSERT INTO a VALUES (1)', 'CREATE TABLE b(v)', 'INSERT INTO b VALUES (1)',
+  'INSERT INTO a VALUES (2)', 'CREATE TABLE c(v)', 'INSERT INTO b VALUES (2)', 'INSERT INTO c VALUES (1)',
+  'INSERT INTO a VALUES (zeroblob(5000))', 'DROP TABLE b', 'INSERT INTO c VALUES (2)'];
+
+test('a_failed_indexeddb_commit_should_fail_the_commits_queued_behind_it_and_leave_an_exact_prefix', async () => {
+  // The state after each prefix of the script, one commit at a time.
+  const ref = await open({ name: 'idb-prefix-ref', storage: 'memory' });
+  await ref.exec('CREATE TABLE base(v); INSERT INTO base VALUES (0)');
+  const prefixes = [await image(ref)];
+  for (const sql of SCRIPT) {
+    await ref.exec(sql);
+    prefixes.push(await image(ref));
+  }
+  await ref.close();
+  for (let k = 1; k <= SCRIPT.length; k++) {
+    const name = `idb-prefix-${k}`;
+    let db = await open({ name, storage: 'indexeddb' });
+    await db.exec('CREATE TABLE base(v); INSERT INTO base VALUES (0)');
+    // One call, many commits: they are all handed to IndexedDB before the
+    // first of them completes. The kth fails.
+    armIdbFault({ abortAt: k });
+    const e = await rejection(db.exec(SCRIPT.join('; ')));
+    armIdbFault({});
+    assert.equal(e.code, 'io', `commit ${k}: ${e.message}`);
+    // Neither memory nor storage keeps anything from the failed commit on.
+    assert.deepEqual(await image(db), prefixes[k - 1], `commit ${k} failed: the open database`);
+    await db.exec('INSERT INTO base VALUES (1)');
+    await db.close();
+    db = await open({ name, storage: 'indexeddb' });
+    assert.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }], `commit ${k} failed: reopened`);
+    const want = { ...prefixes[k - 1], base: [0, 1] };
+    assert.deepEqual(await image(db), want, `commit ${k} failed: reopened, exactly the commits before it and the one after recovery`);
+    await db.close();
+  }
+});
+
+test('a_failed_request_inside_an_indexeddb_commit_should_fail_the_whole_commit', async () => {
+  let db = await open({ name: 'idb-request', storage: 'indexeddb' });
+  await db.exec('CREATE TABLE t(v); INSERT INTO t VALUES (1)');
+  armIdbFault({ failPutAt: 1 });
+  const e = await rejection(db.exec('INSERT INTO t VALUES (2)'));
+  armIdbFault({});
+  assert.equal(e.code, 'io', e.message);
+  assert.deepEqual(await db.query('SELECT v FROM t'), [{ v: 1 }]);
+  await db.close();
+  db = await open({ name: 'idb-request', storage: 'indexeddb' });
+  assert.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
+  assert.deepEqual(await db.query('SELECT v FROM t'), [{ v: 1 }]);
+  await db.close();
+});
