@@ -118,6 +118,15 @@ EM_JS(int, bench_js_file_sync, (int id), {
 EM_JS(void, bench_js_file_close, (int id), {
   Module['ferryHost'].fileClose(id);
 });
+EM_JS(int, bench_js_random, (void *buf, int n), {
+  return Module['ferryHost'].random(buf, n);
+});
+
+/* The core's random bytes (core/entropy.h), from the host as in the product. */
+#include "entropy.h"
+int ferry__entropy(void *buf, size_t n) {
+  return bench_js_random(buf, (int)n) ? FERRY_IO : FERRY_OK;
+}
 
 typedef struct js_file { ferry_file base; int id; } js_file;
 

@@ -1,8 +1,9 @@
 // --pre-js for the bench's wasm builds under Node: Module.ferryHost with the
-// file half of bindings/host.js, over Node's synchronous fs calls exactly as
-// bindings/storage/node-file.js does (pread/pwrite loops, fstat, ftruncate,
-// fdatasync), so the wasm 'file' store pays what the product's pays.
-// Returns -1 (read/size) or 1 (others) on failure, after printing why.
+// file half of bindings/host.js and its random bytes, over Node's synchronous
+// fs calls exactly as bindings/storage/node-file.js does (pread/pwrite loops,
+// fstat, ftruncate, fdatasync), so the wasm 'file' store pays what the
+// product's pays. Returns -1 (read/size) or 1 (others) on failure, after
+// printing why.
 Module['ferryHost'] = (function () {
   var fs = require('fs');
   var files = new Map();
@@ -49,6 +50,9 @@ Module['ferryHost'] = (function () {
       var fd = files.get(id);
       files.delete(id);
       try { if (fd !== undefined) fs.closeSync(fd); } catch (e) { fail(e); }
+    },
+    random: function (ptr, n) {
+      try { require('crypto').randomFillSync(heap(ptr, n)); return 0; } catch (e) { fail(e); return 1; }
     },
   };
 })();

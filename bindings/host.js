@@ -1,6 +1,6 @@
-// Module.ferryHost: the JS side of the stores and files the C core calls
-// synchronously (bindings/wasm_glue.c). Nothing here throws into wasm: each
-// call catches, keeps the error for the bindings, and returns a code.
+// Module.ferryHost: the JS side of the stores, files and random bytes the C
+// core calls synchronously (bindings/wasm_glue.c). Nothing here throws into
+// wasm: each call catches, keeps the error for the bindings, and returns a code.
 import { rcOfCode, storageCode } from './errors.js';
 
 export class Host {
@@ -60,6 +60,17 @@ export class Host {
         blocks[k] = { no: words[2 * k], data: heap.slice(at, at + 4096) };
       }
       this.stores.get(id).commit(blocks, size);
+      return 0;
+    } catch (e) { return this.fail(e); }
+  }
+  /** Fills n bytes at ptr from the platform CSPRNG (Node and browsers alike). */
+  random(ptr, n) {
+    try {
+      const heap = this.heap();
+      // getRandomValues takes at most 65536 bytes a call.
+      for (let at = 0; at < n; at += 65536) {
+        globalThis.crypto.getRandomValues(heap.subarray(ptr + at, ptr + Math.min(n, at + 65536)));
+      }
       return 0;
     } catch (e) { return this.fail(e); }
   }

@@ -1,5 +1,6 @@
 /* The wasm boundary: stores and files whose bytes live in JavaScript
- * (IndexedDB, OPFS, Node's fs) and the entry points bindings/core.js calls.
+ * (IndexedDB, OPFS, Node's fs), the platform's random bytes, and the entry
+ * points bindings/core.js calls.
  * JS host functions never throw into wasm: they return a ferry code (or a
  * negative one for byte counts) and keep the error text for the bindings. */
 #include <emscripten.h>
@@ -42,6 +43,18 @@ EM_JS(int, js_store_commit, (int id, const void *blocks, int n, double size), {
 EM_JS(void, js_store_close, (int id), {
   Module['ferryHost'].storeClose(id);
 });
+EM_JS(int, js_random, (void *buf, int n), {
+  return Module['ferryHost'].random(buf, n);
+});
+
+/* ---- randomness (core/entropy.h) ------------------------------------------ */
+#include "entropy.h"
+
+/* The VFS's random bytes come from crypto.getRandomValues: an address or a
+ * clock would be the same on every device that starts at the same moment. */
+int ferry__entropy(void *buf, size_t n) {
+  return js_random(buf, (int)n) == FERRY_OK ? FERRY_OK : FERRY_IO;
+}
 
 /* ---- files over JS -------------------------------------------------------- */
 typedef struct js_file { ferry_file base; int id; } js_file;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include "sqlite3.h"
+#include "entropy.h"
 #include "vfs.h"
 
 /* Marks a dirty block that did not exist at the last commit. */
@@ -343,15 +344,13 @@ static int v_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out)
   return SQLITE_OK;
 }
 
+/* SQLite seeds its generator from here once per process; every byte comes
+ * fresh from the platform's CSPRNG (attach has checked that there is one). */
 static int v_randomness(sqlite3_vfs *vfs, int n, char *out) {
   (void)vfs;
-  static uint64_t s;
-  if (!s) s = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&s;
-  for (int i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-    out[i] = (char)(s >> 24);
-  }
-  return n;
+  if (n <= 0 || ferry__entropy(out, (size_t)n) == FERRY_OK) return n > 0 ? n : 0;
+  memset(out, 0, (size_t)n);
+  return 0;
 }
 
 static int v_sleep(sqlite3_vfs *vfs, int us) { (void)vfs; return us; }
@@ -410,6 +409,13 @@ int ferry__vfs_attach(const char *name, ferry_store *store, ferry__image **out,
     return FERRY_NOMEM;
   }
   img->store = store;
+  /* Without a secure source every device would draw the same ids. */
+  unsigned char probe[16];
+  if (ferry__entropy(probe, sizeof probe) != FERRY_OK) {
+    snprintf(err, errlen, "this platform gives no secure random bytes (needed for unique ids)");
+    ferry__vfs_detach(img);
+    return FERRY_IO;
+  }
   int64_t size = 0;
   store->errmsg[0] = 0;
   int rc = store->m->load(store, put_loaded_block, img, &size);
