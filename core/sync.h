@@ -30,7 +30,9 @@ typedef struct ferry_transport {
   void *ctx;
 } ferry_transport;
 
-/* Opens the engine on db (creating ferry's bookkeeping tables). db must
+/* Opens the engine on db (creating ferry's bookkeeping tables); while it is
+ * open, app SQL run through ferry_db_run may not write that state or drop
+ * entity tables (FERRY_FORBIDDEN). db must
  * outlive it. Caller owns *out; on failure *out may hold the message. */
 int ferry_sync_open(ferry_sync **out, ferry_db *db);
 /* Frees the engine. NULL is a no-op. */
