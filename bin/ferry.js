@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 // ferry's command line: `ferry check model.json` validates a sync model the
-// way the server does at start (exit 0 ok, 1 invalid, 2 usage).
+// way the server does at start (exit 0 ok, 1 invalid, 2 usage); with
+// `--previous old.json` it also warns about changes that need care.
 import fs from 'node:fs';
-import { validateModel } from '../server/model.js';
+import { parseArgs } from 'node:util';
+import { validateModel, compareModels } from '../server/model.js';
 
-const USAGE = `usage: ferry check <model.json>    validate a sync model (exit 0 ok, 1 errors)
-       ferry help                   this text`;
+const USAGE = `usage: ferry check <model.json> [--previous old.json]
+                                     validate a sync model (exit 0 ok, 1 errors);
+                                     --previous: warn about what changes for devices on old.json
+       ferry help                    this text`;
 
-function check(file) {
+function load(file) {
   let text;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -28,19 +32,39 @@ function check(file) {
     console.error(`ferry check: ${file}: ${errors.length} error${errors.length === 1 ? '' : 's'}; the model cannot work offline`);
     return 1;
   }
+  return model;
+}
+
+function check(file, previous) {
+  const model = load(file);
+  if (typeof model === 'number') return model;
   const n = Object.keys(model.entities).length;
   console.log(`model ok: ${n} ${n === 1 ? 'entity' : 'entities'} (version ${model.version})`);
+  if (previous !== undefined) {
+    const prev = load(previous);
+    if (typeof prev === 'number') return prev;
+    const warnings = compareModels(prev, model);
+    for (const w of warnings) console.log(`warning: ${w.entity}: ${w.rule}: ${w.message}`);
+    console.log(`${warnings.length} change${warnings.length === 1 ? '' : 's'} from version ${prev.version} need${warnings.length === 1 ? 's' : ''} care`);
+  }
   return 0;
 }
 
 function main(argv) {
   const [cmd, ...rest] = argv;
   if (cmd === 'check') {
-    if (rest.length !== 1) {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, allowPositionals: true, options: { previous: { type: 'string' } } });
+    } catch (e) {
+      console.error(`ferry check: ${e.message}\n${USAGE}`);
+      return 2;
+    }
+    if (parsed.positionals.length !== 1) {
       console.error(`ferry check needs exactly one model file\n${USAGE}`);
       return 2;
     }
-    return check(rest[0]);
+    return check(parsed.positionals[0], parsed.values.previous);
   }
   if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
     console.log(USAGE);

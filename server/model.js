@@ -457,3 +457,51 @@ export function compileWhere(entity, whereText) {
     return { sql, params };
   };
 }
+
+// Type changes whose every stored value converts to the new type.
+const LOSSLESS = new Set(['integer>string', 'integer>decimal', 'boolean>integer', 'boolean>string', 'decimal>string',
+  'datetime>string', 'association>string', 'string>association', 'file>binary', 'binary>file']);
+
+/**
+ * Compares a new model with the one devices have now and lists what needs
+ * care (both already validated). Each warning is { entity, rule, message }.
+ */
+export function compareModels(prev, next) {
+  const out = [];
+  const warn = (entity, rule, message) => out.push({ entity, rule, message });
+  const same = JSON.stringify(prev) === JSON.stringify(next);
+  if (!same && prev.version === next.version) {
+    warn(MODEL, 'version', `the model changed but its version is still ${JSON.stringify(next.version)}: devices only migrate when the version changes`);
+  }
+  const members = (e) => ({ ...e.attributes, ...Object.fromEntries(Object.keys(e.associations || {}).map((n) => [n, 'association'])) });
+  for (const [name, was] of Object.entries(prev.entities)) {
+    const now = next.entities[name];
+    if (!now) {
+      warn(name, 'entity-removed', 'devices drop the table once none of its changes is pending; changes still pending are rejected by the server (unknown entity)');
+      continue;
+    }
+    const a = members(was);
+    const b = members(now);
+    for (const [attr, type] of Object.entries(a)) {
+      if (!(attr in b)) {
+        warn(name, 'attribute-removed', `'${attr}' is gone: pending changes to it are ignored by the server (the rest of each change applies); the server keeps its stored values`);
+      } else if (b[attr] !== type) {
+        const lossless = LOSSLESS.has(`${type}>${b[attr]}`);
+        warn(name, 'attribute-type', `'${attr}' changes from ${type} to ${b[attr]}: ${lossless
+          ? 'every stored value converts; devices rebuild the column'
+          : `stored values that are not valid ${b[attr]} values are sent as null (the server keeps them); devices rebuild the column`}`);
+      }
+    }
+    const mode = (e) => (isPlainObject(e.sync) ? `where ${e.sync.where}` : e.sync);
+    if (mode(was) !== mode(now)) {
+      const stops = isDownloaded(was) && !isDownloaded(now);
+      warn(name, 'sync-mode', `the sync mode changes from ${JSON.stringify(mode(was))} to ${JSON.stringify(mode(now))}: ${stops
+        ? 'devices stop downloading it (rows already there stay)'
+        : 'devices pull it again from the start'}`);
+    }
+    if ((was.conflict || 'last-write-wins') !== (now.conflict || 'last-write-wins')) {
+      warn(name, 'conflict', `the conflict policy changes from ${was.conflict || 'last-write-wins'} to ${now.conflict || 'last-write-wins'}: pending changes are judged by the new one`);
+    }
+  }
+  return out;
+}

@@ -312,3 +312,27 @@ test('ferry_should_exit_2_with_usage_for_unknown_or_missing_commands', () => {
   }
   assert.equal(ferry('help').code, 0);
 });
+
+test('ferry_check_previous_should_warn_about_changes_that_need_care', () => {
+  const v1 = file('v1.json', { version: '1', entities: {
+    Item: { attributes: { n: 'integer', s: 'string', gone: 'string' }, sync: 'all' },
+    Old: { attributes: { x: 'string' }, sync: 'all' },
+    Same: { attributes: { x: 'string' }, sync: 'all' },
+  } });
+  const v2 = file('v2.json', { version: '2', entities: {
+    Item: { attributes: { n: 'string', s: 'integer' }, sync: { where: "s != 0" } },
+    Same: { attributes: { x: 'string' }, sync: 'all' },
+  } });
+  const r = ferry('check', v2, '--previous', v1);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^warning: Item: attribute-type: 'n' changes from integer to string: every stored value converts/m);
+  assert.match(r.out, /^warning: Item: attribute-type: 's' changes from string to integer: stored values that are not valid integer values are sent as null/m);
+  assert.match(r.out, /^warning: Item: attribute-removed: 'gone'/m);
+  assert.match(r.out, /^warning: Item: sync-mode: /m);
+  assert.match(r.out, /^warning: Old: entity-removed: /m);
+  assert.doesNotMatch(r.out, /Same:/);
+  assert.match(r.out, /5 changes from version 1 need care/);
+  const unchangedVersion = ferry('check', file('v1b.json', { version: '1', entities: { Same: { attributes: { x: 'string' }, sync: 'all' } } }), '--previous', v1);
+  assert.match(unchangedVersion.out, /version: the model changed but its version is still "1"/);
+  assert.equal(ferry('check', v2, '--previous').code, 2);
+});
