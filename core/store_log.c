@@ -7,10 +7,18 @@
  * its bound, its records are copied into the main file, the main file is
  * synced, and the log starts over with a new salt. Opening replays the log
  * the same way, so a crash at any point leaves the last synced record as the
- * state that is loaded. */
+ * state that is loaded.
+ *
+ * A checkpoint that fails leaves nothing the store relies on changed: until
+ * the main file is synced the log holds every record, the store keeps the
+ * log's salt, sequence and end as they were, and the next commit appends to
+ * it and tries again; once the main file is synced the records are
+ * redundant, and a log that could not be started over then is started over
+ * before the next record is written. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "entropy.h"
 #include "store.h"
 
 #define LOG_MAGIC   0x4759524c46525259ull   /* "FERRYLG" */
@@ -22,9 +30,10 @@
 typedef struct log_store {
   ferry_store base;
   ferry_file *main, *log;
-  uint64_t salt, seq;
-  int64_t log_end;
+  uint64_t salt, seq;     /* the log's generation; the next record's number */
+  int64_t log_end;        /* where the next record goes */
   int64_t checkpoint_bytes;
+  int stale;              /* main holds every record; the log must start over first */
   uint8_t *rec; size_t rec_cap;
 } log_store;
 
@@ -54,18 +63,26 @@ static uint64_t rec_sum(const rec_hdr *h, const uint8_t *payload, size_t n) {
   return checksum(checksum(0x243F6A8885A308D3ull, (const uint8_t *)&c, sizeof c), payload, n);
 }
 
+/* Never the current salt: a record left over from the old generation must
+ * not pass for one of the new. */
 static uint64_t new_salt(const log_store *s) {
-  uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32) ^ (uint64_t)(uintptr_t)s;
-  x ^= s->salt * 0xD6E8FEB86659FD93ull;
-  x ^= x >> 33; x *= 0xFF51AFD7ED558CCDull; x ^= x >> 33;
-  return x | 1;
+  uint64_t x = 0;
+  if (ferry__entropy(&x, sizeof x) != FERRY_OK) {
+    x = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32) ^ (uint64_t)(uintptr_t)s;
+    x ^= s->salt * 0xD6E8FEB86659FD93ull;
+    x ^= x >> 33; x *= 0xFF51AFD7ED558CCDull; x ^= x >> 33;
+  }
+  x |= 1;
+  return x == s->salt ? x + 2 : x;
 }
 
+/* Callers read only inside the file, so a short read is an I/O error: taken
+ * for the end of the log it would drop synced records. */
 static int read_full(ferry_file *f, void *buf, size_t n, int64_t off) {
   size_t got = 0;
   int rc = f->m->read(f, buf, n, off, &got);
   if (rc != FERRY_OK) return rc;
-  return got == n ? FERRY_OK : FERRY_NOTFOUND;
+  return got == n ? FERRY_OK : FERRY_IO;
 }
 
 static int reserve(log_store *s, size_t n) {
@@ -76,58 +93,68 @@ static int reserve(log_store *s, size_t n) {
   return FERRY_OK;
 }
 
-/* Starts an empty log with a fresh salt. */
+/* Starts an empty log with a fresh salt. On failure the store's view of the
+ * log (salt, sequence, end) stays as it was: the header on disk may then
+ * hold either salt, or be torn, which a load reads as a log with no record
+ * of the store's generation. */
 static int log_reset(log_store *s) {
   uint8_t hdr[LOG_HDR] = {0};
-  uint64_t magic = LOG_MAGIC;
-  s->salt = new_salt(s);
+  uint64_t magic = LOG_MAGIC, salt = new_salt(s);
   memcpy(hdr, &magic, 8);
-  memcpy(hdr + 8, &s->salt, 8);
+  memcpy(hdr + 8, &salt, 8);
   uint64_t sum = checksum(7, hdr, 16);
   memcpy(hdr + 16, &sum, 8);
   int rc = s->log->m->write(s->log, hdr, LOG_HDR, 0);
   if (rc == FERRY_OK) rc = s->log->m->truncate(s->log, LOG_HDR);
   if (rc == FERRY_OK) rc = s->log->m->sync(s->log);
   if (rc != FERRY_OK) return ferry__store_fail(&s->base, rc, "cannot reset the commit log");
+  s->salt = salt;
   s->seq = 1;
   s->log_end = LOG_HDR;
+  s->stale = 0;
   return FERRY_OK;
 }
 
-/* Reads the record at `off` into s->rec if it is whole and belongs to this
- * log generation; returns its total length in *len, or 0 when none is there. */
-static int read_record(log_store *s, int64_t off, int64_t file_size, rec_hdr *h, size_t *len) {
+/* Reads the record at `off` into s->rec if it is whole, of this generation
+ * and numbered `seq`; *len receives its total length, or 0 when there is no
+ * such record (the end of the log, a torn or a stale record). */
+static int read_record(log_store *s, int64_t off, int64_t file_size, uint64_t seq, rec_hdr *h, size_t *len) {
   *len = 0;
   if (off + REC_HDR > file_size) return FERRY_OK;
   int rc = read_full(s->log, h, sizeof *h, off);
-  if (rc != FERRY_OK) return rc == FERRY_NOTFOUND ? FERRY_OK : rc;
-  if (h->magic != REC_MAGIC || h->salt != s->salt || h->seq != s->seq) return FERRY_OK;
+  if (rc != FERRY_OK) return rc;
+  if (h->magic != REC_MAGIC || h->salt != s->salt || h->seq != seq) return FERRY_OK;
   if (h->nblocks > (1u << 30) / ENTRY || h->size < 0) return FERRY_OK;
   size_t plen = (size_t)h->nblocks * ENTRY;
   if (off + REC_HDR + (int64_t)plen > file_size) return FERRY_OK;
   if ((rc = reserve(s, plen ? plen : 1)) != FERRY_OK) return rc;
-  rc = read_full(s->log, s->rec, plen, off + REC_HDR);
-  if (rc != FERRY_OK) return rc == FERRY_NOTFOUND ? FERRY_OK : rc;
+  if ((rc = read_full(s->log, s->rec, plen, off + REC_HDR)) != FERRY_OK) return rc;
   if (rec_sum(h, s->rec, plen) != h->sum) return FERRY_OK;
   *len = REC_HDR + plen;
   return FERRY_OK;
 }
 
-/* Copies every valid record into the main file (and to cb, when loading),
- * syncs main, then empties the log. *size receives the final database size
- * (unchanged when the log is empty). */
+/* Copies the log's records into the main file, syncs it, and starts a new
+ * log. When loading (cb set) the records also go to cb, and the log ends at
+ * the first record that is not whole; at a commit the log must hold exactly
+ * the synced records up to s->log_end, so finding less is an error, not the
+ * end. *size receives the size of the last record (unchanged with none). */
 static int checkpoint(log_store *s, ferry_block_cb cb, void *arg, int64_t *size) {
+  int loading = cb != NULL;
   int64_t file_size = 0;
   int rc = s->log->m->size(s->log, &file_size);
   if (rc != FERRY_OK) return ferry__store_fail(&s->base, rc, "cannot read the commit log's size");
   int64_t off = LOG_HDR;
-  int applied = 0;
-  s->seq = 1;
-  for (;;) {
+  uint64_t seq = 1;
+  while (loading || off < s->log_end) {
     rec_hdr h; size_t len;
-    if ((rc = read_record(s, off, file_size, &h, &len)) != FERRY_OK)
+    if ((rc = read_record(s, off, file_size, seq, &h, &len)) != FERRY_OK)
       return ferry__store_fail(&s->base, rc, "cannot read the commit log");
-    if (len == 0) break;
+    if (len == 0) {
+      if (loading) break;
+      return ferry__store_fail(&s->base, FERRY_CORRUPT, "commit record %llu no longer reads back from the log",
+                               (unsigned long long)seq);
+    }
     for (uint32_t k = 0; k < h.nblocks; k++) {
       const uint8_t *e = s->rec + (size_t)k * ENTRY;
       uint32_t no; memcpy(&no, e, 4);
@@ -137,16 +164,19 @@ static int checkpoint(log_store *s, ferry_block_cb cb, void *arg, int64_t *size)
         return ferry__store_fail(&s->base, rc, "cannot write a checkpoint into the database file");
     }
     *size = h.size;
-    applied = 1;
     off += len;
-    s->seq++;
+    seq++;
   }
-  if (applied) {
+  if (!loading && (off != s->log_end || seq != s->seq))
+    return ferry__store_fail(&s->base, FERRY_CORRUPT, "the commit log does not end where its last record did");
+  if (seq > 1) {
     if ((rc = s->main->m->truncate(s->main, *size)) != FERRY_OK ||
         (rc = s->main->m->sync(s->main)) != FERRY_OK)
       return ferry__store_fail(&s->base, rc, "cannot sync the database file at a checkpoint");
+    s->stale = 1;
   }
-  if (applied || file_size != LOG_HDR) return log_reset(s);
+  if (s->stale || file_size != LOG_HDR) return log_reset(s);
+  s->seq = 1;
   s->log_end = LOG_HDR;
   return FERRY_OK;
 }
@@ -159,9 +189,9 @@ static int log_load(ferry_store *base, ferry_block_cb cb, void *arg, int64_t *si
   uint8_t *blk = malloc(FERRY_BLOCK);
   if (!blk) return FERRY_NOMEM;
   for (int64_t off = 0; off < msize; off += FERRY_BLOCK) {
-    size_t got = 0;
+    size_t want = msize - off < FERRY_BLOCK ? (size_t)(msize - off) : FERRY_BLOCK;
     memset(blk, 0, FERRY_BLOCK);
-    if ((rc = s->main->m->read(s->main, blk, FERRY_BLOCK, off, &got)) != FERRY_OK) {
+    if ((rc = read_full(s->main, blk, want, off)) != FERRY_OK) {
       free(blk);
       return ferry__store_fail(base, rc, "cannot read the database file");
     }
@@ -170,21 +200,30 @@ static int log_load(ferry_store *base, ferry_block_cb cb, void *arg, int64_t *si
   free(blk);
   *size = msize;
 
-  /* Recognise this log's generation by the salt in its header. */
+  /* Recognise this log's generation by the salt in its header. A header
+   * that is not whole is a new log, or one torn while starting over, which
+   * happens only once the main file holds every record. */
+  int64_t lsize = 0;
+  if ((rc = s->log->m->size(s->log, &lsize)) != FERRY_OK)
+    return ferry__store_fail(base, rc, "cannot read the commit log's size");
+  if (lsize < LOG_HDR) return log_reset(s);
   uint8_t hdr[LOG_HDR];
   uint64_t magic = 0, sum = 0;
-  rc = read_full(s->log, hdr, LOG_HDR, 0);
-  if (rc != FERRY_OK && rc != FERRY_NOTFOUND) return ferry__store_fail(base, rc, "cannot read the commit log");
-  if (rc == FERRY_OK) { memcpy(&magic, hdr, 8); memcpy(&sum, hdr + 16, 8); }
-  if (rc != FERRY_OK || magic != LOG_MAGIC || sum != checksum(7, hdr, 16)) return log_reset(s);
+  if ((rc = read_full(s->log, hdr, LOG_HDR, 0)) != FERRY_OK)
+    return ferry__store_fail(base, rc, "cannot read the commit log");
+  memcpy(&magic, hdr, 8);
+  memcpy(&sum, hdr + 16, 8);
+  if (magic != LOG_MAGIC || sum != checksum(7, hdr, 16)) return log_reset(s);
   memcpy(&s->salt, hdr + 8, 8);
   return checkpoint(s, cb, arg, size);
 }
 
 static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, int64_t size) {
   log_store *s = (log_store *)base;
+  int rc;
+  if (s->stale && (rc = log_reset(s)) != FERRY_OK) return rc;
   size_t plen = n * ENTRY;
-  int rc = reserve(s, REC_HDR + plen);
+  rc = reserve(s, REC_HDR + plen);
   if (rc != FERRY_OK) return ferry__store_fail(base, rc, "out of memory building a commit");
   uint8_t *p = s->rec + REC_HDR;
   for (size_t k = 0; k < n; k++, p += ENTRY) {
@@ -197,13 +236,18 @@ static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, in
   if ((rc = s->log->m->write(s->log, s->rec, REC_HDR + plen, s->log_end)) != FERRY_OK ||
       (rc = s->log->m->sync(s->log)) != FERRY_OK) {
     if (base->errmsg[0] == 0) ferry__store_fail(base, rc, "cannot write the commit log");
+    /* A record whose sync failed may be whole on disk: cut it off so that a
+     * reopen does not replay a commit reported as failed. Should that fail
+     * too, the next record overwrites it. */
+    if (s->log->m->truncate(s->log, s->log_end) == FERRY_OK) (void)s->log->m->sync(s->log);
     return rc;
   }
   s->log_end += (int64_t)(REC_HDR + plen);
   s->seq++;
   if (s->log_end > s->checkpoint_bytes) {
-    /* The commit is already durable in the log; a failed checkpoint is
-     * retried at the next commit or open. */
+    /* The commit is already durable in the log; a failed checkpoint left
+     * the store consistent (see the top) and is retried at the next commit
+     * or open. */
     int64_t sz = size;
     (void)checkpoint(s, NULL, NULL, &sz);
     base->errmsg[0] = 0;
