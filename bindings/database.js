@@ -47,6 +47,22 @@ export class Database {
     return this.#runner.sync(selection);
   }
 
+  /**
+   * Syncs, then compares per-entity digests of what this device holds with
+   * the server's digests of what its user may see (objects with pending
+   * changes or sync errors left out), and pulls again by id every object
+   * that differs, is missing or is extra; pending changes are untouched.
+   * -> { ok, repaired, entities: [{ entity, ok, repaired }], ms }
+   */
+  async verify() {
+    if (this.#closed || this.#closing) throw new FerryError('closed', `database '${this.name}' is closed; open it again`);
+    if (!this.#runner) throw new FerryError('misuse', 'this database has no server; open it with { server }');
+    const r = await this.#runner.sync(undefined, { verify: true });
+    const entities = r.verified || [];
+    const repaired = entities.reduce((n, e) => n + e.repaired, 0);
+    return { ok: entities.every((e) => e.ok), repaired, entities, ms: r.ms };
+  }
+
   /** Conflicting and rejected local objects, with their local values kept. */
   syncErrors() {
     return this.#enqueue(async () => (this.#engine ? this.#engine.errors() : []));

@@ -246,6 +246,7 @@ export class SharedDatabase {
   }
 
   sync(selection) { return this.#call('sync', { selection }); }
+  verify() { return this.#call('verify', {}); }
   syncErrors() { return this.#call('syncErrors', {}); }
   retrySyncError(entity, id) {
     if (entity && typeof entity === 'object') ({ entity, id } = entity);

@@ -108,14 +108,25 @@ export class SyncRunner {
     this.db = db;
     this.opts = opts;
     this.running = null;
+    this.fullSyncs = 0;
   }
 
-  /** Overlapping calls share the run in progress. */
-  sync(filter) {
-    if (this.running) return this.running;
+  /**
+   * Overlapping calls share the run in progress. Every `verifyEvery`th full
+   * sync (default 10, 0 never) also verifies; verify: true always does, in a
+   * run of its own.
+   */
+  sync(filter, { verify = false } = {}) {
+    if (this.running) {
+      if (!verify) return this.running;
+      return this.running.catch(() => {}).then(() => this.sync(filter, { verify }));
+    }
     let checked;
     try { checked = checkFilter(filter); } catch (e) { return Promise.reject(e); }
-    this.running = this.#run(checked).finally(() => { this.running = null; });
+    const every = this.opts.verifyEvery ?? 10;
+    if (!checked && !verify && every > 0 && ++this.fullSyncs % every === 0) verify = true;
+    const engineFilter = verify ? { ...(checked || {}), verify: true } : checked;
+    this.running = this.#run(engineFilter).finally(() => { this.running = null; });
     return this.running;
   }
 
@@ -149,6 +160,7 @@ export class SyncRunner {
         errors: report.rejected + report.conflicts,
         ms: Date.now() - t0,
       };
+      if (report.verified) result.verified = report.verified;
       if (report.changed) db.emit('change', { sync: true });
       if (result.errors) db.emit('syncerror', { conflicts: report.conflicts, rejected: report.rejected });
       db.emit('sync', result);

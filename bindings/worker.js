@@ -110,6 +110,7 @@ const ops = {
     return null;
   },
   sync({ selection }) { return db.sync(selection); },
+  verify() { return db.verify(); },
   syncErrors() { return db.syncErrors(); },
   retrySyncError({ entity, id }) { return db.retrySyncError(entity, id); },
   discardSyncError({ entity, id }) { return db.discardSyncError(entity, id); },

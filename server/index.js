@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { open } from '../bindings/index.js';
 import { FerryError } from '../bindings/errors.js';
 import { validateModel, formatErrors } from './model.js';
-import { SyncStore, HttpError, checkPush, checkPull } from './store.js';
+import { SyncStore, HttpError, checkPush, checkPull, checkVerify } from './store.js';
 import { staticFiles } from './static.js';
 
 export { validateModel, compileWhere, formatErrors } from './model.js';
@@ -203,9 +203,9 @@ export async function createSyncServer(options = {}) {
         res.end();
         return;
       }
-      const routes = { '/sync/model': 'GET', '/sync/push': 'POST', '/sync/pull': 'POST' };
+      const routes = { '/sync/model': 'GET', '/sync/push': 'POST', '/sync/pull': 'POST', '/sync/verify': 'POST' };
       const method = routes[route];
-      if (!method) throw new HttpError(404, 'not_found', `no sync route ${route}; use GET /sync/model, POST /sync/push, POST /sync/pull`);
+      if (!method) throw new HttpError(404, 'not_found', `no sync route ${route}; use GET /sync/model, POST /sync/push, POST /sync/pull, POST /sync/verify`);
       if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) {
         throw new HttpError(405, 'method_not_allowed', `${route} takes ${method}`);
       }
@@ -221,6 +221,8 @@ export async function createSyncServer(options = {}) {
       if (route === '/sync/push') {
         const reply = await store.push(checkPush(body), { user, authorize });
         sendJson(res, 200, reply, corsHeaders);
+      } else if (route === '/sync/verify') {
+        sendJson(res, 200, await store.verify(checkVerify(body, model), { user }), corsHeaders);
       } else {
         const reply = await store.pull(checkPull(body, model), { user, pageLimit, pageBytes });
         sendJson(res, 200, reply, corsHeaders);

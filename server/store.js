@@ -18,6 +18,8 @@ const SQL_TYPE = {
   string: 'TEXT', integer: 'INTEGER', decimal: 'TEXT', boolean: 'INTEGER',
   datetime: 'TEXT', binary: 'TEXT', file: 'TEXT', association: 'TEXT',
 };
+// ferry__type in core/model.h: the digit each attribute type has in a digest.
+const TYPE_CODE = { string: 0, integer: 1, decimal: 2, boolean: 3, datetime: 4, binary: 5, file: 6, association: 7 };
 const TEXT_TYPES = new Set(['string', 'decimal', 'datetime', 'binary', 'file', 'association']);
 const DELETED = '$deleted';
 export const MAX_ID_BYTES = 128;
@@ -240,6 +242,16 @@ class EntityTable {
       + 'json_group_array(id) FILTER (WHERE _ferry_m) AS present '
       + `FROM (SELECT ${this.readColumns}, (_ferry_deleted = 0 AND (${whereSql})) AS _ferry_m FROM ${this.table} `
       + 'WHERE id IN (SELECT value FROM json_each(?)))';
+  }
+
+  /** Arguments of ferry_digest()/ferry_row_hash() (core/sync/values.c): id, type digits, columns by name. */
+  digestArgs() {
+    if (!this.digestArgsCache) {
+      const names = [...this.members.keys()].sort();
+      const types = names.map((n) => TYPE_CODE[this.members.get(n)]).join('');
+      this.digestArgsCache = `id, '${types}'${names.map((n) => `, ${q(n)}`).join('')}`;
+    }
+    return this.digestArgsCache;
   }
 
   /** The stored row as protocol JSON values (current model members only). */
@@ -493,12 +505,16 @@ export class SyncStore {
     if (!validId(m.id)) return reject(`invalid id ${JSON.stringify(m.id)}: an id is a string of 1-${MAX_ID_BYTES} bytes`);
     if (m.op !== 'upsert' && m.op !== 'delete') return reject(`unknown op ${JSON.stringify(m.op)}; use "upsert" or "delete"`);
     const ts = Number.isFinite(m.ts) ? m.ts : Date.now();
+    // attrTs: per attribute the client's time of its own latest write (no
+    // later than ts); attributes it does not name were written at ts.
+    const attrTs = m.attrTs && typeof m.attrTs === 'object' && !Array.isArray(m.attrTs) ? m.attrTs : null;
+    const tsOf = (n) => (attrTs && Number.isFinite(attrTs[n]) ? Math.min(attrTs[n], ts) : ts);
     const base = clientWrite ? (Number.isSafeInteger(m.base) && m.base > 0 ? m.base : 0) : Infinity;
     const policy = clientWrite ? t.entity.conflict : 'client-wins';
     let rows = batch.rows.get(t);
     if (!rows) { rows = new Map(); batch.rows.set(t, rows); }
     const current = rows.get(m.id);
-    const plan = { t, rows, current, ts, base, policy };
+    const plan = { t, rows, current, ts, tsOf, base, policy };
     if (m.op === 'delete') {
       plan.shown = null;
       return plan;
@@ -533,7 +549,7 @@ export class SyncStore {
   }
 
   /** Carries out a checked mutation under the entity's conflict policy; returns its result. */
-  #commit(batch, m, { t, rows, current, ts, base, policy, names, stored }) {
+  #commit(batch, m, { t, rows, current, ts, tsOf, base, policy, names, stored }) {
     if (m.op === 'delete') {
       if (!current || current._ferry_deleted) return { mid: m.mid, status: 'applied', version: current ? current._ferry_version : 0 };
       const newer = [...t.members.keys()].filter((n) => {
@@ -559,7 +575,7 @@ export class SyncStore {
       batch.version += 1;
       const row = { id: m.id, _ferry_version: batch.version, _ferry_deleted: 0, _meta: {} };
       for (const n of t.members.keys()) row[n] = null;
-      for (const n of names) { row[n] = stored[n]; row._meta[n] = [batch.version, ts]; }
+      for (const n of names) { row[n] = stored[n]; row._meta[n] = [batch.version, tsOf(n)]; }
       rows.set(m.id, row);
       this.#dirty(batch, t, row);
       return { mid: m.mid, status: 'applied', version: batch.version };
@@ -578,7 +594,7 @@ export class SyncStore {
       current._ferry_deleted = 0;
       delete current._meta[DELETED];
       current._ferry_version = batch.version;
-      for (const n of names) { current[n] = stored[n]; current._meta[n] = [batch.version, ts]; }
+      for (const n of names) { current[n] = stored[n]; current._meta[n] = [batch.version, tsOf(n)]; }
       this.#dirty(batch, t, current);
       return { mid: m.mid, status: 'applied', version: batch.version };
     }
@@ -587,13 +603,13 @@ export class SyncStore {
     const won = [];
     for (const n of names) {
       const [av = 0, ats = 0] = current._meta[n] || [];
-      const loses = av > base && (policy === 'server-wins' || (policy === 'last-write-wins' && ats > ts));
+      const loses = av > base && (policy === 'server-wins' || (policy === 'last-write-wins' && ats > tsOf(n)));
       (loses ? lost : won).push(n);
     }
     if (won.length) {
       batch.version += 1;
       current._ferry_version = batch.version;
-      for (const n of won) { current[n] = stored[n]; current._meta[n] = [batch.version, ts]; }
+      for (const n of won) { current[n] = stored[n]; current._meta[n] = [batch.version, tsOf(n)]; }
       this.#dirty(batch, t, current);
     }
     if (!lost.length) return { mid: m.mid, status: 'applied', version: current._ferry_version };
@@ -643,6 +659,53 @@ export class SyncStore {
     return Buffer.concat([Buffer.from(`${head},"cursor":${cursor},"more":${r.more ? 'true' : 'false'},"objects":`),
       r.objects, Buffer.from(',"removed":'), r.removed, Buffer.from('}')]);
   }
+}
+
+// ---- verify ---------------------------------------------------------------------
+
+/**
+ * Digests of what `user` may see, per entity, without the objects the client
+ * has pending (body: { entities: [{ entity, exclude: [ids] }] }).
+ * @returns {Promise<object>} { modelVersion, entities: { name: digest } }
+ */
+SyncStore.prototype.verify = async function verify(body, { user = {} } = {}) {
+  const out = {};
+  for (const { entity, exclude = [], after, limit } of body.entities) {
+    const t = this.tables.get(entity);
+    if (!t || !isDownloaded(this.model.entities[entity])) { out[entity] = null; continue; }
+    const where = t.match(user);
+    const scope = `FROM ${t.table} WHERE _ferry_deleted = 0 AND (${where.sql}) AND id NOT IN (SELECT value FROM json_each(?))`;
+    if (after === undefined) {
+      const [r] = await this.db.query(`SELECT ferry_digest(${t.digestArgs()}) AS d ${scope}`, [...where.params, JSON.stringify(exclude)]);
+      out[entity] = { digest: r.d };
+    } else {
+      // The object hashes in id order from `after`, for the client to find what differs.
+      const n = Math.max(1, Math.min(limit ?? 20000, 20000));
+      const rows = await this.db.query(`SELECT id, ferry_row_hash(${t.digestArgs()}) AS h ${scope} AND id > ? ORDER BY id LIMIT ?`,
+        [...where.params, JSON.stringify(exclude), after, n + 1]);
+      const more = rows.length > n;
+      if (more) rows.pop();
+      out[entity] = { objects: rows.map((r) => [r.id, r.h]), more };
+    }
+  }
+  return { modelVersion: this.model.version, entities: out };
+};
+
+/** Checks a verify body: { modelVersion, entities: [{ entity, exclude, after?, limit? }] }. */
+export function checkVerify(body, model) {
+  if (typeof body !== 'object' || body === null || !Array.isArray(body.entities) || body.entities.length > 1000) {
+    throw bad('a verify body is { clientId, modelVersion, entities: [{ entity, exclude }] } with at most 1000 entities');
+  }
+  if (body.modelVersion !== model.version) {
+    throw new HttpError(409, 'model_changed', `the model is now version ${model.version}`, { modelVersion: model.version });
+  }
+  for (const e of body.entities) {
+    if (typeof e !== 'object' || e === null || typeof e.entity !== 'string' || !Object.hasOwn(model.entities, e.entity)) throw bad('each entity is { entity: a model entity, exclude: [ids] }');
+    if (e.exclude !== undefined && (!Array.isArray(e.exclude) || e.exclude.length > MAX_IDS || !e.exclude.every(validId))) throw bad(`exclude is an array of at most ${MAX_IDS} ids`);
+    if (e.after !== undefined && typeof e.after !== 'string') throw bad('after is an id (a string)');
+    if (e.limit !== undefined && !(Number.isSafeInteger(e.limit) && e.limit > 0)) throw bad('limit is a positive integer');
+  }
+  return body;
 }
 
 // ---- request checks -------------------------------------------------------------

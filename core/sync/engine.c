@@ -80,9 +80,10 @@ void ferry__sync_free_targets(ferry_sync *s) {
 void ferry_sync_close(ferry_sync *s) {
   if (!s) return;
   if (s->db && s->sq) ferry__sync_guard_install(s, 0);
-  ferry__sync_free_filter(s); ferry__sync_free_batch(s); ferry__sync_free_targets(s);
+  ferry__sync_free_filter(s); ferry__sync_free_batch(s); ferry__sync_free_targets(s); ferry__sync_free_verify(s);
   ferry__model_free(s->model);
   sqlite3_free(s->errmsg);
+  sqlite3_free(s->deferred_msg);
   cJSON_free(s->out);
   free(s->req_body);
   free(s);
@@ -134,7 +135,9 @@ int ferry_sync_begin(ferry_sync *s, const char *filter, size_t len) {
   s->models_fetched = 0;
   s->push_rounds = 0;
   s->need_model = 0;
-  ferry__sync_free_batch(s); ferry__sync_free_targets(s);
+  s->deferred_rc = 0;
+  s->verify = s->verified = 0;
+  ferry__sync_free_batch(s); ferry__sync_free_targets(s); ferry__sync_free_verify(s);
   int rc = ferry__sync_parse_filter(s, filter, len);
   if (rc != FERRY_OK) { s->ph = P_FAILED; return rc; }
   s->ph = s->model ? P_PUSH : P_MODEL;
@@ -162,6 +165,14 @@ int ferry_sync_next(ferry_sync *s, ferry_request *req) {
       }
       case P_PULL:
         if (s->cur_target >= s->ntargets) {
+          if (s->deferred_rc) {
+            /* Every other entity has synced; the run still reports the failure. */
+            s->ph = P_FAILED;
+            int rc = s->deferred_rc;
+            s->deferred_rc = 0;
+            return ferry__sync_fail(s, rc, "%s", s->deferred_msg ? s->deferred_msg : "an entity failed to sync");
+          }
+          if (s->verify && !s->verified) { s->ph = P_VERIFY; continue; }
           char buf[32];
           snprintf(buf, sizeof buf, "%lld", (long long)ferry__sync_now_ms(s));
           if (ferry__sync_meta_set(s, "last_sync_at", buf) != FERRY_OK) { s->ph = P_FAILED; return ferry__sync_fail_db(s, "cannot record the sync time"); }
@@ -173,6 +184,17 @@ int ferry_sync_next(ferry_sync *s, ferry_request *req) {
           if (rc != FERRY_OK) s->ph = P_FAILED;
           return rc;
         }
+      case P_VERIFY: {
+        int rc = ferry__sync_build_verify(s, req);
+        if (rc != FERRY_OK) { s->ph = P_FAILED; return rc; }
+        if (req->path) return FERRY_OK;
+        /* What differs is in the refresh list: pull it by id. */
+        s->verified = 1;
+        rc = ferry__sync_plan_pulls(s);
+        if (rc != FERRY_OK) { s->ph = P_FAILED; return rc; }
+        s->ph = P_PULL;
+        continue;
+      }
       case P_DONE: case P_IDLE:
         return FERRY_OK;
       case P_FAILED:
@@ -199,10 +221,23 @@ static int http_error(ferry_sync *s, int status, const char *body, size_t len) {
   return rc;
 }
 
+/* One entity's pull failed (a bad reply or an HTTP error for it): nothing of
+ * it was applied. The other entities still sync; the run fails at its end. */
+static int defer_pull_failure(ferry_sync *s, int rc) {
+  if (!s->deferred_rc) {
+    s->deferred_rc = rc;
+    sqlite3_free(s->deferred_msg);
+    s->deferred_msg = sqlite3_mprintf("%s", ferry_sync_errmsg(s));
+  }
+  s->cur_target++;
+  s->last_cursor = -1; s->same_cursor = 0;
+  return FERRY_OK;
+}
+
 int ferry_sync_feed(ferry_sync *s, int status, const char *body, size_t len) {
   int rc = FERRY_OK;
   if (!body) len = 0;
-  if (s->ph == P_PULL && status == 409) {
+  if ((s->ph == P_PULL || s->ph == P_VERIFY) && status == 409) {
     cJSON *root = cJSON_ParseWithLength(body, len);
     const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "error"));
     int model_changed = code && strcmp(code, "model_changed") == 0;
@@ -213,6 +248,7 @@ int ferry_sync_feed(ferry_sync *s, int status, const char *body, size_t len) {
        * model, which sends only attributes it still has, then pull. */
       s->need_model = 0;
       s->ph = P_MODEL;
+      ferry__sync_free_verify(s);
       return FERRY_OK;
     }
   }
@@ -221,7 +257,12 @@ int ferry_sync_feed(ferry_sync *s, int status, const char *body, size_t len) {
     if (rc != FERRY_OK) s->ph = P_FAILED;
     return rc;
   }
-  if (status != 200) { s->ph = P_FAILED; return http_error(s, status, body, len); }
+  if (status != 200) {
+    rc = http_error(s, status, body, len);
+    if (s->ph == P_PULL && status >= 400 && status != 401 && status != 403) return defer_pull_failure(s, rc);
+    s->ph = P_FAILED;
+    return rc;
+  }
   switch (s->ph) {
     case P_MODEL:
       s->models_fetched++;
@@ -238,6 +279,10 @@ int ferry_sync_feed(ferry_sync *s, int status, const char *body, size_t len) {
       break;
     case P_PULL:
       rc = ferry__sync_feed_pull(s, body, len);
+      if (rc == FERRY_SYNC_PROTOCOL) return defer_pull_failure(s, rc);
+      break;
+    case P_VERIFY:
+      rc = ferry__sync_feed_verify(s, body, len);
       break;
     default:
       rc = ferry__sync_fail(s, FERRY_MISUSE, "no request is waiting for a reply");
@@ -272,6 +317,7 @@ const char *ferry_sync_report(ferry_sync *s) {
   cJSON_AddNumberToObject(r, "conflicts", (double)s->conflicts);
   cJSON_AddNumberToObject(r, "rejected", (double)s->rejected);
   cJSON_AddNumberToObject(r, "changed", (double)s->changed);
+  ferry__sync_verify_report(s, r);
   ferry__sync_set_out(s, cJSON_PrintUnformatted(r));
   cJSON_Delete(r);
   return s->out ? s->out : "{}";

@@ -60,7 +60,7 @@ static int tx_build_push(ferry_sync *s, void *arg) {
   if (sqlite3_prepare_v2(s->sq,
         "SELECT entity, oid, min(mid), max(mid), count(mid) = count(*), max(ts), min(seq) FROM _ferry_outbox "
         "GROUP BY entity, oid ORDER BY min(seq)", -1, &groups, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->sq, "SELECT op, attrs FROM _ferry_outbox WHERE entity=? AND oid=? ORDER BY seq", -1, &rows, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT op, attrs, ts FROM _ferry_outbox WHERE entity=? AND oid=? ORDER BY seq", -1, &rows, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "UPDATE _ferry_outbox SET mid=? WHERE entity=? AND oid=?", -1, &setmid, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "SELECT version FROM _ferry_base WHERE entity=? AND oid=?", -1, &base, NULL) != SQLITE_OK) {
     rc = ferry__sync_fail_db(s, "cannot read the outbox");
@@ -78,18 +78,32 @@ static int tx_build_push(ferry_sync *s, void *arg) {
     sqlite3_reset(rows);
     sqlite3_bind_text(rows, 1, entity, -1, SQLITE_STATIC);
     sqlite3_bind_text(rows, 2, oid, -1, SQLITE_STATIC);
+    /* Each attribute keeps the time of its own latest local write, so a
+     * resend that coalesces an old insert with a new edit does not make the
+     * insert's values look new under last-write-wins. */
+    cJSON *attr_ts = cJSON_CreateObject();
+    int64_t star_ts = 0;
     while (sqlite3_step(rows) == SQLITE_ROW) {
       last_delete = strcmp((const char *)sqlite3_column_text(rows, 0), "delete") == 0;
-      if (last_delete) { all = 0; cJSON_Delete(changed); changed = NULL; continue; }
+      int64_t row_ts = sqlite3_column_int64(rows, 2);
+      if (last_delete) {
+        all = 0; star_ts = 0;
+        cJSON_Delete(changed); changed = NULL;
+        cJSON_Delete(attr_ts); attr_ts = cJSON_CreateObject();
+        continue;
+      }
       cJSON *a = cJSON_Parse((const char *)sqlite3_column_text(rows, 1));
       cJSON *it;
       cJSON_ArrayForEach(it, a) {
         if (!cJSON_IsString(it)) continue;
-        if (strcmp(it->valuestring, "*") == 0) all = 1;
-        else if (!ferry__sync_has_attr(changed, it->valuestring)) {
+        if (strcmp(it->valuestring, "*") == 0) { all = 1; if (row_ts > star_ts) star_ts = row_ts; continue; }
+        if (!ferry__sync_has_attr(changed, it->valuestring)) {
           if (!changed) changed = cJSON_CreateArray();
           cJSON_AddItemToArray(changed, cJSON_CreateString(it->valuestring));
         }
+        cJSON *prev = cJSON_GetObjectItemCaseSensitive(attr_ts, it->valuestring);
+        if (!prev) cJSON_AddNumberToObject(attr_ts, it->valuestring, (double)row_ts);
+        else if ((double)row_ts > prev->valuedouble) cJSON_SetNumberValue(prev, (double)row_ts);
       }
       cJSON_Delete(a);
     }
@@ -104,14 +118,14 @@ static int tx_build_push(ferry_sync *s, void *arg) {
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "entity", entity);
     cJSON_AddStringToObject(m, "id", oid);
-    cJSON *values = NULL;
+    cJSON *values = NULL, *older = NULL;
     if (!last_delete && e) {
       /* Values are read now: the latest local state of the object. */
       char sql[200];
       snprintf(sql, sizeof sql, "SELECT * FROM \"%s\" WHERE id=?", e->name);
       sqlite3_stmt *row = NULL;
       if (sqlite3_prepare_v2(s->sq, sql, -1, &row, NULL) != SQLITE_OK) {
-        cJSON_Delete(changed); cJSON_Delete(m);
+        cJSON_Delete(changed); cJSON_Delete(m); cJSON_Delete(attr_ts);
         rc = ferry__sync_fail_db(s, "cannot read a pending object");
         goto done;
       }
@@ -127,6 +141,12 @@ static int tx_build_push(ferry_sync *s, void *arg) {
             if (strcmp(sqlite3_column_name(row, c), a->name) == 0) {
               cJSON_AddItemToObject(values, a->name, ferry__sync_column_json(row, c, a->type));
               cJSON_AddItemToArray(names, cJSON_CreateString(a->name));
+              const cJSON *own = cJSON_GetObjectItemCaseSensitive(attr_ts, a->name);
+              int64_t t = own && (int64_t)own->valuedouble > star_ts ? (int64_t)own->valuedouble : star_ts;
+              if (t && t < sqlite3_column_int64(groups, 5)) {
+                if (!older) older = cJSON_CreateObject();
+                cJSON_AddNumberToObject(older, a->name, (double)t);
+              }
               break;
             }
           }
@@ -151,6 +171,8 @@ static int tx_build_push(ferry_sync *s, void *arg) {
     }
     cJSON_AddNumberToObject(m, "base", (double)basev);
     cJSON_AddNumberToObject(m, "ts", (double)sqlite3_column_int64(groups, 5));
+    if (older) cJSON_AddItemToObject(m, "attrTs", older);
+    cJSON_Delete(attr_ts);
     /* Batches are bounded by bytes so that they fit the server's body limit;
      * an object is numbered only once it is in the batch. A single object
      * larger than the budget goes alone (a 413 then makes it an error). */

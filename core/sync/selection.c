@@ -27,6 +27,7 @@ int ferry__sync_parse_filter(ferry_sync *s, const char *json, size_t len) {
   if (!cJSON_IsObject(root)) { cJSON_Delete(root); return ferry__sync_fail(s, FERRY_TYPE, "the sync filter must be an object"); }
   cJSON *ents = cJSON_GetObjectItemCaseSensitive(root, "entities");
   cJSON *objs = cJSON_GetObjectItemCaseSensitive(root, "objects");
+  s->verify = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "verify"));
   int rc = FERRY_OK;
   if ((ents && !cJSON_IsArray(ents)) || (objs && !cJSON_IsArray(objs))) {
     rc = ferry__sync_fail(s, FERRY_TYPE, "sync({ entities, objects }): both are arrays");

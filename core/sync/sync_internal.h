@@ -19,7 +19,9 @@
 #define PULL_LIMIT 5000
 #define MAX_FILTER 1000
 
-typedef enum { P_IDLE, P_MODEL, P_PUSH, P_PULL, P_DONE, P_FAILED } phase;
+typedef enum { P_IDLE, P_MODEL, P_PUSH, P_PULL, P_VERIFY, P_DONE, P_FAILED } phase;
+
+typedef struct vtarget vtarget;
 
 typedef struct inflight {
   int64_t mid;
@@ -53,6 +55,10 @@ struct ferry_sync {
   /* pull */
   pull_target *targets; int ntargets, cur_target;
   int64_t last_cursor; int same_cursor;
+  int deferred_rc; char *deferred_msg;
+  /* verify */
+  int verify, verified;
+  vtarget *verify_t; int nverify, cur_verify;   /* the first entity pull that failed in this run */
   /* report */
   int64_t pushed, pulled, removed, conflicts, rejected, changed;
   char *out;
@@ -124,6 +130,14 @@ void ferry__sync_free_targets(ferry_sync *s);
 /* ---- guard.c ---- */
 /* Checks app SQL against ferry's sync state (on) or stops checking (off). */
 void ferry__sync_guard_install(ferry_sync *s, int on);
+
+/* ---- verify.c ---- */
+/* The next verify request, or req->path NULL when nothing is left to check. */
+int ferry__sync_build_verify(ferry_sync *s, ferry_request *req);
+int ferry__sync_feed_verify(ferry_sync *s, const char *body, size_t len);
+void ferry__sync_free_verify(ferry_sync *s);
+/* Adds "verified": [{entity, ok, repaired}] to a run's report. */
+void ferry__sync_verify_report(ferry_sync *s, cJSON *report);
 
 /* ---- engine.c ---- */
 int ferry__sync_load_model(ferry_sync *s);

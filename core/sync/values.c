@@ -157,6 +157,105 @@ static void fn_check(sqlite3_context *c, int argc, sqlite3_value **argv) {
   sqlite3_free(msg);
 }
 
+static int ferry__values_register_digest(sqlite3 *sq);
+
 int ferry__values_register(sqlite3 *sq) {
-  return sqlite3_create_function(sq, "ferry_check", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_check, NULL, NULL);
+  int rc = sqlite3_create_function(sq, "ferry_check", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_check, NULL, NULL);
+  return rc == SQLITE_OK ? ferry__values_register_digest(sq) : rc;
+}
+
+/* ---- digests: what a device holds vs what the server holds ---------------
+ * ferry_digest(id, types, v1, v2, ...) (aggregate) and ferry_row_hash(...)
+ * (scalar) hash objects in one canonical form that both sides compute from
+ * their own storage: the client's typed columns and the server's (booleans
+ * 0/1, binaries as base64 text). `types` has one digit per value, the
+ * ferry__type of each attribute, in the order of the attribute names. */
+
+typedef struct digest { uint64_t sum, count; } digest;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; i++) { h ^= c[i]; h *= 0x100000001b3ull; }
+  return h;
+}
+
+static uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static uint64_t hash_value(uint64_t h, int t, sqlite3_value *v) {
+  int vt = sqlite3_value_type(v);
+  char buf[32];
+  if (vt == SQLITE_NULL) return fnv(h, "N", 2);
+  switch (t) {
+    case FT_INTEGER:
+      if (vt == SQLITE_INTEGER || (vt == SQLITE_FLOAT && sqlite3_value_double(v) == floor(sqlite3_value_double(v)))) {
+        snprintf(buf, sizeof buf, "I%lld", (long long)sqlite3_value_int64(v));
+        return fnv(h, buf, strlen(buf) + 1);
+      }
+      break;
+    case FT_BOOLEAN:
+      if (vt == SQLITE_INTEGER || vt == SQLITE_FLOAT) return fnv(h, sqlite3_value_double(v) != 0 ? "B1" : "B0", 3);
+      break;
+    case FT_BINARY: case FT_FILE: {
+      h = fnv(h, "Y", 1);
+      if (vt == SQLITE_TEXT) {
+        size_t n = 0;
+        unsigned char *bytes = base64_decode((const char *)sqlite3_value_text(v), &n);
+        if (bytes) { h = fnv(h, bytes, n); free(bytes); return fnv(h, "", 1); }
+      }
+      const void *p = sqlite3_value_blob(v);
+      return fnv(fnv(h, p, (size_t)sqlite3_value_bytes(v)), "", 1);
+    }
+    default:
+      break;
+  }
+  const unsigned char *txt = sqlite3_value_text(v);
+  h = fnv(h, "T", 1);
+  return fnv(fnv(h, txt, (size_t)sqlite3_value_bytes(v)), "", 1);
+}
+
+static int row_hash(int argc, sqlite3_value **argv, uint64_t *out) {
+  if (argc < 2 || sqlite3_value_type(argv[0]) == SQLITE_NULL) return 0;
+  const char *types = (const char *)sqlite3_value_text(argv[1]);
+  if (!types || (int)strlen(types) != argc - 2) return -1;
+  uint64_t h = 0xcbf29ce484222325ull;
+  h = fnv(h, sqlite3_value_text(argv[0]), (size_t)sqlite3_value_bytes(argv[0]) + 1);
+  for (int i = 2; i < argc; i++) h = hash_value(h, types[i - 2] - '0', argv[i]);
+  *out = mix(h);
+  return 1;
+}
+
+static void fn_row_hash(sqlite3_context *c, int argc, sqlite3_value **argv) {
+  uint64_t h;
+  int r = row_hash(argc, argv, &h);
+  if (r < 0) { sqlite3_result_error(c, "ferry_row_hash(id, types, values...): one type digit per value", -1); return; }
+  if (r == 0) { sqlite3_result_null(c); return; }
+  char buf[20];
+  snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+  sqlite3_result_text(c, buf, -1, SQLITE_TRANSIENT);
+}
+
+static void fn_digest_step(sqlite3_context *c, int argc, sqlite3_value **argv) {
+  digest *d = sqlite3_aggregate_context(c, sizeof *d);
+  if (!d) { sqlite3_result_error_nomem(c); return; }
+  uint64_t h;
+  int r = row_hash(argc, argv, &h);
+  if (r < 0) { sqlite3_result_error(c, "ferry_digest(id, types, values...): one type digit per value", -1); return; }
+  if (r == 1) { d->sum += h; d->count++; }
+}
+
+static void fn_digest_final(sqlite3_context *c) {
+  digest *d = sqlite3_aggregate_context(c, 0);
+  char buf[48];
+  snprintf(buf, sizeof buf, "%llu:%016llx", (unsigned long long)(d ? d->count : 0), (unsigned long long)(d ? d->sum : 0));
+  sqlite3_result_text(c, buf, -1, SQLITE_TRANSIENT);
+}
+
+static int ferry__values_register_digest(sqlite3 *sq) {
+  int rc = sqlite3_create_function(sq, "ferry_row_hash", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_row_hash, NULL, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(sq, "ferry_digest", -1, SQLITE_UTF8, NULL, NULL, fn_digest_step, fn_digest_final);
+  return rc;
 }

@@ -8,7 +8,8 @@
 /* Integers JSON numbers carry exactly: +-(2^53-1). */
 #define FERRY__MAX_SAFE_INTEGER 9007199254740991.0
 
-/* Registers ferry_check(name, type, value) on sq; a SQLite result code. */
+/* Registers ferry_check(name, type, value) and the digest functions
+ * ferry_row_hash / ferry_digest(id, types, values...) on sq; a SQLite result code. */
 int ferry__values_register(sqlite3 *sq);
 
 #endif

@@ -361,6 +361,58 @@ test('a_string_attribute_that_becomes_an_integer_should_not_wedge_sync', async (
   }
 });
 
+test('one_entity_whose_pull_fails_should_not_stop_the_others_from_syncing', async () => {
+  const w = await startWorld('entity-isolation');
+  try {
+    await w.srv.write('Region', [{ id: 'r1', name: 'North' }]);
+    await w.srv.write('Customer', [{ id: 'c1', name: 'Ada' }]);
+    await w.srv.write('Visit', [{ id: 'v1', note: 'n', status: 'open' }]);
+    const a = await w.client('a');
+    w.proxy.before = (p, body) => {
+      if (p.endsWith('/pull') && JSON.parse(body).entity === 'Customer') w.proxy.next.unshift('truncated-json');
+    };
+    const e = await rejection(a.sync());
+    assert.equal(e.code, 'sync_protocol');
+    assert.match(e.message, /Customer|pull/);
+    assert.deepEqual(await a.query('SELECT id FROM Region'), [{ id: 'r1' }]);
+    assert.deepEqual(await a.query('SELECT id FROM Visit'), [{ id: 'v1' }]);
+    assert.deepEqual(await a.query('SELECT id FROM Customer'), []);
+    w.proxy.before = null;
+    await a.sync();
+    assert.deepEqual(await a.query('SELECT id FROM Customer'), [{ id: 'c1' }]);
+  } finally {
+    await w.stop();
+  }
+});
+
+test('a_resent_insert_coalesced_with_a_later_edit_should_not_overwrite_newer_writes_of_other_attributes', async () => {
+  const w = await startWorld('attr-ts');
+  try {
+    const a = await w.client('a');
+    const b = await w.client('b');
+    await a.sync();
+    await b.sync();
+    await a.exec("INSERT INTO Customer(id, name, email) VALUES ('c1', 'Ada', 'ada@a')");
+    w.proxy.mode = 'lose-reply';            // the insert reaches the server, its answers do not
+    await rejection(a.sync());
+    w.proxy.mode = 'pass';
+    await b.sync();
+    await new Promise((r) => setTimeout(r, 5));
+    await b.exec("UPDATE Customer SET email = 'ada@b' WHERE id = 'c1'");
+    await b.sync();
+    await new Promise((r) => setTimeout(r, 5));
+    await a.exec("UPDATE Customer SET name = 'Ada L' WHERE id = 'c1'");
+    await a.sync();
+    await a.sync();
+    await b.sync();
+    const want = [{ name: 'Ada L', email: 'ada@b' }];
+    assert.deepEqual(await a.query("SELECT name, email FROM Customer WHERE id = 'c1'"), want);
+    assert.deepEqual(await b.query("SELECT name, email FROM Customer WHERE id = 'c1'"), want);
+  } finally {
+    await w.stop();
+  }
+});
+
 test('app_sql_should_not_be_able_to_wreck_ferrys_own_state', async () => {
   const w = await startWorld('guard');
   try {
