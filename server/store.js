@@ -215,24 +215,48 @@ class EntityTable {
    * filter excludes, and whether rows remain. Only the columns the reply
    * needs are read (not _ferry_meta).
    */
-  pageSql(whereSql) {
-    let sql = this.pageSqlCache.get(whereSql);
+  /** An estimate of the JSON bytes of an object (its stored columns plus the syntax around them). */
+  sizeExpr() {
+    return `(${[`octet_length(id) + 40`, ...[...this.members.keys()].map((n) => `coalesce(octet_length(${q(n)}), 4) + ${n.length + 4}`)].join(' + ')})`;
+  }
+
+  /** The estimated bytes of the next `limit` rows: most pages fit their budget and take the plain query. */
+  sizeSql() {
+    if (!this.sizeSqlCache) {
+      this.sizeSqlCache = `SELECT sum(${this.sizeExpr()}) AS bytes FROM (SELECT * FROM ${this.table} WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?)`;
+    }
+    return this.sizeSqlCache;
+  }
+
+  /**
+   * One query per page: the next rows by version (the version index), at
+   * most `limit` and, when `bounded`, while their estimated JSON fits the
+   * byte budget (the first row always does, so any object downloads); the
+   * objects' JSON built by SQLite, ids of tombstones and of objects the
+   * filter excludes, and whether rows remain. Only the columns the reply
+   * needs are read (not _ferry_meta). The estimate can only exceed the real
+   * size by escaping, a small factor far under the client's reply limit.
+   */
+  pageSql(whereSql, bounded) {
+    const key = `${bounded ? 'b' : 'p'}${whereSql}`;
+    let sql = this.pageSqlCache.get(key);
     if (!sql) {
-      // Rows in version order while their JSON fits the page's byte budget
-      // (the first row always does, so any object downloads).
-      sql = `WITH cand AS (SELECT ${this.readColumns}, (_ferry_deleted = 0 AND (${whereSql})) AS _ferry_m FROM ${this.table} `
-        + 'WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?), '
-        + `sized AS (SELECT id, _ferry_version, _ferry_m, CASE WHEN _ferry_m THEN ${this.objectJson} END AS _ferry_j FROM cand), `
-        + 'run AS (SELECT *, coalesce(octet_length(_ferry_j), octet_length(id) + 3) AS _ferry_n, '
-        + 'sum(coalesce(octet_length(_ferry_j), octet_length(id) + 3)) OVER (ORDER BY _ferry_version ROWS UNBOUNDED PRECEDING) AS _ferry_run FROM sized), '
-        + 'page AS (SELECT * FROM run WHERE _ferry_run - _ferry_n < ?) '
+      const n = `CASE WHEN _ferry_m THEN ${this.sizeExpr()} ELSE octet_length(id) + 3 END`;
+      const page = bounded
+        ? `cand AS (SELECT ${this.readColumns}, (_ferry_deleted = 0 AND (${whereSql})) AS _ferry_m FROM ${this.table} `
+          + 'WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?), '
+          + `run AS (SELECT *, ${n} AS _ferry_n, sum(${n}) OVER (ORDER BY _ferry_version ROWS UNBOUNDED PRECEDING) AS _ferry_run FROM cand), `
+          + 'page AS (SELECT * FROM run WHERE _ferry_run - _ferry_n < ?) '
+        : `page AS (SELECT ${this.readColumns}, (_ferry_deleted = 0 AND (${whereSql})) AS _ferry_m FROM ${this.table} `
+          + 'WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?) ';
+      sql = `WITH ${page}`
         + 'SELECT count(*) AS n, max(_ferry_version) AS cursor, '
-        + "CAST(coalesce('[' || group_concat(_ferry_j, ',' ORDER BY _ferry_version) FILTER (WHERE _ferry_m) || ']', '[]') AS BLOB) AS objects, "
+        + `CAST(json_group_array(${this.objectJson}) FILTER (WHERE _ferry_m) AS BLOB) AS objects, `
         + 'CAST(json_group_array(id) FILTER (WHERE NOT _ferry_m) AS BLOB) AS removed, '
         + `EXISTS (SELECT 1 FROM ${this.table} WHERE _ferry_version > (SELECT max(_ferry_version) FROM page)) AS more `
         + 'FROM page';
       if (this.pageSqlCache.size > 100) this.pageSqlCache.clear();
-      this.pageSqlCache.set(whereSql, sql);
+      this.pageSqlCache.set(key, sql);
     }
     return sql;
   }
@@ -654,7 +678,9 @@ export class SyncStore {
     }
     const limit = Math.max(1, Math.min(body.limit ?? pageLimit, pageLimit));
     const bytes = Math.max(1, Math.min(body.maxBytes ?? pageBytes, pageBytes));
-    const [r] = await this.db.query(t.pageSql(where.sql), [...where.params, body.cursor, limit, bytes]);
+    const [{ bytes: estimate }] = await this.db.query(t.sizeSql(), [body.cursor, limit]);
+    const bounded = (estimate ?? 0) > bytes;
+    const [r] = await this.db.query(t.pageSql(where.sql, bounded), [...where.params, body.cursor, limit, ...(bounded ? [bytes] : [])]);
     const cursor = r.n > 0 ? r.cursor : body.cursor;
     return Buffer.concat([Buffer.from(`${head},"cursor":${cursor},"more":${r.more ? 'true' : 'false'},"objects":`),
       r.objects, Buffer.from(',"removed":'), r.removed, Buffer.from('}')]);
