@@ -133,6 +133,7 @@ export class Database {
       lastSyncAt: sync && sync.lastSyncAt != null ? new Date(sync.lastSyncAt) : null,
       modelVersion: sync ? sync.modelVersion : null,
       syncErrors: sync ? sync.errors : 0,
+      clientId: sync ? sync.clientId : null,
       storage: this.#storage.kind,
       created: !!this.#storage.created,
       closed: this.#closed,

@@ -31,7 +31,7 @@ export class SharedDatabase {
   constructor(opts) {
     this.#opts = opts;
     this.name = opts.name;
-    this.#status = { pendingChanges: 0, lastSyncAt: null, modelVersion: null, syncErrors: 0, storage: null, closed: false };
+    this.#status = { pendingChanges: 0, lastSyncAt: null, modelVersion: null, syncErrors: 0, clientId: null, storage: null, closed: false };
     this.#ready = new Promise((res, rej) => { this.#readyResolve = res; this.#readyReject = rej; });
     this.#ready.catch(() => {});
   }

@@ -40,6 +40,8 @@ export class HttpError extends Error {
   }
 }
 
+const forbidden = (m) => ({ mid: m.mid, status: 'rejected', reason: 'forbidden' });
+
 /** A value problem: the mutation is rejected with this reason. */
 class Rejection extends Error {}
 
@@ -144,6 +146,12 @@ function toJson(type, v) {
   return v;
 }
 
+/** The identity a client id is bound to: the user's id, else the whole user object. */
+function userKeyOf(user) {
+  if (user && typeof user === 'object' && (typeof user.id === 'string' || typeof user.id === 'number')) return `id:${user.id}`;
+  return `user:${JSON.stringify(user ?? null)}`;
+}
+
 /** Whether id is a string of 1-128 UTF-8 bytes (a UTF-16 unit is at most 3 bytes, so short ids skip encoding). */
 export function validId(id) {
   return typeof id === 'string' && id.length > 0
@@ -192,6 +200,9 @@ class EntityTable {
     this.members = membersOf(entity);
     this.table = q(name);
     this.filter = isDownloaded(entity) && typeof entity.sync === 'object' ? compileWhere(entity, entity.sync.where) : null;
+    // A filter that names the user is an access rule, on pushes too; one
+    // that does not only scopes what devices download.
+    this.access = this.filter && /\$user\b/.test(entity.sync.where.replace(/'(?:[^']|'')*'/g, '')) ? this.filter : null;
     const objectJson = `json_object('id', id, 'version', _ferry_version, 'values', ${valuesExpr(this.members)})`;
     this.objectJson = objectJson;
     const cols = ['id', ...this.members.keys(), '_ferry_version', '_ferry_deleted', '_ferry_meta'];
@@ -328,6 +339,9 @@ export class SyncStore {
       const fresh = (await tx.query("SELECT count(*) AS n FROM sqlite_schema WHERE name = '_ferry_state'"))[0].n === 0;
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_state(key TEXT PRIMARY KEY, value) WITHOUT ROWID');
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_clients(client_id TEXT PRIMARY KEY, high_mid INTEGER NOT NULL, acked_mid INTEGER NOT NULL DEFAULT 0, seen_at INTEGER) WITHOUT ROWID');
+      if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_clients') WHERE name = 'user_key'")).length) {
+        await tx.exec('ALTER TABLE _ferry_clients ADD COLUMN user_key TEXT');
+      }
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_results(client_id TEXT NOT NULL, mid INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY(client_id, mid)) WITHOUT ROWID');
       await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('version', 0)");
       const stored = Object.fromEntries((await tx.query("SELECT key, value FROM _ferry_state WHERE key IN ('model_version', 'model')")).map((r) => [r.key, r.value]));
@@ -384,7 +398,12 @@ export class SyncStore {
       // (its result is kept until the client acknowledges it) or lies at or
       // below what the client said it resolved: a selective sync sends mids
       // out of order, so a high-water mark would swallow the ones it skipped.
-      const clientRow = (await tx.query('SELECT high_mid, acked_mid FROM _ferry_clients WHERE client_id = ?', [clientId]))[0];
+      const clientRow = (await tx.query('SELECT high_mid, acked_mid, user_key FROM _ferry_clients WHERE client_id = ?', [clientId]))[0];
+      // A client id belongs to the user who first pushed under it.
+      const userKey = userKeyOf(user);
+      if (clientRow && clientRow.user_key !== null && clientRow.user_key !== userKey) {
+        throw new HttpError(403, 'forbidden', 'this client id belongs to another user; a device that signs in as another user needs a database of its own');
+      }
       const highBefore = clientRow ? clientRow.high_mid : 0;
       const ackedBefore = clientRow ? clientRow.acked_mid : 0;
       const stored = new Map();
@@ -397,18 +416,39 @@ export class SyncStore {
       const seen = (m) => m.mid <= ackedBefore || stored.has(m.mid);
       const fresh = mutations.filter((m) => !seen(m));
       const batch = await this.#batch(tx, fresh);
-      const results = [];
+      const results = new Array(mutations.length);
       const recorded = [];
-      for (const m of mutations) {
-        if (seen(m)) {
-          const s = stored.get(m.mid);
-          results.push(s ? { ...JSON.parse(s), duplicate: true } : { mid: m.mid, status: 'applied', duplicate: true });
-          continue;
+      const duplicate = (m) => {
+        const s = stored.get(m.mid);
+        return s ? { ...JSON.parse(s), duplicate: true } : { mid: m.mid, status: 'applied', duplicate: true };
+      };
+      // Mutations go in runs on distinct objects: a run's plans do not depend
+      // on each other, so its access checks take one query per entity.
+      for (let i = 0; i < mutations.length;) {
+        const run = [];
+        const objects = new Set();
+        for (; i < mutations.length; i++) {
+          const m = mutations[i];
+          if (seen(m)) {
+            if (run.length) break;
+            results[i] = duplicate(m);
+            continue;
+          }
+          const key = `${m.entity}\u0000${m.id}`;
+          if (objects.has(key)) break;
+          objects.add(key);
+          run.push(i);
         }
-        let r = this.#apply(batch, m, { user, authorize, clientWrite: true, stale });
-        if (r instanceof Promise) r = await r;
-        results.push(r);
-        recorded.push([m.mid, JSON.stringify(r)]);
+        const plans = run.map((k) => this.#check(batch, mutations[k], true, stale));
+        const allowed = await this.#access(tx, run.map((k) => mutations[k]), plans, user);
+        for (const [j, k] of run.entries()) {
+          const m = mutations[k];
+          let r = plans[j].result || (allowed[j] ? this.#finish(batch, m, plans[j], { user, authorize }) : forbidden(m));
+          if (r instanceof Promise) r = await r;
+          results[k] = r;
+          // A rejection leaves no trace: the mid was not taken, nothing to answer as a duplicate.
+          if (r.status !== 'rejected') recorded.push([m.mid, JSON.stringify(r)]);
+        }
       }
       await this.#flush(tx, batch);
       const high = Math.max(highBefore, ...recorded.map(([mid]) => mid));
@@ -417,12 +457,31 @@ export class SyncStore {
         await tx.exec('INSERT OR REPLACE INTO _ferry_results(client_id, mid, result) SELECT ?, value->>0, value->>1 FROM json_each(?)',
           [clientId, JSON.stringify(recorded)]);
       }
-      await tx.exec('INSERT INTO _ferry_clients(client_id, high_mid, acked_mid, seen_at) VALUES (?, ?, ?, ?) '
-        + 'ON CONFLICT(client_id) DO UPDATE SET high_mid = max(high_mid, excluded.high_mid), acked_mid = max(acked_mid, excluded.acked_mid), seen_at = excluded.seen_at',
-      [clientId, high, acked, Date.now()]);
+      await tx.exec('INSERT INTO _ferry_clients(client_id, high_mid, acked_mid, seen_at, user_key) VALUES (?, ?, ?, ?, ?) '
+        + 'ON CONFLICT(client_id) DO UPDATE SET high_mid = max(high_mid, excluded.high_mid), acked_mid = max(acked_mid, excluded.acked_mid), '
+        + 'seen_at = excluded.seen_at, user_key = coalesce(user_key, excluded.user_key)',
+      [clientId, high, acked, Date.now(), userKey]);
       if (acked > 0) await tx.exec('DELETE FROM _ferry_results WHERE client_id = ? AND mid <= ?', [clientId, acked]);
       return { modelVersion: this.model.version, results };
     });
+  }
+
+  /**
+   * Binds a client id to `user` at its first contact (a pull or a push);
+   * throws HttpError 403 when it is bound to someone else.
+   */
+  async bindClient(clientId, user) {
+    const key = userKeyOf(user);
+    const [row] = await this.db.query('SELECT user_key FROM _ferry_clients WHERE client_id = ?', [clientId]);
+    if (row && row.user_key !== null && row.user_key !== key) {
+      throw new HttpError(403, 'forbidden', 'this client id belongs to another user; a device that signs in as another user needs a database of its own');
+    }
+    if (!row || row.user_key === null) {
+      await this.db.exec('INSERT INTO _ferry_clients(client_id, high_mid, user_key, seen_at) VALUES (?, 0, ?, ?) '
+        + 'ON CONFLICT(client_id) DO UPDATE SET user_key = coalesce(user_key, excluded.user_key)', [clientId, key, Date.now()]);
+      const [again] = await this.db.query('SELECT user_key FROM _ferry_clients WHERE client_id = ?', [clientId]);
+      if (again.user_key !== key) throw new HttpError(403, 'forbidden', 'this client id belongs to another user');
+    }
   }
 
   /**
@@ -509,13 +568,51 @@ export class SyncStore {
   #apply(batch, m, { user, authorize, clientWrite, stale = false }) {
     const plan = this.#check(batch, m, clientWrite, stale);
     if (plan.result) return plan.result;
+    return this.#finish(batch, m, plan, { user, authorize });
+  }
+
+  /** Carries out a checked plan, through the authorize hook when there is one. */
+  #finish(batch, m, plan, { user, authorize }) {
     const done = (r) => (plan.ignored?.length && r.status !== 'rejected' ? { ...r, ignored: plan.ignored } : r);
     if (!authorize) return done(this.#commit(batch, m, plan));
     const { t, current } = plan;
     return Promise.resolve(authorize({
       user, entity: m.entity, id: m.id, op: m.op, values: plan.shown,
       current: current && !current._ferry_deleted ? t.valuesOf(current) : null,
-    })).then((ok) => (ok ? done(this.#commit(batch, m, plan)) : { mid: m.mid, status: 'rejected', reason: 'forbidden' }));
+    })).then((ok) => (ok ? done(this.#commit(batch, m, plan)) : forbidden(m)));
+  }
+
+  /**
+   * Access on push: a user may write an object only if they may read it
+   * before the write (the server's current object, a tombstone by its last
+   * values) and after it (the current values with the new ones over them),
+   * under the entity's filter for that user. Returns one boolean per plan.
+   */
+  async #access(tx, mutations, plans, user) {
+    const allowed = plans.map(() => true);
+    const byTable = new Map();
+    plans.forEach((plan, j) => {
+      if (plan.result || !plan.t.access) return;
+      if (!byTable.has(plan.t)) byTable.set(plan.t, []);
+      byTable.get(plan.t).push(j);
+    });
+    for (const [t, js] of byTable) {
+      const members = [...t.members.keys()];
+      const rows = [];
+      for (const j of js) {
+        const { current, stored } = plans[j];
+        const m = mutations[j];
+        if (current) rows.push([j, 0, m.id, ...members.map((n) => current[n] ?? null)]);
+        if (m.op === 'upsert') rows.push([j, 1, m.id, ...members.map((n) => (Object.hasOwn(stored, n) ? stored[n] : current ? current[n] ?? null : null))]);
+      }
+      if (!rows.length) continue;
+      const where = t.access(user);
+      const cols = ['id', ...members].map((n, i) => `value->>${i + 2} AS ${q(n)}`).join(', ');
+      const found = await tx.query(`SELECT j, (${where.sql}) AS ok FROM (SELECT value->>0 AS j, ${cols} FROM json_each(?))`,
+        [...where.params, JSON.stringify(rows.map((r) => r.map((v) => (typeof v === 'bigint' ? String(v) : v))))]);
+      for (const r of found) if (!r.ok) allowed[r.j] = false;
+    }
+    return allowed;
   }
 
   /** Validates a mutation: { result } when it is rejected, else the plan #commit() carries out. */
@@ -528,7 +625,10 @@ export class SyncStore {
     if (!t) return reject(`entity ${m.entity} is never synced (device-only); the server does not accept it`);
     if (!validId(m.id)) return reject(`invalid id ${JSON.stringify(m.id)}: an id is a string of 1-${MAX_ID_BYTES} bytes`);
     if (m.op !== 'upsert' && m.op !== 'delete') return reject(`unknown op ${JSON.stringify(m.op)}; use "upsert" or "delete"`);
-    const ts = Number.isFinite(m.ts) ? m.ts : Date.now();
+    // The server's clock bounds a client's: a device a year ahead must not
+    // win every later concurrent write.
+    const now = Date.now();
+    const ts = clientWrite ? (Number.isFinite(m.ts) && m.ts >= 0 ? Math.min(m.ts, now) : now) : (Number.isFinite(m.ts) ? m.ts : now);
     // attrTs: per attribute the client's time of its own latest write (no
     // later than ts); attributes it does not name were written at ts.
     const attrTs = m.attrTs && typeof m.attrTs === 'object' && !Array.isArray(m.attrTs) ? m.attrTs : null;
@@ -660,6 +760,7 @@ export class SyncStore {
    * @param {object} body { entity, cursor, limit } or { entity, ids }
    */
   async pull(body, { user = {}, pageLimit = 5000, pageBytes = 4 << 20 } = {}) {
+    if (body.clientId !== undefined) await this.bindClient(body.clientId, user);
     const name = body.entity;
     const entity = this.model.entities[name];
     const head = `{"modelVersion":${JSON.stringify(this.model.version)},"entity":${JSON.stringify(name)}`;
@@ -769,6 +870,10 @@ export function checkPull(body, model) {
     throw bad(`unknown entity ${JSON.stringify(body.entity)}; the model has ${Object.keys(model.entities).join(', ')}`);
   }
   const out = { entity: body.entity };
+  if (body.clientId !== undefined) {
+    if (typeof body.clientId !== 'string' || body.clientId.length === 0 || utf8.encode(body.clientId).length > 128) throw bad('clientId must be a string of 1-128 bytes');
+    out.clientId = body.clientId;
+  }
   if (body.ids !== undefined) {
     if (!Array.isArray(body.ids) || body.ids.length > MAX_IDS || !body.ids.every(validId)) {
       throw bad(`ids must be an array of at most ${MAX_IDS} ids (strings of 1-${MAX_ID_BYTES} bytes)`);

@@ -1,0 +1,140 @@
+// A sync server is an API on the internet: a second user, raw HTTP bodies,
+// forged client ids and timestamps from the future must not change or read
+// what that user may not.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { open } from '../../bindings/index.js';
+import { createSyncServer } from '../../server/index.js';
+import { tempDir } from './helpers.js';
+
+const MODEL = {
+  version: '1',
+  entities: {
+    Note: { attributes: { owner: 'string', text: 'string' }, sync: { where: 'owner = $user.id' } },
+    Board: { attributes: { text: 'string' }, sync: 'all' },
+  },
+};
+const USERS = { 'token-alice': { id: 'alice' }, 'token-bob': { id: 'bob' } };
+const base = tempDir('security');
+let n = 0;
+const servers = [];
+after(async () => { for (const s of servers) await s.close(); });
+
+async function start() {
+  const srv = await createSyncServer({
+    model: MODEL, dataDir: path.join(base, `s${++n}`), log: () => {},
+    authenticate: (req) => USERS[(req.headers.authorization || '').replace(/^Bearer /, '')] || null,
+  });
+  servers.push(srv);
+  await srv.write('Note', [{ id: 'n1', owner: 'alice', text: "alice's secret" }]);
+  await srv.write('Board', [{ id: 'b1', text: 'shared' }]);
+  return srv;
+}
+
+async function post(srv, route, token, body) {
+  const res = await fetch(`${srv.url}/sync/${route}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+const push = (srv, token, clientId, mutations) => post(srv, 'push', token, { clientId, modelVersion: '1', ackedMid: 0, mutations });
+const note = async (srv, id) => (await srv.db.query('SELECT owner, text, _ferry_deleted AS deleted FROM Note WHERE id = ?', [id]))[0];
+
+test('a_user_should_not_overwrite_take_over_or_delete_another_users_object', async () => {
+  const srv = await start();
+  const cases = [
+    { mid: 1, entity: 'Note', id: 'n1', op: 'upsert', changed: ['text'], values: { text: 'bob was here' }, base: 0, ts: 1 },
+    { mid: 2, entity: 'Note', id: 'n1', op: 'upsert', changed: ['owner', 'text'], values: { owner: 'bob', text: 'mine now' }, base: 0, ts: 1 },
+    { mid: 3, entity: 'Note', id: 'n1', op: 'delete', base: 0, ts: 0 },
+    { mid: 4, entity: 'Note', id: 'n1', op: 'delete', base: 1e9, ts: 1e15 },
+  ];
+  const r = await push(srv, 'token-bob', 'c-bob', cases);
+  assert.equal(r.status, 200);
+  for (const x of r.body.results) {
+    assert.equal(x.status, 'rejected', JSON.stringify(x));
+    assert.equal(x.reason, 'forbidden');
+    assert.equal(x.server, undefined, 'no values of an object the user may not read');
+  }
+  assert.doesNotMatch(JSON.stringify(r.body), /secret/);
+  assert.deepEqual(await note(srv, 'n1'), { owner: 'alice', text: "alice's secret", deleted: 0 });
+  // Bob cannot give away an object either (it would be written as someone else's).
+  const give = await push(srv, 'token-bob', 'c-bob', [
+    { mid: 5, entity: 'Note', id: 'n2', op: 'upsert', changed: ['owner', 'text'], values: { owner: 'alice', text: 'spam' }, base: 0, ts: 1 },
+  ]);
+  assert.equal(give.body.results[0].reason, 'forbidden');
+  assert.equal(await note(srv, 'n2'), undefined);
+  // His own objects work as before.
+  const own = await push(srv, 'token-bob', 'c-bob', [
+    { mid: 6, entity: 'Note', id: 'b-n', op: 'upsert', changed: ['owner', 'text'], values: { owner: 'bob', text: 'bob note' }, base: 0, ts: Date.now() },
+  ]);
+  assert.equal(own.body.results[0].status, 'applied');
+});
+
+test('a_client_id_should_belong_to_the_user_that_first_used_it', async () => {
+  const srv = await start();
+  const dir = path.join(base, `alice-${++n}`);
+  const alice = await open({ name: 'alice', storage: 'file', path: path.join(dir, 'a.db'), server: `${srv.url}/sync`, syncOnOpen: false,
+    headers: () => ({ authorization: 'Bearer token-alice' }) });
+  try {
+    await alice.sync();
+    const { clientId } = alice.status();
+    // Bob pushes under Alice's client id with the highest mid there is.
+    const r = await push(srv, 'token-bob', clientId, [
+      { mid: 2 ** 53 - 1, entity: 'Board', id: 'b1', op: 'upsert', changed: ['text'], values: { text: 'hijack' }, base: 0, ts: Date.now() },
+    ]);
+    assert.equal(r.status, 403);
+    assert.equal(r.body.error, 'forbidden');
+    // A rejected mutation under her own id does not advance anything either.
+    await alice.exec("INSERT INTO Note(id, owner, text) VALUES ('a2', 'alice', 'next change')");
+    const s = await alice.sync();
+    assert.equal(s.pushed, 1);
+    assert.equal((await note(srv, 'a2')).text, 'next change', "Alice's change is applied, not taken for a duplicate");
+    assert.equal((await srv.db.query("SELECT text FROM Board WHERE id = 'b1'"))[0].text, 'shared');
+  } finally {
+    await alice.close();
+  }
+});
+
+test('a_rejected_mutation_should_not_be_recorded_as_received', async () => {
+  const srv = await start();
+  const bad = await push(srv, 'token-bob', 'c-bob2', [
+    { mid: 7, entity: 'Note', id: 'n1', op: 'delete', base: 0, ts: 1 },
+  ]);
+  assert.equal(bad.body.results[0].status, 'rejected');
+  // The same mid, now for a write Bob may make, is applied: the rejection left no trace.
+  const ok = await push(srv, 'token-bob', 'c-bob2', [
+    { mid: 7, entity: 'Note', id: 'bob-1', op: 'upsert', changed: ['owner', 'text'], values: { owner: 'bob', text: 'x' }, base: 0, ts: Date.now() },
+  ]);
+  assert.equal(ok.body.results[0].status, 'applied');
+  assert.notEqual(ok.body.results[0].duplicate, true);
+});
+
+test('a_timestamp_from_the_future_should_not_win_every_later_write', async () => {
+  const srv = await start();
+  for (const ts of [1e15, 1e308]) {
+    const r = await push(srv, 'token-bob', `c-future-${ts}`, [
+      { mid: 1, entity: 'Board', id: 'b1', op: 'upsert', changed: ['text'], values: { text: `from the future ${ts}` }, base: 0, ts },
+    ]);
+    assert.equal(r.body.results[0].status, 'applied');
+    await new Promise((res) => setTimeout(res, 5));
+    const later = await push(srv, 'token-alice', `c-now-${ts}`, [
+      { mid: 1, entity: 'Board', id: 'b1', op: 'upsert', changed: ['text'], values: { text: 'written later' }, base: 0, ts: Date.now() },
+    ]);
+    assert.equal(later.body.results[0].status, 'applied', JSON.stringify(later.body));
+    assert.equal((await srv.db.query("SELECT text FROM Board WHERE id = 'b1'"))[0].text, 'written later');
+  }
+});
+
+test('forged_cursors_and_other_users_ids_should_reveal_nothing', async () => {
+  const srv = await start();
+  for (const cursor of [0, -1, 2 ** 53, 1.5]) {
+    const r = await post(srv, 'pull', 'token-bob', { clientId: 'c-bob', modelVersion: '1', entity: 'Note', cursor });
+    assert.doesNotMatch(JSON.stringify(r.body), /secret/);
+  }
+  const byId = await post(srv, 'pull', 'token-bob', { clientId: 'c-bob', modelVersion: '1', entity: 'Note', ids: ['n1'] });
+  assert.equal(byId.status, 200);
+  assert.deepEqual(byId.body.objects, []);
+  assert.doesNotMatch(JSON.stringify(byId.body), /secret/);
+});
