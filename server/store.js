@@ -203,6 +203,8 @@ class EntityTable {
     // A filter that names the user is an access rule, on pushes too; one
     // that does not only scopes what devices download.
     this.access = this.filter && /\$user\b/.test(entity.sync.where.replace(/'(?:[^']|'')*'/g, '')) ? this.filter : null;
+    // The columns the filter reads: a write that changes none of them cannot move the object out of anyone's view.
+    this.accessColumns = this.access ? [...this.members.keys()].filter((n) => new RegExp(`(^|[^A-Za-z0-9_])${n}($|[^A-Za-z0-9_])`).test(entity.sync.where.replace(/'(?:[^']|'')*'/g, ''))) : [];
     const objectJson = `json_object('id', id, 'version', _ferry_version, 'values', ${valuesExpr(this.members)})`;
     this.objectJson = objectJson;
     const cols = ['id', ...this.members.keys(), '_ferry_version', '_ferry_deleted', '_ferry_meta'];
@@ -267,6 +269,20 @@ class EntityTable {
         + `EXISTS (SELECT 1 FROM ${this.table} WHERE _ferry_version > (SELECT max(_ferry_version) FROM page)) AS more `
         + 'FROM page';
       if (this.pageSqlCache.size > 100) this.pageSqlCache.clear();
+      this.pageSqlCache.set(key, sql);
+    }
+    return sql;
+  }
+
+  /** The ids that left the view of a user between two versions (access-filtered entities). */
+  exitsSql(whereSql) {
+    const key = `x${whereSql}`;
+    let sql = this.pageSqlCache.get(key);
+    if (!sql) {
+      const cols = [...this.members.keys()].map((n) => `x.prev->>'$.${n}' AS ${q(n)}`).join(', ');
+      sql = `WITH xs AS (SELECT x.id AS id${cols ? `, ${cols}` : ''} FROM _ferry_exits x WHERE x.entity = ? AND x.version > ? AND x.version <= ?) `
+        + `SELECT CAST(coalesce(json_group_array(DISTINCT id), '[]') AS BLOB) AS removed FROM xs WHERE (${whereSql}) `
+        + `AND NOT EXISTS (SELECT 1 FROM ${this.table} c WHERE c.id = xs.id AND c._ferry_deleted = 0 AND (${whereSql}))`;
       this.pageSqlCache.set(key, sql);
     }
     return sql;
@@ -342,6 +358,7 @@ export class SyncStore {
       if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_clients') WHERE name = 'user_key'")).length) {
         await tx.exec('ALTER TABLE _ferry_clients ADD COLUMN user_key TEXT');
       }
+      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_exits(entity TEXT NOT NULL, version INTEGER NOT NULL, id TEXT NOT NULL, prev TEXT NOT NULL, PRIMARY KEY(entity, version)) WITHOUT ROWID');
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_results(client_id TEXT NOT NULL, mid INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY(client_id, mid)) WITHOUT ROWID');
       await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('version', 0)");
       const stored = Object.fromEntries((await tx.query("SELECT key, value FROM _ferry_state WHERE key IN ('model_version', 'model')")).map((r) => [r.key, r.value]));
@@ -547,6 +564,8 @@ export class SyncStore {
       const map = new Map();
       for (const r of found) {
         r._meta = JSON.parse(r._ferry_meta || '{}');
+        // What the object looked like before this push, for the exits of an access-filtered entity.
+        if (t.access && !r._ferry_deleted) r._before = Object.fromEntries([...t.members.keys()].map((n) => [n, r[n]]));
         map.set(r.id, r);
       }
       rows.set(t, map);
@@ -558,6 +577,17 @@ export class SyncStore {
     for (const [t, set] of batch.dirty) {
       const rows = [...set];
       for (let i = 0; i < rows.length; i += WRITE_CHUNK) await tx.exec(t.upsertSql, [t.encodeRows(rows.slice(i, i + WRITE_CHUNK))]);
+      if (t.access) {
+        // An object that was readable and changed (or went) may have left
+        // someone's view: its state before is kept, so a pull lists it as
+        // removed only to the users who could read it then.
+        const exits = rows.filter((r) => r._before && (r._ferry_deleted || t.accessColumns.some((n) => r[n] !== r._before[n])))
+          .map((r) => [r._ferry_version, r.id, JSON.stringify(r._before, (k, v) => (typeof v === 'bigint' ? String(v) : v))]);
+        for (let i = 0; i < exits.length; i += WRITE_CHUNK) {
+          await tx.exec('INSERT OR REPLACE INTO _ferry_exits(entity, version, id, prev) SELECT ?, value->>0, value->>1, value->>2 FROM json_each(?)',
+            [t.name, JSON.stringify(exits.slice(i, i + WRITE_CHUNK))]);
+        }
+      }
     }
     if (batch.version !== batch.startVersion) {
       await tx.exec("UPDATE _ferry_state SET value = ? WHERE key = 'version'", [batch.version]);
@@ -783,8 +813,15 @@ export class SyncStore {
     const bounded = (estimate ?? 0) > bytes;
     const [r] = await this.db.query(t.pageSql(where.sql, bounded), [...where.params, body.cursor, limit, ...(bounded ? [bytes] : [])]);
     const cursor = r.n > 0 ? r.cursor : body.cursor;
+    let { removed } = r;
+    if (t.access && r.n > 0) {
+      // Removals come from the exits, never from rows this user could not read.
+      [{ removed }] = await this.db.query(t.exitsSql(where.sql), [name, body.cursor, cursor, ...where.params, ...where.params]);
+    } else if (t.access) {
+      removed = Buffer.from('[]');
+    }
     return Buffer.concat([Buffer.from(`${head},"cursor":${cursor},"more":${r.more ? 'true' : 'false'},"objects":`),
-      r.objects, Buffer.from(',"removed":'), r.removed, Buffer.from('}')]);
+      r.objects, Buffer.from(',"removed":'), removed, Buffer.from('}')]);
   }
 }
 

@@ -138,3 +138,34 @@ test('forged_cursors_and_other_users_ids_should_reveal_nothing', async () => {
   assert.deepEqual(byId.body.objects, []);
   assert.doesNotMatch(JSON.stringify(byId.body), /secret/);
 });
+
+test('removals_should_name_only_objects_the_user_could_read', async () => {
+  const srv = await start();
+  const pullAll = async (token, cursor = 0) => {
+    const out = { objects: [], removed: [] };
+    for (;;) {
+      const r = await post(srv, 'pull', token, { clientId: `c-${token}`, modelVersion: '1', entity: 'Note', cursor });
+      out.objects.push(...r.body.objects.map((o) => o.id));
+      out.removed.push(...r.body.removed);
+      cursor = r.body.cursor;
+      if (!r.body.more) return { ...out, cursor };
+    }
+  };
+  const bob0 = await pullAll('token-bob');
+  const alice0 = await pullAll('token-alice');
+  assert.deepEqual(alice0.objects, ['n1']);
+  // Alice's notes change, move and go; Bob's own note is handed to Alice by the server.
+  await push(srv, 'token-bob', 'c-token-bob', [
+    { mid: 1, entity: 'Note', id: 'bn', op: 'upsert', changed: ['owner', 'text'], values: { owner: 'bob', text: 'b' }, base: 0, ts: Date.now() }]);
+  await push(srv, 'token-alice', 'c-token-alice', [
+    { mid: 1, entity: 'Note', id: 'n1', op: 'upsert', changed: ['text'], values: { text: 'edited' }, base: 0, ts: Date.now() },
+    { mid: 2, entity: 'Note', id: 'n3', op: 'upsert', changed: ['owner', 'text'], values: { owner: 'alice', text: 'soon gone' }, base: 0, ts: Date.now() }]);
+  await push(srv, 'token-alice', 'c-token-alice', [{ mid: 3, entity: 'Note', id: 'n3', op: 'delete', base: 0, ts: Date.now() }]);
+  await srv.write('Note', [{ id: 'bn', owner: 'alice' }]);
+  const bob1 = await pullAll('token-bob', bob0.cursor);
+  assert.deepEqual(bob1.removed, ['bn'], 'bob learns only that his own note left him');
+  assert.doesNotMatch(JSON.stringify(bob1), /n1|n3/);
+  const alice1 = await pullAll('token-alice', alice0.cursor);
+  assert.deepEqual(alice1.objects.sort(), ['bn', 'n1']);
+  assert.deepEqual(alice1.removed, ['n3']);
+});
