@@ -232,22 +232,9 @@ int ferry__sync_build_push(ferry_sync *s, ferry_request *req) {
     if (sqlite3_step(st) == SQLITE_ROW) acked = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
   }
-  cJSON *root = cJSON_CreateObject();
-  char *cid = ferry__sync_meta_get(s, "client_id");
-  cJSON_AddStringToObject(root, "clientId", cid ? cid : "");
-  free(cid);
-  cJSON_AddStringToObject(root, "modelVersion", s->model ? s->model->version : "");
+  cJSON *root = ferry__sync_body(s);
   cJSON_AddNumberToObject(root, "ackedMid", (double)acked);
   cJSON_AddItemToObject(root, "mutations", muts);
-  free(s->req_body);
-  s->req_body = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  if (!s->req_body) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
-  strcpy(s->req_path, "/push");
-  req->method = "POST";
-  req->path = s->req_path;
-  req->body = s->req_body;
-  req->body_len = strlen(s->req_body);
-  return FERRY_OK;
+  return ferry__sync_post(s, req, "/push", root);
 }
 

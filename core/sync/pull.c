@@ -76,11 +76,7 @@ static int64_t cursor_of(ferry_sync *s, const char *entity) {
 
 int ferry__sync_build_pull(ferry_sync *s, ferry_request *req) {
   pull_target *t = &s->targets[s->cur_target];
-  cJSON *root = cJSON_CreateObject();
-  char *cid = ferry__sync_meta_get(s, "client_id");
-  cJSON_AddStringToObject(root, "clientId", cid ? cid : "");
-  free(cid);
-  cJSON_AddStringToObject(root, "modelVersion", s->model->version);
+  cJSON *root = ferry__sync_body(s);
   cJSON_AddStringToObject(root, "entity", t->e->name);
   if (t->nids) {
     cJSON_AddItemToObject(root, "ids", cJSON_CreateStringArray((const char *const *)t->ids, t->nids));
@@ -89,16 +85,7 @@ int ferry__sync_build_pull(ferry_sync *s, ferry_request *req) {
     cJSON_AddNumberToObject(root, "limit", PULL_LIMIT);
     cJSON_AddNumberToObject(root, "maxBytes", PULL_BYTES);
   }
-  free(s->req_body);
-  s->req_body = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  if (!s->req_body) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
-  strcpy(s->req_path, "/pull");
-  req->method = "POST";
-  req->path = s->req_path;
-  req->body = s->req_body;
-  req->body_len = strlen(s->req_body);
-  return FERRY_OK;
+  return ferry__sync_post(s, req, "/pull", root);
 }
 
 typedef struct page {

@@ -113,3 +113,25 @@ int ferry__sync_object_pending(ferry_sync *s, const char *entity, const char *oi
   return found;
 }
 
+
+cJSON *ferry__sync_body(ferry_sync *s) {
+  cJSON *root = cJSON_CreateObject();
+  char *cid = ferry__sync_meta_get(s, "client_id");
+  cJSON_AddStringToObject(root, "clientId", cid ? cid : "");
+  free(cid);
+  cJSON_AddStringToObject(root, "modelVersion", s->model ? s->model->version : "");
+  return root;
+}
+
+int ferry__sync_post(ferry_sync *s, ferry_request *req, const char *path, cJSON *root) {
+  free(s->req_body);
+  s->req_body = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!s->req_body) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
+  snprintf(s->req_path, sizeof s->req_path, "%s", path);
+  req->method = "POST";
+  req->path = s->req_path;
+  req->body = s->req_body;
+  req->body_len = strlen(s->req_body);
+  return FERRY_OK;
+}

@@ -82,6 +82,10 @@ int64_t ferry__sync_meta_int(ferry_sync *s, const char *key);
 int ferry__sync_in_tx(ferry_sync *s, int (*fn)(ferry_sync *, void *), void *arg);
 /* Runs sql with text parameters a, b and (has_v) integer v. */
 int ferry__sync_exec_bind2(ferry_sync *s, const char *sql, const char *a, const char *b, int64_t v, int has_v);
+/* A request body with the client id and model version; caller owns it. */
+cJSON *ferry__sync_body(ferry_sync *s);
+/* Makes req a POST of root (which it frees) to path. */
+int ferry__sync_post(ferry_sync *s, ferry_request *req, const char *path, cJSON *root);
 /* 1 if the object has captured changes not yet acknowledged. */
 int ferry__sync_object_pending(ferry_sync *s, const char *entity, const char *oid);
 

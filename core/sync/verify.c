@@ -85,22 +85,9 @@ static int plan_verify(ferry_sync *s) {
 }
 
 static int send(ferry_sync *s, ferry_request *req, cJSON *entities) {
-  cJSON *root = cJSON_CreateObject();
-  char *cid = ferry__sync_meta_get(s, "client_id");
-  cJSON_AddStringToObject(root, "clientId", cid ? cid : "");
-  free(cid);
-  cJSON_AddStringToObject(root, "modelVersion", s->model->version);
+  cJSON *root = ferry__sync_body(s);
   cJSON_AddItemToObject(root, "entities", entities);
-  free(s->req_body);
-  s->req_body = cJSON_PrintUnformatted(root);
-  cJSON_Delete(root);
-  if (!s->req_body) return ferry__sync_fail(s, FERRY_NOMEM, "out of memory");
-  strcpy(s->req_path, "/verify");
-  req->method = "POST";
-  req->path = s->req_path;
-  req->body = s->req_body;
-  req->body_len = strlen(s->req_body);
-  return FERRY_OK;
+  return ferry__sync_post(s, req, "/verify", root);
 }
 
 static cJSON *entity_item(const vtarget *t) {
