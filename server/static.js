@@ -19,7 +19,8 @@ export const MIME = {
 
 /**
  * Returns a request handler serving `mounts` ({ '/': dir, '/bindings/': dir }),
- * or calling next() when nothing matches. Paths never leave their folder.
+ * or calling next() when nothing matches. Paths never leave their folder,
+ * not even through a symlink, and no dotfile or dot-folder is served.
  */
 export function staticFiles(mounts) {
   const entries = Object.entries(mounts).sort((a, b) => b[0].length - a[0].length);
@@ -27,6 +28,7 @@ export function staticFiles(mounts) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
     let pathname;
     try { pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname); } catch { return next(); }
+    if (pathname.split('/').some((part) => part.startsWith('.'))) return next();
     for (const [prefix, dir] of entries) {
       if (!pathname.startsWith(prefix)) continue;
       const root = path.resolve(dir);
@@ -41,6 +43,11 @@ export function staticFiles(mounts) {
       }
       try {
         if (fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
+        if (prefix.endsWith('/')) {
+          const real = fs.realpathSync(file);
+          const realRoot = fs.realpathSync(root);
+          if (!real.startsWith(realRoot + path.sep)) return next();
+        }
         const body = fs.readFileSync(file);
         res.writeHead(200, {
           'content-type': MIME[path.extname(file)] || 'application/octet-stream',

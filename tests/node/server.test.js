@@ -2,6 +2,7 @@
 // real servers on 127.0.0.1 driven with fetch, as docs/PROTOCOL.md says.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSyncServer } from '../../server/index.js';
@@ -602,6 +603,26 @@ test('static_option_should_serve_files_and_the_bindings', async () => {
   assert.match(mod.headers.get('content-type'), /javascript/);
   assert.equal((await fetch(`${srv.url}/../package.json`)).status, 404);
   assert.equal((await fetch(`${srv.url}/sync/model`)).status, 200);
+});
+
+test('static_files_should_never_serve_dotfiles_or_anything_outside_the_root_through_a_symlink', async () => {
+  const site = path.join(base, `site-${++dirs}`);
+  const outside = path.join(base, `outside-${dirs}`);
+  fs.mkdirSync(path.join(site, '.git'), { recursive: true });
+  fs.mkdirSync(outside, { recursive: true });
+  fs.writeFileSync(path.join(site, 'index.html'), '<html>ok</html>');
+  fs.writeFileSync(path.join(site, '.env'), 'CONTENT-X');
+  fs.writeFileSync(path.join(site, '.git', 'config'), 'CONTENT-X');
+  fs.writeFileSync(path.join(outside, 'secret.txt'), 'CONTENT-X');
+  fs.symlinkSync(outside, path.join(site, 'linked'));
+  fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(site, 'file.txt'));
+  const srv = await start({ static: site });
+  assert.equal((await fetch(`${srv.url}/`)).status, 200);
+  for (const p of ['/.env', '/.git/config', '/%2egit/config', '/linked/secret.txt', '/file.txt']) {
+    const r = await fetch(`${srv.url}${p}`);
+    assert.equal(r.status, 404, p);
+    assert.doesNotMatch(await r.text(), /CONTENT-X/, p);
+  }
 });
 
 test('invalid_model_should_fail_start_with_model_invalid_listing_errors', async () => {
