@@ -114,6 +114,8 @@ async function readJson(req, limit) {
  *                one object larger than pageBytes still goes, alone)
  *   seed         run on a new database: { Entity: [objects] } or async (server) => {}
  *   cors         null (default: same origin only), '*', or a list of allowed origins
+ *   tombstoneHorizon = 90 days (ms): tombstones and unacknowledged results older than this are purged
+ *                (at start and hourly; api.purge() runs it now); 0 keeps everything
  *   log          (message) => void for errors and migrations (default console.error)
  * @returns {Promise<{ url, port, close, db, model, store, write, remove, version }>}
  */
@@ -121,7 +123,7 @@ export async function createSyncServer(options = {}) {
   const {
     port = 0, host = '127.0.0.1', authenticate = null, authorize = null,
     bodyLimit = DEFAULT_BODY_LIMIT, pageLimit = DEFAULT_PAGE_LIMIT, pageBytes = DEFAULT_PAGE_BYTES, seed = null, cors = null,
-    log = (m) => console.error(m),
+    log = (m) => console.error(m), tombstoneHorizon = 90 * 24 * 3600 * 1000,
   } = options;
   if (options.model === undefined) throw new FerryError('misuse', 'createSyncServer() needs a model (an object or a path to its JSON file)');
   if (!Number.isSafeInteger(pageLimit) || pageLimit < 1) throw new FerryError('misuse', 'pageLimit must be a positive integer');
@@ -152,7 +154,10 @@ export async function createSyncServer(options = {}) {
     remove: (entity, ids, opts) => store.remove(entity, ids, opts),
     /** The highest version given to any change so far. */
     version: () => store.version(),
+    /** Purges what is older than the tombstone horizon now. -> { purged, tombstones } */
+    purge: (opts = {}) => store.purge({ horizon: tombstoneHorizon, ...opts }),
   };
+  if (!Number.isFinite(tombstoneHorizon) || tombstoneHorizon < 0) throw new FerryError('misuse', 'tombstoneHorizon is a number of milliseconds (0: never purge)');
 
   // Seed an empty database (no change was ever made to it).
   if (seed && (await store.version()) === 0) {
@@ -272,6 +277,13 @@ export async function createSyncServer(options = {}) {
   const actualPort = server.address().port;
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
 
+  let purgeTimer = null;
+  if (tombstoneHorizon > 0) {
+    const purge = () => api.purge().catch((e) => log(`ferry-server: purge failed: ${e?.message || e}`));
+    await purge();
+    purgeTimer = setInterval(purge, 3600 * 1000);
+    purgeTimer.unref();
+  }
   let closing = null;
   api.url = `http://${shownHost}:${actualPort}`;
   api.port = actualPort;
@@ -279,6 +291,7 @@ export async function createSyncServer(options = {}) {
   api.close = () => {
     if (!closing) {
       closing = (async () => {
+        clearInterval(purgeTimer);
         await new Promise((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections?.();

@@ -358,6 +358,8 @@ export class SyncStore {
       if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_clients') WHERE name = 'user_key'")).length) {
         await tx.exec('ALTER TABLE _ferry_clients ADD COLUMN user_key TEXT');
       }
+      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_epochs(version INTEGER PRIMARY KEY, at INTEGER NOT NULL)');
+      await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('purged', 0)");
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_exits(entity TEXT NOT NULL, version INTEGER NOT NULL, id TEXT NOT NULL, prev TEXT NOT NULL, PRIMARY KEY(entity, version)) WITHOUT ROWID');
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_results(client_id TEXT NOT NULL, mid INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY(client_id, mid)) WITHOUT ROWID');
       await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('version', 0)");
@@ -389,6 +391,38 @@ export class SyncStore {
         this.log(`ferry-server: warning: the model changed but its version is still ${model.version}; clients only migrate when the version changes`);
       }
       await tx.exec("INSERT OR REPLACE INTO _ferry_state(key, value) VALUES ('model_version', ?), ('model', ?)", [model.version, json]);
+    });
+  }
+
+  /**
+   * Forgets what no device needs once it is older than `horizon` ms:
+   * tombstones and exits up to the newest version handed out before then,
+   * and the kept results of clients not seen since. A device whose cursor is
+   * below that version is told to pull again from scratch (410 resync).
+   * @returns {Promise<{ purged: number, tombstones: number }>}
+   */
+  async purge({ horizon, now = Date.now() }) {
+    return this.db.transaction(async (tx) => {
+      const before = (await tx.query("SELECT value FROM _ferry_state WHERE key = 'purged'"))[0].value;
+      const [{ p }] = await tx.query('SELECT max(version) AS p FROM _ferry_epochs WHERE at < ?', [now - horizon]);
+      let tombstones = 0;
+      // Only a device whose cursor is below a removal that was forgotten
+      // needs to pull again: the mark is the newest forgotten one.
+      let mark = before;
+      if (p !== null) {
+        for (const t of this.tables.values()) {
+          const [{ v }] = await tx.query(`SELECT max(_ferry_version) AS v FROM ${t.table} WHERE _ferry_deleted = 1 AND _ferry_version <= ?`, [p]);
+          if (v !== null) mark = Math.max(mark, v);
+          tombstones += (await tx.exec(`DELETE FROM ${t.table} WHERE _ferry_deleted = 1 AND _ferry_version <= ?`, [p])).changes;
+        }
+        const [{ v }] = await tx.query('SELECT max(version) AS v FROM _ferry_exits WHERE version <= ?', [p]);
+        if (v !== null) mark = Math.max(mark, v);
+        await tx.exec('DELETE FROM _ferry_exits WHERE version <= ?', [p]);
+        await tx.exec('DELETE FROM _ferry_epochs WHERE version < ?', [p]);
+        if (mark !== before) await tx.exec("UPDATE _ferry_state SET value = ? WHERE key = 'purged'", [mark]);
+      }
+      await tx.exec('DELETE FROM _ferry_results WHERE client_id IN (SELECT client_id FROM _ferry_clients WHERE seen_at < ?)', [now - horizon]);
+      return { purged: mark, tombstones };
     });
   }
 
@@ -591,6 +625,8 @@ export class SyncStore {
     }
     if (batch.version !== batch.startVersion) {
       await tx.exec("UPDATE _ferry_state SET value = ? WHERE key = 'version'", [batch.version]);
+      // When each version was handed out, so tombstones can be purged by age.
+      await tx.exec('INSERT OR REPLACE INTO _ferry_epochs(version, at) VALUES (?, ?)', [batch.version, Date.now()]);
     }
   }
 
@@ -791,6 +827,12 @@ export class SyncStore {
    */
   async pull(body, { user = {}, pageLimit = 5000, pageBytes = 4 << 20 } = {}) {
     if (body.clientId !== undefined) await this.bindClient(body.clientId, user);
+    if (body.cursor > 0) {
+      const purged = (await this.db.query("SELECT value FROM _ferry_state WHERE key = 'purged'"))[0].value;
+      if (body.cursor < purged) {
+        throw new HttpError(410, 'resync', `removals up to version ${purged} were forgotten after the tombstone horizon; pull ${body.entity} again from cursor 0`, { purged });
+      }
+    }
     const name = body.entity;
     const entity = this.model.entities[name];
     const head = `{"modelVersion":${JSON.stringify(this.model.version)},"entity":${JSON.stringify(name)}`;

@@ -137,6 +137,7 @@ int ferry_sync_begin(ferry_sync *s, const char *filter, size_t len) {
   s->need_model = 0;
   s->deferred_rc = 0;
   s->verify = s->verified = 0;
+  s->resyncs = 0;
   ferry__sync_free_batch(s); ferry__sync_free_targets(s); ferry__sync_free_verify(s);
   int rc = ferry__sync_parse_filter(s, filter, len);
   if (rc != FERRY_OK) { s->ph = P_FAILED; return rc; }
@@ -249,6 +250,24 @@ int ferry_sync_feed(ferry_sync *s, int status, const char *body, size_t len) {
       s->need_model = 0;
       s->ph = P_MODEL;
       ferry__sync_free_verify(s);
+      return FERRY_OK;
+    }
+  }
+  if (s->ph == P_PULL && status == 410 && s->cur_target < s->ntargets && !s->targets[s->cur_target].nids) {
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "error"));
+    int resync = code && strcmp(code, "resync") == 0;
+    cJSON_Delete(root);
+    if (resync) {
+      /* The server forgot removals this device has not seen: pull the entity
+       * again from the start, then verify it, which removes what the server
+       * no longer has. Pending changes are kept throughout. */
+      if (++s->resyncs > 3) { s->ph = P_FAILED; return ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "the server keeps asking for a resync"); }
+      rc = ferry__sync_exec_bind2(s, "DELETE FROM _ferry_cursor WHERE entity=?", s->targets[s->cur_target].e->name, NULL, 0, 0);
+      if (rc != FERRY_OK) { s->ph = P_FAILED; return rc; }
+      s->verify = 1;
+      s->verified = 0;
+      s->last_cursor = -1; s->same_cursor = 0;
       return FERRY_OK;
     }
   }

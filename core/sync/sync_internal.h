@@ -57,7 +57,7 @@ struct ferry_sync {
   int64_t last_cursor; int same_cursor;
   int deferred_rc; char *deferred_msg;
   /* verify */
-  int verify, verified;
+  int verify, verified, resyncs;
   vtarget *verify_t; int nverify, cur_verify;   /* the first entity pull that failed in this run */
   /* report */
   int64_t pushed, pulled, removed, conflicts, rejected, changed;

@@ -97,3 +97,26 @@ test('sync_should_verify_by_itself_every_nth_full_sync', async () => {
     await w.stop();
   }
 });
+
+test('a_device_behind_the_tombstone_horizon_should_pull_again_keep_pending_changes_and_drop_what_went', async () => {
+  const w = await startWorld('horizon', { model: MODEL, server: { tombstoneHorizon: 60_000 } });
+  try {
+    await w.srv.write('Item', [{ id: 'i1', name: 'one' }, { id: 'i2', name: 'two' }, { id: 'i3', name: 'three' }]);
+    const a = await w.client('a');
+    await a.sync();
+    await a.exec("UPDATE Item SET name = 'one, pending' WHERE id = 'i1'");
+    await w.srv.remove('Item', ['i2']);
+    await w.srv.write('Item', [{ id: 'i4', name: 'four' }]);
+    // An hour later, the server forgets the tombstone of i2.
+    const p = await w.srv.purge({ now: Date.now() + 3600_000 });
+    assert.equal(p.tombstones, 1);
+    const r = await a.sync();
+    assert.ok(r.verified, 'the resync ends with a verify');
+    assert.deepEqual(await a.query('SELECT id, name FROM Item ORDER BY id'), [
+      { id: 'i1', name: 'one, pending' }, { id: 'i3', name: 'three' }, { id: 'i4', name: 'four' }]);
+    assert.equal((await w.srv.db.query("SELECT name FROM Item WHERE id = 'i1'"))[0].name, 'one, pending');
+    assert.equal(a.status().pendingChanges, 0);
+  } finally {
+    await w.stop();
+  }
+});
