@@ -101,12 +101,12 @@ static int same_shape(const ferry__entity *a, const ferry__entity *b) {
 }
 
 static void drop_triggers(ferry__buf *b, const char *e) {
-  char sql[400];
-  snprintf(sql, sizeof sql,
-    "DROP TRIGGER IF EXISTS \"_ferry_i_%s\"; DROP TRIGGER IF EXISTS \"_ferry_u_%s\";"
-    "DROP TRIGGER IF EXISTS \"_ferry_k_%s\"; DROP TRIGGER IF EXISTS \"_ferry_d_%s\";"
-    "DROP TRIGGER IF EXISTS \"_ferry_ci_%s\"; DROP TRIGGER IF EXISTS \"_ferry_cu_%s\";", e, e, e, e, e, e);
-  ferry__buf_put(b, sql, strlen(sql));
+  static const char *const kinds[] = { "i", "u", "k", "d", "ci", "cu" };
+  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+    char sql[160];   /* names are at most 64 bytes */
+    snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS \"_ferry_%s_%s\";", kinds[i], e);
+    ferry__buf_put(b, sql, strlen(sql));
+  }
 }
 
 static void put(ferry__buf *b, const char *s) { ferry__buf_put(b, s, strlen(s)); }

@@ -413,6 +413,30 @@ test('a_resent_insert_coalesced_with_a_later_edit_should_not_overwrite_newer_wri
   }
 });
 
+test('an_entity_with_a_64_character_name_should_migrate_and_capture_like_any_other', async () => {
+  const long = `E${'x'.repeat(63)}`;
+  const dir = (await import('./helpers.js')).tempDir('long-name');
+  const v1 = { version: '1', entities: { [long]: { attributes: { a: 'string' }, sync: 'all' } } };
+  const v2 = { version: '2', entities: { [long]: { attributes: { a: 'string', b: 'string' }, sync: 'all' } } };
+  let srv = await createSyncServer({ model: v1, dataDir: path.join(dir, 'server'), log: () => {} });
+  const port = srv.port;
+  const db = await open({ name: 'c', storage: 'file', path: path.join(dir, 'c.db'), server: `${srv.url}/sync`, syncOnOpen: false });
+  try {
+    await db.sync();
+    await db.exec(`INSERT INTO "${long}"(id, a) VALUES ('x1', 'one')`);
+    await srv.close();
+    srv = await createSyncServer({ model: v2, dataDir: path.join(dir, 'server'), port, log: () => {} });
+    await db.sync();
+    await db.exec(`UPDATE "${long}" SET b = 'two' WHERE id = 'x1'`);
+    await db.sync();
+    assert.deepEqual(await srv.db.query(`SELECT a, b FROM "${long}"`), [{ a: 'one', b: 'two' }]);
+    assert.equal(db.status().pendingChanges, 0);
+  } finally {
+    await db.close();
+    await srv.close();
+  }
+});
+
 test('app_sql_should_not_be_able_to_wreck_ferrys_own_state', async () => {
   const w = await startWorld('guard');
   try {
