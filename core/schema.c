@@ -17,12 +17,14 @@ static const char bookkeeping[] =
   "CREATE TABLE IF NOT EXISTS _ferry_cursor(entity TEXT PRIMARY KEY, cursor INTEGER NOT NULL) WITHOUT ROWID;"
   "CREATE TABLE IF NOT EXISTS _ferry_errors(entity TEXT NOT NULL, oid TEXT NOT NULL, kind TEXT NOT NULL,"
   "  op TEXT, reason TEXT, attrs TEXT, local TEXT, server TEXT, at INTEGER NOT NULL, PRIMARY KEY(entity, oid)) WITHOUT ROWID;"
+  "CREATE TABLE IF NOT EXISTS _ferry_attr_base(entity TEXT NOT NULL, oid TEXT NOT NULL, attr TEXT NOT NULL, version INTEGER NOT NULL,"
+  "  PRIMARY KEY(entity, oid, attr)) WITHOUT ROWID;"
   "CREATE TABLE IF NOT EXISTS _ferry_refresh(entity TEXT NOT NULL, oid TEXT NOT NULL, PRIMARY KEY(entity, oid)) WITHOUT ROWID;"
   "INSERT OR IGNORE INTO _ferry_meta VALUES ('client_id', 'c-' || lower(hex(randomblob(16))));"
   "INSERT OR IGNORE INTO _ferry_meta VALUES ('next_mid', 1);";
 
 int ferry__schema_is_bookkeeping(const char *name) {
-  static const char *const tables[] = { "_ferry_meta", "_ferry_outbox", "_ferry_base", "_ferry_cursor", "_ferry_errors", "_ferry_refresh" };
+  static const char *const tables[] = { "_ferry_meta", "_ferry_outbox", "_ferry_base", "_ferry_cursor", "_ferry_errors", "_ferry_refresh", "_ferry_attr_base" };
   for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
     if (strcasecmp(name, tables[i]) == 0) return 1;
   return 0;

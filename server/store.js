@@ -78,6 +78,9 @@ export function toStored(type, v, name) {
   switch (type) {
     case 'string':
       if (typeof v !== 'string') throw bad('a string');
+      // Devices refuse U+0000 in text when it is written (it cannot travel
+      // through their JSON exactly), so the server does too.
+      if (v.includes('\u0000')) throw new Rejection(`attribute ${name}: a string cannot hold the character U+0000`);
       return v;
     case 'integer':
       if (!Number.isSafeInteger(v)) throw bad('an integer (a JSON number within ±2^53)');
@@ -154,7 +157,7 @@ function userKeyOf(user) {
 
 /** Whether id is a string of 1-128 UTF-8 bytes (a UTF-16 unit is at most 3 bytes, so short ids skip encoding). */
 export function validId(id) {
-  return typeof id === 'string' && id.length > 0
+  return typeof id === 'string' && id.length > 0 && !id.includes('\u0000')
     && (id.length * 3 <= MAX_ID_BYTES || utf8.encode(id).length <= MAX_ID_BYTES);
 }
 
@@ -490,7 +493,7 @@ export class SyncStore {
           objects.add(key);
           run.push(i);
         }
-        const plans = run.map((k) => this.#check(batch, mutations[k], true, stale));
+        const plans = run.map((k) => this.#check(batch, mutations[k], true, stale, clientId));
         const allowed = await this.#access(tx, run.map((k) => mutations[k]), plans, user);
         for (const [j, k] of run.entries()) {
           const m = mutations[k];
@@ -682,7 +685,7 @@ export class SyncStore {
   }
 
   /** Validates a mutation: { result } when it is rejected, else the plan #commit() carries out. */
-  #check(batch, m, clientWrite, stale = false) {
+  #check(batch, m, clientWrite, stale = false, writer = null) {
     const reject = (reason) => ({ result: { mid: m.mid, status: 'rejected', reason } });
     if (typeof m.entity !== 'string' || !Object.hasOwn(this.model.entities, m.entity)) {
       return reject(`unknown entity ${JSON.stringify(m.entity)}`);
@@ -699,12 +702,18 @@ export class SyncStore {
     // later than ts); attributes it does not name were written at ts.
     const attrTs = m.attrTs && typeof m.attrTs === 'object' && !Array.isArray(m.attrTs) ? m.attrTs : null;
     const tsOf = (n) => (attrTs && Number.isFinite(attrTs[n]) ? Math.min(attrTs[n], ts) : ts);
+    // attrBase: attributes the client saw at a newer version than the
+    // object's base (pulled while another attribute of it was pending).
+    const attrBase = clientWrite && m.attrBase && typeof m.attrBase === 'object' && !Array.isArray(m.attrBase) ? m.attrBase : null;
     const base = clientWrite ? (Number.isSafeInteger(m.base) && m.base > 0 ? m.base : 0) : Infinity;
     const policy = clientWrite ? t.entity.conflict : 'client-wins';
     let rows = batch.rows.get(t);
     if (!rows) { rows = new Map(); batch.rows.set(t, rows); }
     const current = rows.get(m.id);
-    const plan = { t, rows, current, ts, tsOf, base, policy };
+    const baseOf = (n) => (attrBase && Number.isSafeInteger(attrBase[n]) && attrBase[n] > base ? attrBase[n] : base);
+    // A client never conflicts with its own earlier writes.
+    const theirs = (meta) => !writer || !meta || meta[2] !== writer;
+    const plan = { t, rows, current, ts, tsOf, base, baseOf, theirs, writer, policy };
     if (m.op === 'delete') {
       plan.shown = null;
       return plan;
@@ -739,12 +748,13 @@ export class SyncStore {
   }
 
   /** Carries out a checked mutation under the entity's conflict policy; returns its result. */
-  #commit(batch, m, { t, rows, current, ts, tsOf, base, policy, names, stored }) {
+  #commit(batch, m, { t, rows, current, ts, tsOf, base, baseOf, theirs, writer, policy, names, stored }) {
+    const stamp = (n) => (writer ? [batch.version, tsOf(n), writer] : [batch.version, tsOf(n)]);
     if (m.op === 'delete') {
       if (!current || current._ferry_deleted) return { mid: m.mid, status: 'applied', version: current ? current._ferry_version : 0 };
       const newer = [...t.members.keys()].filter((n) => {
         const [av = 0, ats = 0] = current._meta[n] || [];
-        if (av <= base) return false;
+        if (av <= baseOf(n) || !theirs(current._meta[n])) return false;
         return policy === 'server-wins' || (policy === 'last-write-wins' && ats > ts);
       });
       if (newer.length) {
@@ -756,7 +766,7 @@ export class SyncStore {
       batch.version += 1;
       current._ferry_version = batch.version;
       current._ferry_deleted = 1;
-      current._meta[DELETED] = [batch.version, ts];
+      current._meta[DELETED] = writer ? [batch.version, ts, writer] : [batch.version, ts];
       this.#dirty(batch, t, current);
       return { mid: m.mid, status: 'applied', version: batch.version };
     }
@@ -765,7 +775,7 @@ export class SyncStore {
       batch.version += 1;
       const row = { id: m.id, _ferry_version: batch.version, _ferry_deleted: 0, _meta: {} };
       for (const n of t.members.keys()) row[n] = null;
-      for (const n of names) { row[n] = stored[n]; row._meta[n] = [batch.version, tsOf(n)]; }
+      for (const n of names) { row[n] = stored[n]; row._meta[n] = stamp(n); }
       rows.set(m.id, row);
       this.#dirty(batch, t, row);
       return { mid: m.mid, status: 'applied', version: batch.version };
@@ -773,7 +783,7 @@ export class SyncStore {
 
     if (current._ferry_deleted) {
       const [dv = 0, dts = 0] = current._meta[DELETED] || [];
-      const revive = dv <= base || policy === 'client-wins' || (policy === 'last-write-wins' && ts >= dts);
+      const revive = dv <= baseOf(DELETED) || !theirs(current._meta[DELETED]) || policy === 'client-wins' || (policy === 'last-write-wins' && ts >= dts);
       if (!revive) {
         return {
           mid: m.mid, status: 'conflict', version: current._ferry_version, attrs: names, server: {}, deleted: true,
@@ -784,7 +794,7 @@ export class SyncStore {
       current._ferry_deleted = 0;
       delete current._meta[DELETED];
       current._ferry_version = batch.version;
-      for (const n of names) { current[n] = stored[n]; current._meta[n] = [batch.version, tsOf(n)]; }
+      for (const n of names) { current[n] = stored[n]; current._meta[n] = stamp(n); }
       this.#dirty(batch, t, current);
       return { mid: m.mid, status: 'applied', version: batch.version };
     }
@@ -793,13 +803,13 @@ export class SyncStore {
     const won = [];
     for (const n of names) {
       const [av = 0, ats = 0] = current._meta[n] || [];
-      const loses = av > base && (policy === 'server-wins' || (policy === 'last-write-wins' && ats > tsOf(n)));
+      const loses = av > baseOf(n) && theirs(current._meta[n]) && (policy === 'server-wins' || (policy === 'last-write-wins' && ats > tsOf(n)));
       (loses ? lost : won).push(n);
     }
     if (won.length) {
       batch.version += 1;
       current._ferry_version = batch.version;
-      for (const n of won) { current[n] = stored[n]; current._meta[n] = [batch.version, tsOf(n)]; }
+      for (const n of won) { current[n] = stored[n]; current._meta[n] = stamp(n); }
       this.#dirty(batch, t, current);
     }
     if (!lost.length) return { mid: m.mid, status: 'applied', version: current._ferry_version };

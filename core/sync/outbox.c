@@ -51,7 +51,7 @@ int ferry__sync_has_attr(const cJSON *set, const char *name) {
  * same rows are sent again, so a retried push is recognised by the server. */
 static int tx_build_push(ferry_sync *s, void *arg) {
   cJSON *muts = arg;
-  sqlite3_stmt *groups = NULL, *rows = NULL, *setmid = NULL, *base = NULL;
+  sqlite3_stmt *groups = NULL, *rows = NULL, *setmid = NULL, *base = NULL, *abase = NULL;
   int rc = FERRY_OK;
   int64_t next_mid = ferry__sync_meta_int(s, "next_mid");
   if (next_mid < 1) next_mid = 1;
@@ -62,7 +62,8 @@ static int tx_build_push(ferry_sync *s, void *arg) {
         "GROUP BY entity, oid ORDER BY min(seq)", -1, &groups, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "SELECT op, attrs, ts FROM _ferry_outbox WHERE entity=? AND oid=? ORDER BY seq", -1, &rows, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "UPDATE _ferry_outbox SET mid=? WHERE entity=? AND oid=?", -1, &setmid, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->sq, "SELECT version FROM _ferry_base WHERE entity=? AND oid=?", -1, &base, NULL) != SQLITE_OK) {
+      sqlite3_prepare_v2(s->sq, "SELECT version FROM _ferry_base WHERE entity=? AND oid=?", -1, &base, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT attr, version FROM _ferry_attr_base WHERE entity=? AND oid=? AND version > ?", -1, &abase, NULL) != SQLITE_OK) {
     rc = ferry__sync_fail_db(s, "cannot read the outbox");
     goto done;
   }
@@ -172,6 +173,21 @@ static int tx_build_push(ferry_sync *s, void *arg) {
     cJSON_AddNumberToObject(m, "base", (double)basev);
     cJSON_AddNumberToObject(m, "ts", (double)sqlite3_column_int64(groups, 5));
     if (older) cJSON_AddItemToObject(m, "attrTs", older);
+    if (values) {
+      /* Attributes seen at a newer version than the object's base. */
+      cJSON *ab = NULL;
+      sqlite3_reset(abase);
+      sqlite3_bind_text(abase, 1, entity, -1, SQLITE_STATIC);
+      sqlite3_bind_text(abase, 2, oid, -1, SQLITE_STATIC);
+      sqlite3_bind_int64(abase, 3, basev);
+      while (sqlite3_step(abase) == SQLITE_ROW) {
+        const char *an = (const char *)sqlite3_column_text(abase, 0);
+        if (!cJSON_GetObjectItemCaseSensitive(values, an)) continue;
+        if (!ab) ab = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ab, an, (double)sqlite3_column_int64(abase, 1));
+      }
+      if (ab) cJSON_AddItemToObject(m, "attrBase", ab);
+    }
     cJSON_Delete(attr_ts);
     /* Batches are bounded by bytes so that they fit the server's body limit;
      * an object is numbered only once it is in the batch. A single object
@@ -215,7 +231,7 @@ static int tx_build_push(ferry_sync *s, void *arg) {
   }
 done:
   sqlite3_finalize(groups); sqlite3_finalize(rows); sqlite3_finalize(setmid);
-  sqlite3_finalize(base);
+  sqlite3_finalize(base); sqlite3_finalize(abase);
   return rc;
 }
 

@@ -97,7 +97,7 @@ typedef struct page {
 static int tx_apply_page(ferry_sync *s, void *arg) {
   page *pg = arg;
   const ferry__entity *e = pg->e;
-  sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *cur = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL;
+  sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *cur = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL, *attrbase = NULL;
   ferry__buf sql = {0};
   char part[200];
   int rc = FERRY_OK;
@@ -127,7 +127,8 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
       sqlite3_prepare_v2(s->sq, "INSERT OR REPLACE INTO _ferry_cursor VALUES (?, ?)", -1, &cur, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "DELETE FROM _ferry_refresh WHERE entity=? AND oid=?", -1, &refresh, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "INSERT OR IGNORE INTO _ferry_refresh VALUES (?, ?)", -1, &torefresh, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->sq, "SELECT 1 FROM _ferry_errors WHERE entity=? AND oid=?", -1, &haserr, NULL) != SQLITE_OK) {
+      sqlite3_prepare_v2(s->sq, "SELECT 1 FROM _ferry_errors WHERE entity=? AND oid=?", -1, &haserr, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "INSERT OR REPLACE INTO _ferry_attr_base VALUES (?, ?, ?, ?)", -1, &attrbase, NULL) != SQLITE_OK) {
     rc = sql.oom ? ferry__sync_fail(s, FERRY_NOMEM, "out of memory") : ferry__sync_fail_db(s, "cannot prepare the pull");
     goto done;
   }
@@ -170,6 +171,17 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
         sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
         if (rc == FERRY_OK && sqlite3_step(st) != SQLITE_DONE) rc = ferry__sync_fail_db(s, "cannot apply a pulled object");
         sqlite3_finalize(st);
+        /* This attribute is now seen at the object's pulled version, though
+         * the object's base stays (another attribute is pending): an edit of
+         * it is based on that version, not a conflict with it. */
+        if (rc == FERRY_OK) {
+          sqlite3_reset(attrbase);
+          sqlite3_bind_text(attrbase, 1, e->name, -1, SQLITE_STATIC);
+          sqlite3_bind_text(attrbase, 2, id, -1, SQLITE_STATIC);
+          sqlite3_bind_text(attrbase, 3, a->name, -1, SQLITE_STATIC);
+          sqlite3_bind_int64(attrbase, 4, (sqlite3_int64)ver->valuedouble);
+          if (sqlite3_step(attrbase) != SQLITE_DONE) rc = ferry__sync_fail_db(s, "cannot apply a pulled object");
+        }
       }
       cJSON_Delete(pattrs);
       if (rc != FERRY_OK) goto done;
@@ -191,6 +203,7 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
     sqlite3_bind_text(base, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(base, 3, (sqlite3_int64)ver->valuedouble);
     if (sqlite3_step(base) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot apply a pulled object"); goto done; }
+    if (ferry__sync_exec_bind2(s, "DELETE FROM _ferry_attr_base WHERE entity=? AND oid=?", e->name, id, 0, 0) != FERRY_OK) { rc = FERRY_SQL; goto done; }
     s->pulled++;
   }
   cJSON_ArrayForEach(o, pg->removed) {
@@ -241,7 +254,7 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
 done:
   ferry__buf_free(&sql);
   sqlite3_finalize(up); sqlite3_finalize(pend); sqlite3_finalize(base); sqlite3_finalize(del);
-  sqlite3_finalize(delbase); sqlite3_finalize(cur); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr);
+  sqlite3_finalize(delbase); sqlite3_finalize(cur); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr); sqlite3_finalize(attrbase);
   return rc;
 }
 

@@ -82,6 +82,7 @@ static int tx_push_results(ferry_sync *s, void *arg) {
     /* The base is the server version this device has seen; after a delete it
      * is the tombstone's, so re-creating the id later is not a conflict. */
     if (ver) rc = ferry__sync_exec_bind2(s, "INSERT OR REPLACE INTO _ferry_base VALUES (?, ?, ?)", f->entity, f->oid, ver, 1);
+    if (rc == FERRY_OK && ver) rc = ferry__sync_exec_bind2(s, "DELETE FROM _ferry_attr_base WHERE entity=? AND oid=? AND version <= ?", f->entity, f->oid, ver, 1);
     else if (is_delete) rc = ferry__sync_exec_bind2(s, "DELETE FROM _ferry_base WHERE entity=? AND oid=?", f->entity, f->oid, 0, 0);
     if (rc != FERRY_OK) return rc;
     if (strcmp(status, "conflict") == 0) {

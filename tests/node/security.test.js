@@ -169,3 +169,14 @@ test('removals_should_name_only_objects_the_user_could_read', async () => {
   assert.deepEqual(alice1.objects.sort(), ['bn', 'n1']);
   assert.deepEqual(alice1.removed, ['n3']);
 });
+
+test('the_server_should_refuse_u0000_in_text_from_any_writer', async () => {
+  const srv = await start();
+  const r = await push(srv, 'token-alice', 'c-nul', [
+    { mid: 1, entity: 'Board', id: 'b2', op: 'upsert', changed: ['text'], values: { text: 'a\u0000b' }, base: 0, ts: Date.now() },
+    { mid: 2, entity: 'Board', id: 'b\u0000', op: 'upsert', changed: ['text'], values: { text: 'x' }, base: 0, ts: Date.now() },
+  ]);
+  assert.deepEqual(r.body.results.map((x) => x.status), ['rejected', 'rejected']);
+  assert.match(r.body.results[0].reason, /U\+0000/);
+  await assert.rejects(srv.write('Board', [{ id: 'b3', text: 'before\u0000after' }]), /U\+0000/);
+});

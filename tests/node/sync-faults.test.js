@@ -15,7 +15,16 @@ import { startFaultProxy } from './fixtures/fault-proxy.js';
 const COLS = ['name', 'email', 'credit', 'active'];
 const FAULTS = ['cut-request', 'lose-reply', 'truncate-reply', 'status500'];
 
-function rnd(n) { return Math.floor(Math.random() * n); }
+// Seeded, so a run is reproducible (FERRY_SEED reruns another).
+const SEED = Number(process.env.FERRY_SEED ?? 7);
+let state = SEED >>> 0;
+function rnd(n) {
+  state = (state + 0x6d2b79f5) >>> 0;
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+}
 
 /** Random local writes on db, mirrored in `truth` (id -> row or undefined). */
 async function randomWrites(db, truth, tag, count) {
@@ -45,7 +54,8 @@ function expected(truth) {
   return Object.fromEntries(Object.entries(truth).filter(([, r]) => r).sort(([x], [y]) => (x < y ? -1 : 1)));
 }
 
-test('cut_connections_and_lost_replies_should_lose_or_double_nothing', { timeout: 300_000 }, async () => {
+test('cut_connections_and_lost_replies_should_lose_or_double_nothing', { timeout: 300_000 }, async (t) => {
+  t.diagnostic(`sync-faults seed ${SEED}`);
   const w = await startWorld('faults');
   try {
     const a = await w.client('a');
