@@ -395,6 +395,18 @@ const char *ferry_sync_errors(ferry_sync *s) {
 
 struct err_arg { const char *entity, *id; int retry; };
 
+/* The object's latest captured local operation: 0 none, 1 an upsert, 2 a delete. */
+static int last_local_op(ferry_sync *s, const char *entity, const char *id) {
+  sqlite3_stmt *st;
+  int r = 0;
+  if (sqlite3_prepare_v2(s->sq, "SELECT op FROM _ferry_outbox WHERE entity=? AND oid=? ORDER BY seq DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK) return 0;
+  sqlite3_bind_text(st, 1, entity, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) r = strcmp((const char *)sqlite3_column_text(st, 0), "delete") == 0 ? 2 : 1;
+  sqlite3_finalize(st);
+  return r;
+}
+
 static int tx_resolve(ferry_sync *s, void *p) {
   struct err_arg *a = p;
   sqlite3_stmt *st;
@@ -421,12 +433,31 @@ static int tx_resolve(ferry_sync *s, void *p) {
      * sees the retry as the latest write, and based on the server version
      * the conflict showed, so server-wins lets a deliberate retry through. */
     int is_delete = strcmp(op, "delete") == 0;
+    /* What the app did to the object since the conflict wins over the
+     * values kept in the error: a later delete or re-creation makes the
+     * retry moot, and a later edit of an attribute keeps that edit. */
+    int later = last_local_op(s, a->entity, a->id);
+    if (later && (later == 2) != is_delete) goto resolved;
     if (e && is_delete) {
       char sql[200];
       snprintf(sql, sizeof sql, "DELETE FROM \"%s\" WHERE id=?", e->name);
       rc = ferry__sync_exec_bind2(s, sql, a->id, NULL, 0, 0);
     } else if (e && cJSON_IsObject(local)) {
-      rc = ferry__sync_apply_server_values(s, e, a->id, local, 1);
+      sqlite3_stmt *q = NULL;
+      cJSON *pending = NULL;
+      int kind_pending = 0;
+      if (sqlite3_prepare_v2(s->sq, "SELECT op, attrs FROM _ferry_outbox WHERE entity=? AND oid=?", -1, &q, NULL) == SQLITE_OK)
+        kind_pending = ferry__sync_pending_attrs(s, q, a->entity, a->id, &pending);
+      sqlite3_finalize(q);
+      cJSON *restore = cJSON_CreateObject();
+      const cJSON *v;
+      cJSON_ArrayForEach(v, local) {
+        if (kind_pending == 2 || (kind_pending == 1 && ferry__sync_has_attr(pending, v->string))) continue;
+        cJSON_AddItemToObject(restore, v->string, cJSON_Duplicate(v, 1));
+      }
+      cJSON_Delete(pending);
+      rc = ferry__sync_apply_server_values(s, e, a->id, restore, 1);
+      cJSON_Delete(restore);
     }
     if (rc == FERRY_OK && version > 0)
       rc = ferry__sync_exec_bind2(s, "INSERT OR REPLACE INTO _ferry_base VALUES (?, ?, ?)", a->entity, a->id, version, 1);
@@ -448,6 +479,7 @@ static int tx_resolve(ferry_sync *s, void *p) {
       }
       cJSON_free(owned);
     }
+  resolved:;
   } else if (rc == FERRY_OK && e) {
     /* Discard: take the server's state at the next sync. */
     rc = ferry__sync_exec_bind2(s, "INSERT OR IGNORE INTO _ferry_refresh VALUES (?, ?)", a->entity, a->id, 0, 0);

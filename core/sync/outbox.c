@@ -48,7 +48,10 @@ int ferry__sync_has_attr(const cJSON *set, const char *name) {
 
 /* Builds the next push batch in one transaction: objects with pending
  * changes (coalesced), each with a mutation id that is reused when the very
- * same rows are sent again, so a retried push is recognised by the server. */
+ * same rows are sent again, so a retried push is recognised by the server.
+ * Rows already numbered (sent, answer not yet in) stay their own mutation and
+ * newer rows of the object get another, so a resend never carries values the
+ * server may already have applied and others may have overwritten since. */
 static int tx_build_push(ferry_sync *s, void *arg) {
   cJSON *muts = arg;
   sqlite3_stmt *groups = NULL, *rows = NULL, *setmid = NULL, *base = NULL, *abase = NULL;
@@ -59,9 +62,9 @@ static int tx_build_push(ferry_sync *s, void *arg) {
   if (!s->push_budget) s->push_budget = PUSH_BYTES;
   if (sqlite3_prepare_v2(s->sq,
         "SELECT entity, oid, min(mid), max(mid), count(mid) = count(*), max(ts), min(seq) FROM _ferry_outbox "
-        "GROUP BY entity, oid ORDER BY min(seq)", -1, &groups, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->sq, "SELECT op, attrs, ts FROM _ferry_outbox WHERE entity=? AND oid=? ORDER BY seq", -1, &rows, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->sq, "UPDATE _ferry_outbox SET mid=? WHERE entity=? AND oid=?", -1, &setmid, NULL) != SQLITE_OK ||
+        "GROUP BY entity, oid, mid ORDER BY min(seq)", -1, &groups, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT op, attrs, ts FROM _ferry_outbox WHERE entity=? AND oid=? AND mid IS ? ORDER BY seq", -1, &rows, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "UPDATE _ferry_outbox SET mid=? WHERE entity=? AND oid=? AND mid IS NULL", -1, &setmid, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "SELECT version FROM _ferry_base WHERE entity=? AND oid=?", -1, &base, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "SELECT attr, version FROM _ferry_attr_base WHERE entity=? AND oid=? AND version > ?", -1, &abase, NULL) != SQLITE_OK) {
     rc = ferry__sync_fail_db(s, "cannot read the outbox");
@@ -79,6 +82,8 @@ static int tx_build_push(ferry_sync *s, void *arg) {
     sqlite3_reset(rows);
     sqlite3_bind_text(rows, 1, entity, -1, SQLITE_STATIC);
     sqlite3_bind_text(rows, 2, oid, -1, SQLITE_STATIC);
+    if (sqlite3_column_type(groups, 2) == SQLITE_NULL) sqlite3_bind_null(rows, 3);
+    else sqlite3_bind_int64(rows, 3, sqlite3_column_int64(groups, 2));
     /* Each attribute keeps the time of its own latest local write, so a
      * resend that coalesces an old insert with a new edit does not make the
      * insert's values look new under last-write-wins. */

@@ -437,6 +437,63 @@ test('an_entity_with_a_64_character_name_should_migrate_and_capture_like_any_oth
   }
 });
 
+test('retrying_a_conflict_should_keep_edits_and_deletes_made_after_it', async () => {
+  const w = await startWorld('retry-later');
+  try {
+    const a = await w.client('a');
+    const b = await w.client('b');
+    await a.sync();
+    await a.exec("INSERT INTO Customer(id, name, email) VALUES ('c1', 'a0', 'e1'), ('c2', 'x', 'e2')");
+    await a.sync();
+    await b.sync();
+    await a.exec("UPDATE Customer SET name = 'a1' WHERE id IN ('c1', 'c2')");
+    await new Promise((r) => setTimeout(r, 5));
+    await b.exec("UPDATE Customer SET name = 'b1' WHERE id IN ('c1', 'c2')");
+    await b.sync();
+    assert.equal((await a.sync()).conflicts, 2);
+    // After the conflict: a newer edit of c1, and c2 deleted.
+    await a.exec("UPDATE Customer SET name = 'a2' WHERE id = 'c1'");
+    await a.exec("DELETE FROM Customer WHERE id = 'c2'");
+    await a.retrySyncError('Customer', 'c1');
+    await a.retrySyncError('Customer', 'c2');
+    await a.sync();
+    assert.deepEqual(await w.srv.db.query("SELECT id, name, email, _ferry_deleted AS gone FROM Customer ORDER BY id"), [
+      { id: 'c1', name: 'a2', email: 'e1', gone: 0 }, { id: 'c2', name: 'b1', email: 'e2', gone: 1 }]);
+    assert.deepEqual(await a.query('SELECT id, name FROM Customer'), [{ id: 'c1', name: 'a2' }]);
+  } finally {
+    await w.stop();
+  }
+});
+
+test('a_resend_after_a_lost_answer_should_not_overwrite_a_later_edit_under_client_wins', async () => {
+  const model = structuredClone(MODEL);
+  model.entities.Customer.conflict = 'client-wins';
+  const w = await startWorld('client-wins-resend', { model });
+  try {
+    const a = await w.client('a');
+    const b = await w.client('b');
+    await a.sync();
+    await b.sync();
+    await a.exec("INSERT INTO Customer(id, name) VALUES ('c1', 'from a')");
+    w.proxy.mode = 'lose-reply';
+    await rejection(a.sync());
+    w.proxy.mode = 'pass';
+    await b.sync();
+    await b.exec("UPDATE Customer SET name = 'from b, later' WHERE id = 'c1'");
+    await b.sync();
+    await a.exec("UPDATE Customer SET email = 'e1' WHERE id = 'c1'");
+    await a.sync();
+    await a.sync();
+    await b.sync();
+    const want = [{ name: 'from b, later', email: 'e1' }];
+    assert.deepEqual(await w.srv.db.query("SELECT name, email FROM Customer WHERE id = 'c1'"), want);
+    assert.deepEqual(await a.query("SELECT name, email FROM Customer WHERE id = 'c1'"), want);
+    assert.deepEqual(await b.query("SELECT name, email FROM Customer WHERE id = 'c1'"), want);
+  } finally {
+    await w.stop();
+  }
+});
+
 test('app_sql_should_not_be_able_to_wreck_ferrys_own_state', async () => {
   const w = await startWorld('guard');
   try {
