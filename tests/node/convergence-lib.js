@@ -10,12 +10,12 @@ const ATTRS = { n: 'integer', amount: 'decimal', flag: 'boolean', data: 'binary'
 export const MODEL = {
   version: '1',
   entities: {
-    // synced everywhere
+    // synced everywhere (last-write-wins)
     Tag: { attributes: { label: 'string', ...ATTRS }, sync: 'all' },
     // objects leave a device when archived (and come back when un-archived)
-    Task: { attributes: { title: 'string', status: 'string', ...ATTRS }, sync: { where: "status != 'archived'" } },
+    Task: { attributes: { title: 'string', status: 'string', ...ATTRS }, sync: { where: "status != 'archived'" }, conflict: 'server-wins' },
     // per user: a device only holds its user's objects
-    Item: { attributes: { owner: 'string', text: 'string', ...ATTRS }, sync: { where: 'owner = $user.id' } },
+    Item: { attributes: { owner: 'string', text: 'string', ...ATTRS }, sync: { where: 'owner = $user.id' }, conflict: 'client-wins' },
   },
 };
 
