@@ -31,7 +31,9 @@
 //                   the server's value (written once) does not lose to it
 //                 - retrySyncError does not replace an edit made after the conflict
 //                 - after heal: no pending changes, no sync errors; no rejection
-//                   of the (valid) writes; no failed local write
+//                   of the (valid) writes; no failed local write, except the
+//                   documented refusal of a string with U+0000 (code 'type'),
+//                   which must leave nothing of the write anywhere
 //   unique-ids    generated ids are unique (no two inserts share one; no insert
 //                 fails on a generated id that exists); client ids are unique
 //                 and stable across restarts
@@ -325,6 +327,13 @@ export async function runConvergence(seed, { log = console.log, env = process.en
         last[d.i] = m;
         const r = m.result;
         if (m.error || m.errors !== 0 || !r || r.pushed || r.pulled || r.removed || r.conflicts || r.errors) quiet = false;
+        // verify (every verifyEvery-th full sync) repairing during heal, when nobody else writes: the sync path had diverged.
+        for (const x of r?.verified || []) {
+          if (x.ok === false || x.repaired > 0) {
+            quiet = false;
+            world.violation('convergence', `device ${d.i}: the verify of heal round ${round} found ${x.entity} differing from the server and repaired ${x.repaired} object(s): the sync path had diverged`);
+          }
+        }
         const f = failing[d.i];
         const code = m.error && m.error.split(':')[0];
         f.rounds = code && code === f.error ? f.rounds + 1 : code ? 1 : 0;
@@ -385,7 +394,8 @@ function shapeOf(msg) {
 function formatReport(seed, violations, stats, keptDir) {
   const head = `convergence seed ${seed}: ${violations.length ? `FAILED, ${violations.length} violation(s)` : 'passed'} `
     + `(${stats.seconds}s, ${stats.kills} kills, faults ${JSON.stringify(stats.faults)}, ${stats.requests} requests, `
-    + `${stats.serverWrites} server writes, ${stats.serverObjects ?? '?'} objects on the server, heal rounds ${stats.healRounds ?? '?'})`;
+    + `${stats.serverWrites} server writes, ${stats.serverObjects ?? '?'} objects on the server, ${stats.refused ?? 0} writes refused for U+0000, `
+    + `heal rounds ${stats.healRounds ?? '?'})`;
   if (!violations.length) return head;
   const byInv = new Map(ORDER.map((inv) => [inv, []]));
   for (const v of violations) {
@@ -424,6 +434,7 @@ function history(world, devices) {
     return objs.get(k);
   };
   const failed = [];
+  let refused = 0;
   const generatedClash = [];
   const generated = new Map();   // id -> [where]
   const lifeIds = new Map();     // device -> Set(clientId)
@@ -453,7 +464,10 @@ function history(world, devices) {
         const state = !a ? 'maybe' : a.k === 'ok' ? 'acknowledged' : a.k === 'recover' && a.committed ? 'committed (found after a restart)' : 'none';
         if (a?.k === 'fail') {
           const what = `${who} write ${r.w} (${r.ops.map((o) => `${o.op} ${o.e} ${o.id ?? '(generated id)'}`).join(', ')}) failed: ${a.code}: ${a.msg}`;
+          const hasNul = r.ops.some((o) => Object.values(o.vals || {}).some((x) => typeof x === 'string' && x.includes('\u0000')));
           if (a.code === 'constraint' && r.ops.some((o) => o.op === 'insert' && !o.id)) generatedClash.push(`an insert without id failed because ferry generated an id that already exists: ${what}`);
+          // The documented refusal (PROTOCOL.md): a string with U+0000 cannot travel, so the write is refused, whole.
+          else if (hasNul && a.code === 'type' && /U\+0000/.test(a.msg)) refused++;
           else failed.push(what);
         }
         if (state === 'none') continue;
@@ -497,7 +511,7 @@ function history(world, devices) {
       });
     }
   }
-  return { objs, failed, generatedClash, generated, lifeIds, rejections, conflicts, retries };
+  return { objs, failed, refused, generatedClash, generated, lifeIds, rejections, conflicts, retries };
 }
 
 async function serverState(srv) {
@@ -544,6 +558,7 @@ async function check(world, devices, reports, stats) {
   const server = await serverState(world.srv);
   stats.serverObjects = ENTITIES.reduce((n, e) => n + [...server[e].values()].filter((r) => !r._ferry_deleted).length, 0);
   const h = history(world, devices);
+  stats.refused = h.refused;
 
   // 1. convergence: every device (and a fresh device per user) holds what the server has for its user.
   for (const [i, r] of reports.entries()) {
