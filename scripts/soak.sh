@@ -15,15 +15,16 @@ fail=0
 failed=()
 while [ "$(date +%s)" -lt "$end" ]; do
   seed=$(node -e 'console.log(require("node:crypto").randomInt(1, 2 ** 31))')
-  if node tests/node/convergence.js "$seed" > "$out/seed-$seed.txt" 2>&1; then
+  # A failing seed's databases are not kept (a rerun of the seed brings them back); FERRY_KEEP=1 keeps them.
+  if FERRY_KEEP="${FERRY_KEEP:-0}" node tests/node/convergence.js "$seed" > "$out/seed-$seed.txt" 2>&1; then
     pass=$((pass + 1))
     grep -m1 "^convergence seed $seed:" "$out/seed-$seed.txt"
     rm -f "$out/seed-$seed.txt"
   else
     fail=$((fail + 1))
     failed+=("$seed")
-    # The headline and the invariants that failed, with their first example.
-    grep -E "^convergence seed $seed:|^  \[" "$out/seed-$seed.txt" | head -12
+    # The headline and the invariants that failed, each with its first example.
+    awk -v s="$seed" 'index($0, "convergence seed " s ":") == 1 { print } /^  \[/ { print; if ((getline line) > 0) print substr(line, 1, 400) }' "$out/seed-$seed.txt" | head -20
     echo "  full report: $out/seed-$seed.txt"
   fi
 done

@@ -48,8 +48,8 @@
 // Environment: FERRY_SEED (the test file), FERRY_OPS (ops per device, 70),
 // FERRY_DEVICES (4), FERRY_BULK (none|push|pull: override the seed's choice),
 // FERRY_KILLS=0, FERRY_SERVER_WRITES=0, FERRY_KEEP=1 (keep the databases and
-// side logs of a passing seed too), FERRY_TRACE=1 (every request and reply in
-// trace.jsonl). Investigation only, to look past a known defect:
+// side logs of a passing seed too; FERRY_KEEP=0: not even of a failing one),
+// FERRY_TRACE=1 (every request and reply in trace.jsonl). Investigation only, to look past a known defect:
 // FERRY_STAGGER_MS=<ms> (devices open that far apart) and
 // FERRY_AVOID=nul,bigint,selective (leave out NUL strings, integers near
 // 2^53, selective syncs).
@@ -302,8 +302,11 @@ export async function runConvergence(seed, { log = console.log, env = process.en
     for (const d of devices) d.send({ type: 'go' });
     const writer = cfg.serverWrites ? serverWriter(world) : Promise.resolve();
     const workload = Promise.all(devices.map((d) => d.done));
-    const timeout = sleep(240_000).then(() => 'timeout');
-    if (await Promise.race([workload, timeout]) === 'timeout') {
+    let timer;
+    const timeout = new Promise((r) => { timer = setTimeout(() => r('timeout'), 240_000); });
+    const outcome = await Promise.race([workload, timeout]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
       world.violation('heal', `the workload did not finish in 240 s; last ops: ${devices.map((d) => `device ${d.i}: ${JSON.stringify(d.readLog().filter((r) => r.k === 'op').at(-1))}`).join('; ')}`);
     }
     world.stopWriter = true;
@@ -373,9 +376,11 @@ export async function runConvergence(seed, { log = console.log, env = process.en
   stats.requests = world.proxy.counts.requests;
   stats.serverWrites = world.serverWrites.length;
   const ok = world.violations.length === 0;
-  if (ok && env.FERRY_KEEP !== '1' && env.FERRY_TRACE !== '1') fs.rmSync(dir, { recursive: true, force: true });
-  else fs.writeFileSync(path.join(dir, 'violations.json'), JSON.stringify({ stats, violations: world.violations }, null, 1));
-  const report = formatReport(seed, world.violations, stats, ok ? null : dir);
+  // Kept: a failing seed's databases and logs (unless FERRY_KEEP=0), a passing one's with FERRY_KEEP=1 or FERRY_TRACE=1.
+  const keep = ok ? env.FERRY_KEEP === '1' || env.FERRY_TRACE === '1' : env.FERRY_KEEP !== '0';
+  if (keep) fs.writeFileSync(path.join(dir, 'violations.json'), JSON.stringify({ stats, violations: world.violations }, null, 1));
+  else fs.rmSync(dir, { recursive: true, force: true });
+  const report = formatReport(seed, world.violations, stats, keep ? dir : null);
   log(report);
   return { ok, seed, violations: world.violations, stats, report };
 }
