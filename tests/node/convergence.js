@@ -32,8 +32,9 @@
 //                 - retrySyncError does not replace an edit made after the conflict
 //                 - after heal: no pending changes, no sync errors; no rejection
 //                   of the (valid) writes; no failed local write, except the
-//                   documented refusal of a string with U+0000 (code 'type'),
-//                   which must leave nothing of the write anywhere
+//                   documented refusal of a string with U+0000 (code 'type',
+//                   on devices and in srv.write), which must leave nothing of
+//                   the write anywhere
 //   unique-ids    generated ids are unique (no two inserts share one; no insert
 //                 fails on a generated id that exists); client ids are unique
 //                 and stable across restarts
@@ -234,6 +235,19 @@ async function serverBulk(world) {
   }
 }
 
+/** Runs a server-side write; the documented refusal of U+0000 (FerryError 'type') counts as refused, other failures are violations. */
+async function serverCall(world, vals, fn) {
+  try {
+    await fn();
+    return true;
+  } catch (e) {
+    const nul = Object.values(vals || {}).some((x) => typeof x === 'string' && x.includes('\u0000'));
+    if (nul && e.code === 'type' && /U\+0000/.test(e.message)) world.serverRefused++;
+    else world.violation('server', `a server-side write failed: ${e.code}: ${e.message}`);
+    return false;
+  }
+}
+
 async function serverWriter(world) {
   const { srv, seed } = world;
   const rng = new Rng(mix(seed, 0x5e5e));
@@ -252,22 +266,23 @@ async function serverWriter(world) {
       for (const a of Object.keys(attrsOf(e))) vals[a] = valueFor(rng, e, a, `s.${k}`);
       if (e === 'Item') vals.owner = rng.pick(USERS);
       const t = Date.now();
-      await srv.write(e, [{ id, ...toProtocol(e, vals) }]);
-      world.serverWrites.push({ op: 'create', e, id, vals, t, okT: Date.now() });
+      if (await serverCall(world, vals, () => srv.write(e, [{ id, ...toProtocol(e, vals) }]))) {
+        world.serverWrites.push({ op: 'create', e, id, vals, t, okT: Date.now() });
+      }
     } else if (kind === 'update') {
       const id = target();
       const vals = {};
       for (const a of rng.subset(Object.keys(attrsOf(e)).filter((x) => x !== 'owner'))) vals[a] = valueFor(rng, e, a, `s.${k}`);
       const t = Date.now();
       const [row] = await srv.db.query(`SELECT * FROM "${e}" WHERE id = ?`, [id]);
-      await srv.write(e, [{ id, ...toProtocol(e, vals) }]);
-      const prev = {};
-      for (const a of Object.keys(vals)) prev[a] = row[a];
-      world.serverWrites.push({ op: 'update', e, id, vals, prev, t, okT: Date.now() });
+      if (await serverCall(world, vals, () => srv.write(e, [{ id, ...toProtocol(e, vals) }]))) {
+        const prev = {};
+        for (const a of Object.keys(vals)) prev[a] = row[a];
+        world.serverWrites.push({ op: 'update', e, id, vals, prev, t, okT: Date.now() });
+      }
     } else {
       const id = target();
-      await srv.remove(e, [id]);
-      world.serverWrites.push({ op: 'delete', e, id });
+      if (await serverCall(world, null, () => srv.remove(e, [id]))) world.serverWrites.push({ op: 'delete', e, id });
     }
   }
 }
@@ -280,7 +295,7 @@ export async function runConvergence(seed, { log = console.log, env = process.en
   setAvoid(cfg.avoid);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ferry-convergence-${seed}-`));
   const world = {
-    seed, cfg, dir, violations: [], serverWrites: [], serverLog: [], stopWriter: false, stopping: false,
+    seed, cfg, dir, violations: [], serverWrites: [], serverRefused: 0, serverLog: [], stopWriter: false, stopping: false,
     violation(inv, msg) { this.violations.push({ inv, msg }); },
   };
   log('convergence seed', seed);
@@ -563,7 +578,7 @@ async function check(world, devices, reports, stats) {
   const server = await serverState(world.srv);
   stats.serverObjects = ENTITIES.reduce((n, e) => n + [...server[e].values()].filter((r) => !r._ferry_deleted).length, 0);
   const h = history(world, devices);
-  stats.refused = h.refused;
+  stats.refused = h.refused + world.serverRefused;
 
   // 1. convergence: every device (and a fresh device per user) holds what the server has for its user.
   for (const [i, r] of reports.entries()) {
