@@ -185,7 +185,7 @@ static int rd(reader *r, void *dst, size_t n) {
 static int bind_params(ferry_db *db, sqlite3_stmt *st, const uint8_t *params, size_t len) {
   int nparam = sqlite3_bind_parameter_count(st);
   uint32_t count = 0;
-  reader r = { params, params + len };
+  reader r = { params, params ? params + len : params };   /* NULL + 0 is undefined behaviour */
   if (len && !rd(&r, &count, 4)) return fail(db, FERRY_MISUSE, "malformed parameter block");
   uint8_t bound_small[64] = {0};
   uint8_t *bound = nparam <= 64 ? bound_small : calloc((size_t)nparam, 1);

@@ -63,7 +63,7 @@ static const char *column_type(ferry__type t) {
 static int table_exists(sqlite3 *sq, const char *name) {
   sqlite3_stmt *st;
   int found = 0;
-  if (sqlite3_prepare_v2(sq, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=?", -1, &st, NULL) != SQLITE_OK) return 0;
+  if (sqlite3_prepare_v2(sq, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=? COLLATE NOCASE", -1, &st, NULL) != SQLITE_OK) return 0;
   sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
   found = sqlite3_step(st) == SQLITE_ROW;
   sqlite3_finalize(st);
@@ -282,6 +282,8 @@ int ferry__schema_migrate(sqlite3 *sq, const ferry__model *old, const ferry__mod
   for (int i = 0; old && i < old->nentities; i++) {
     const ferry__entity *e = &old->entities[i];
     const ferry__entity *now = ferry__model_entity(cur, e->name);
+    /* Renamed only in case: the same table to SQLite, already migrated above. */
+    for (int j = 0; !now && j < cur->nentities; j++) if (strcasecmp(cur->entities[j].name, e->name) == 0) now = &cur->entities[j];
     if (!now) {
       drop_triggers(&b, e->name);
       if (!has_pending(sq, e->name) && table_exists(sq, e->name)) {
@@ -302,9 +304,13 @@ int ferry__schema_migrate(sqlite3 *sq, const ferry__model *old, const ferry__mod
   for (int i = 0; old && i < old->nentities; i++) {
     const ferry__entity *e = &old->entities[i];
     const ferry__entity *now = ferry__model_entity(cur, e->name);
+    for (int j = 0; !now && j < cur->nentities; j++) if (strcasecmp(cur->entities[j].name, e->name) == 0) now = &cur->entities[j];
     if (!now || has_pending(sq, e->name)) continue;
     for (int k = 0; k < e->nattrs; k++) {
-      if (ferry__entity_attr(now, e->attrs[k].name) || !column_exists(sq, e->name, e->attrs[k].name)) continue;
+      /* SQLite names are case-insensitive: an attribute renamed only in case keeps its column. */
+      int kept = 0;
+      for (int j = 0; j < now->nattrs; j++) if (strcasecmp(now->attrs[j].name, e->attrs[k].name) == 0) kept = 1;
+      if (kept || !column_exists(sq, e->name, e->attrs[k].name)) continue;
       snprintf(sql, sizeof sql, "ALTER TABLE \"%s\" DROP COLUMN \"%s\";", e->name, e->attrs[k].name);
       sqlite3_exec(sq, sql, NULL, NULL, NULL);
     }

@@ -137,7 +137,7 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "version");
     const cJSON *values = cJSON_GetObjectItemCaseSensitive(o, "values");
-    if (!id || !*id || strlen(id) > 128 || !cJSON_IsNumber(ver) || !cJSON_IsObject(values)) {
+    if (!id || !*id || strlen(id) > 128 || !ferry__sync_is_count(ver) || !cJSON_IsObject(values)) {
       rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: an object needs id, version and values", e->name);
       goto done;
     }
@@ -268,7 +268,7 @@ int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len) {
   const char *ent = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "entity"));
   const cJSON *more = cJSON_GetObjectItemCaseSensitive(root, "more");
   if (!ent || strcmp(ent, t->e->name) || (pg.objects && !cJSON_IsArray(pg.objects)) || (pg.removed && !cJSON_IsArray(pg.removed)) ||
-      (!pg.by_ids && (!cJSON_IsNumber(pg.cursor) || !cJSON_IsBool(more)))) {
+      (!pg.by_ids && (!ferry__sync_is_count(pg.cursor) || !cJSON_IsBool(more)))) {
     rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: entity, objects, removed, cursor and more do not match the protocol", t->e->name);
     goto done;
   }

@@ -77,7 +77,7 @@ static int tx_push_results(ferry_sync *s, void *arg) {
       continue;
     }
     s->pushed++;
-    int64_t ver = cJSON_IsNumber(version) && version->valuedouble > 0 ? (int64_t)version->valuedouble : 0;
+    int64_t ver = ferry__sync_is_count(version) ? (int64_t)version->valuedouble : 0;
     int is_delete = strcmp(f->op, "delete") == 0;
     /* The base is the server version this device has seen; after a delete it
      * is the tombstone's, so re-creating the id later is not a conflict. */
@@ -142,7 +142,7 @@ int ferry__sync_feed_push(ferry_sync *s, const char *body, size_t len) {
   const cJSON *it;
   cJSON_ArrayForEach(it, results) {
     const cJSON *mid = cJSON_GetObjectItemCaseSensitive(it, "mid");
-    if (cJSON_IsNumber(mid)) { ix[n].mid = (int64_t)mid->valuedouble; ix[n].r = it; n++; }
+    if (ferry__sync_is_count(mid)) { ix[n].mid = (int64_t)mid->valuedouble; ix[n].r = it; n++; }
   }
   qsort(ix, (size_t)n, sizeof *ix, cmp_result);
   /* Check the whole reply first: a reply that does not answer every mutation changes nothing. */

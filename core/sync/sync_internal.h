@@ -96,6 +96,10 @@ cJSON *ferry__sync_column_json(sqlite3_stmt *st, int col, ferry__type t);
 /* Binds JSON value v (of attribute type t) to parameter i; FERRY_SYNC_PROTOCOL when it does not fit. */
 int ferry__sync_bind_json(sqlite3_stmt *st, int i, const cJSON *v, ferry__type t);
 
+/* 1 if v is a JSON number that is a whole count in 0..2^53-1 (versions,
+ * cursors, mids): anything else from a server is not protocol. */
+int ferry__sync_is_count(const cJSON *v);
+
 /* ---- selection.c ---- */
 int ferry__sync_parse_filter(ferry_sync *s, const char *json, size_t len);
 void ferry__sync_free_filter(ferry_sync *s);

@@ -259,3 +259,7 @@ static int ferry__values_register_digest(sqlite3 *sq) {
   if (rc == SQLITE_OK) rc = sqlite3_create_function(sq, "ferry_digest", -1, SQLITE_UTF8, NULL, NULL, fn_digest_step, fn_digest_final);
   return rc;
 }
+
+int ferry__sync_is_count(const cJSON *v) {
+  return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= FERRY__MAX_SAFE_INTEGER && v->valuedouble == floor(v->valuedouble);
+}
