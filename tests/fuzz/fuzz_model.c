@@ -59,7 +59,8 @@ static void check_capture(fz *f, const ferry__model *m, const char *when) {
     FZ_CHECK(rc == FERRY_OK, "%s: inserting into %s failed: %s", when, e->name, ferry_errmsg(f->db));
     sqlite3_free(sql);
     if (e->nattrs) {
-      sql = sqlite3_mprintf("UPDATE \"%w\" SET \"%w\" = x'01' WHERE id = 'fuzz-capture'", e->name, e->attrs[e->nattrs - 1].name);
+      /* 1 is a value every attribute type accepts from a local write. */
+      sql = sqlite3_mprintf("UPDATE \"%w\" SET \"%w\" = 1 WHERE id = 'fuzz-capture'", e->name, e->attrs[e->nattrs - 1].name);
       rc = fz_exec(f, sql);
       FZ_CHECK(rc == FERRY_OK, "%s: updating %s.%s failed: %s", when, e->name, e->attrs[e->nattrs - 1].name, ferry_errmsg(f->db));
       sqlite3_free(sql);

@@ -8,9 +8,12 @@
  * alters one; the rest of the run (served well) completes. */
 #include "fuzz_common.h"
 
-/* Answers every later push with "applied" and every pull with an empty page. */
+/* Answers every later push with "applied", every pull with an empty page,
+ * and a model fetch (a reply may name another model version) with the
+ * fixed model. */
 static char *serve_rest(void *ctx, const ferry_request *req) {
   int64_t *version = ctx;
+  if (strcmp(req->path, "/model") == 0) return fz_printf("%s", FZ_MODEL);
   if (strcmp(req->path, "/pull") == 0) {
     const char *e = fz_pull_entity(req);
     return fz_printf("{\"entity\":\"%s\",\"cursor\":100,\"more\":false,\"objects\":[],\"removed\":[]}", e);
