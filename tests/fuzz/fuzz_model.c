@@ -112,17 +112,13 @@ static void check_state(fz *f, const ferry__model *m, const char *when, const fz
  *    pending changes: the column is kept (column_exists is NOCASE), then
  *    dropped as "removed" (ferry__entity_attr is not): the data goes and
  *    every later write or pull of the attribute fails.
- *  - An entity name of 31 to 64 characters: drop_triggers() formats its six
- *    DROP TRIGGER statements into char[400]; the text is cut and the
- *    migration fails with a syntax error, so the model never installs.
  * Until they are fixed such models are skipped; the regressions/model
- * inputs named "...-by-case" and "entity-name-of-31-chars" show them with
- * FERRY_FUZZ_KNOWN_BUGS=1. Delete this with the fixes. */
+ * inputs named "...-by-case" show them with FERRY_FUZZ_KNOWN_BUGS=1. Delete
+ * this with the fixes. */
 static int known_bug(const ferry__model *fixed, const ferry__model *m) {
   if (getenv("FERRY_FUZZ_KNOWN_BUGS")) return 0;
   for (int i = 0; i < m->nentities; i++) {
     const ferry__entity *e = &m->entities[i];
-    if (strlen(e->name) > 30) return 1;
     for (int j = 0; j < fixed->nentities; j++) {
       const ferry__entity *was = &fixed->entities[j];
       if (strcasecmp(was->name, e->name) != 0) continue;
