@@ -48,6 +48,11 @@ const ferry__attr *ferry__entity_attr(const ferry__entity *e, const char *name) 
   return NULL;
 }
 
+/* Each attribute is a column and a term of its capture trigger's compound
+ * SELECT (schema.c), which SQLite caps at 500 terms: a wider entity would
+ * pass here and then fail to install with an SQL error. */
+#define MAX_ATTRS 500
+
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
 
 static int add_attr(ferry__entity *e, const char *name, ferry__type t, const char *target) {
@@ -67,6 +72,13 @@ static int add_attr(ferry__entity *e, const char *name, ferry__type t, const cha
 int ferry__model_parse(const char *json, size_t len, ferry__model **out, char *err, size_t errlen) {
   *out = NULL;
   err[0] = 0;
+  /* The model is stored and reloaded as a C string, and cJSON skips a NUL
+   * as whitespace: a model with one would install, then fail to load on
+   * every later open. JSON text never holds a raw NUL anyway. */
+  if (json && memchr(json, 0, len)) {
+    snprintf(err, errlen, "the model is not valid JSON text (it holds a NUL byte)");
+    return FERRY_MODEL;
+  }
   cJSON *root = cJSON_ParseWithLength(json, len);
   ferry__model *m = calloc(1, sizeof *m);
   if (!m) { cJSON_Delete(root); snprintf(err, errlen, "out of memory"); return FERRY_NOMEM; }
@@ -108,6 +120,7 @@ int ferry__model_parse(const char *json, size_t len, ferry__model **out, char *e
       for (int k = 0; k < FT_ASSOC; k++) if (strcmp(aj->valuestring, type_names[k]) == 0) t = k;
       if (t < 0) BAD("%s: attribute %s: unknown type '%s' (string, integer, decimal, boolean, datetime, binary, file)", en, an, aj->valuestring);
       for (int k = 0; k < e->nattrs; k++) if (strcasecmp(e->attrs[k].name, an) == 0) BAD("%s: attribute %s: defined twice", en, an);
+      if (e->nattrs >= MAX_ATTRS) BAD("%s: attributes: more than %d attributes and associations", en, MAX_ATTRS);
       if (!add_attr(e, an, (ferry__type)t, NULL)) BAD("out of memory");
     }
     cJSON *assocs = cJSON_GetObjectItemCaseSensitive(ej, "associations");
@@ -118,6 +131,7 @@ int ferry__model_parse(const char *json, size_t len, ferry__model **out, char *e
         BAD("%s: association '%s': names are plain identifiers other than id", en, an ? an : "?");
       if (!cJSON_IsString(aj) || !ferry__is_identifier(aj->valuestring)) BAD("%s: association %s: the target must be an entity name", en, an);
       for (int k = 0; k < e->nattrs; k++) if (strcasecmp(e->attrs[k].name, an) == 0) BAD("%s: association %s: name already used", en, an);
+      if (e->nattrs >= MAX_ATTRS) BAD("%s: associations: more than %d attributes and associations", en, MAX_ATTRS);
       if (!add_attr(e, an, FT_ASSOC, aj->valuestring)) BAD("out of memory");
     }
     cJSON *sync = cJSON_GetObjectItemCaseSensitive(ej, "sync");
