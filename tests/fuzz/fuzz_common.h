@@ -298,32 +298,6 @@ static int fz_drive(fz *f, const char *filter, fz_serve_fn serve, void *ctx, fer
   return rc;
 }
 
-/* KNOWN BUG, reported, not fixed here (core/sync.c is not ours to change):
- * the engine casts JSON numbers to int64 without a range check — a push
- * result's "mid" and "version", a pulled object's "version", a page's
- * "cursor" — which is undefined behaviour from 2^63 on (UBSan:
- * float-cast-overflow; in practice INT64_MIN on x86, a saturated or trapping
- * conversion in wasm). Until it is fixed the sync targets skip such inputs,
- * so fuzzing can go on past it; regressions/{push,pull}/huge-* are the
- * inputs that show it: FERRY_FUZZ_KNOWN_BUGS=1 turns the filter off to
- * replay them. Delete this filter with the fix. */
-static int fz_huge_number(const cJSON *j) {
-  for (; j; j = j->next) {
-    if (cJSON_IsNumber(j) && j->string && !(fabs(j->valuedouble) < 9223372036854775808.0) &&
-        (!strcmp(j->string, "mid") || !strcmp(j->string, "version") || !strcmp(j->string, "cursor")))
-      return 1;
-    if (fz_huge_number(j->child)) return 1;
-  }
-  return 0;
-}
-static int fz_known_bug(const uint8_t *data, size_t size) {
-  if (getenv("FERRY_FUZZ_KNOWN_BUGS")) return 0;
-  cJSON *root = cJSON_ParseWithLength((const char *)data, size);
-  int hit = fz_huge_number(root);
-  cJSON_Delete(root);
-  return hit;
-}
-
 /* ---- the fixed world of the sync targets --------------------------------- */
 
 /* The first sync's pages: what the device already has from the server. */

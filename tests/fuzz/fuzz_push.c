@@ -53,7 +53,6 @@ static int outbox_subset(const fz_str *small, const fz_str *big) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (fz_known_bug(data, size)) return -1;   /* -1: libFuzzer keeps it out of the corpus */
   fz f;
   fz_synced(&f);
   fz_edit(&f);
