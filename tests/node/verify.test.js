@@ -51,7 +51,7 @@ test('verify_should_repair_a_replica_that_drifted_and_keep_pending_changes', asy
     // device's cursor. The device cannot learn of them by pulling.
     await w.srv.db.exec("UPDATE Item SET name = 'one, changed' WHERE id = 'i1'");
     await w.srv.db.exec("DELETE FROM Item WHERE id = 'i2'");
-    await w.srv.db.exec("INSERT INTO Item(id, name, _ferry_version) VALUES ('i0', 'zero', -1)");
+    await w.srv.db.exec("INSERT INTO Item(id, name, _ferry_version) VALUES ('i0', 'zero', 0)");
     await w.srv.db.exec("UPDATE Item SET name = 'four, changed there' WHERE id = 'i4'");
     await w.srv.db.exec("UPDATE Task SET title = 'retitled' WHERE id = 't1'");
     assert.equal((await a.sync()).pulled, 0, 'a plain sync does not see the drift');
