@@ -210,7 +210,9 @@ static void rebuild_table(sqlite3 *sq, ferry__buf *b, const ferry__entity *e) {
     sqlite3_bind_text(st, 1, n, -1, SQLITE_STATIC);
     while (sqlite3_step(st) == SQLITE_ROW) {
       const char *c = (const char *)sqlite3_column_text(st, 0);
-      if (ferry__entity_attr(e, c)) continue;
+      int kept = 0;
+      for (int k = 0; k < e->nattrs; k++) if (strcasecmp(e->attrs[k].name, c) == 0) kept = 1;
+      if (kept) continue;
       snprintf(sql, sizeof sql, ", \"%s\" %s", c, (const char *)sqlite3_column_text(st, 1));
       put(b, sql);
       snprintf(sql, sizeof sql, ", \"%s\"", c);
