@@ -450,7 +450,7 @@ function history(world, devices) {
   const objs = new Map();
   const obj = (e, id) => {
     const k = key(e, id);
-    if (!objs.has(k)) objs.set(k, { e, id, attrs: new Map(), creates: [], deletes: [], discards: new Set(), retried: false });
+    if (!objs.has(k)) objs.set(k, { e, id, attrs: new Map(), creates: [], deletes: [], discards: new Set(), retried: false, retriedAt: [] });
     return objs.get(k);
   };
   const failed = [];
@@ -473,7 +473,7 @@ function history(world, devices) {
         lifeIds.get(d.i).add(r.clientId);
       } else if (r.k === 'resolve') {
         if (r.how === 'discard') obj(r.e, r.id).discards.add(who);
-        if (r.how === 'retry') obj(r.e, r.id).retried = true;
+        if (r.how === 'retry') { obj(r.e, r.id).retried = true; obj(r.e, r.id).retriedAt.push({ who, t: r.t }); }
       } else if (r.k === 'retried') {
         retries.push({ ...r, who });
       } else if (r.k === 'error') {
@@ -695,6 +695,9 @@ async function check(world, devices, reports, stats) {
     if (x.op !== 'upsert' || !x.server || typeof x.server !== 'object' || !Array.isArray(x.attrs)) continue;
     const ob = h.objs.get(key(x.e, x.id));
     if (!ob) continue;
+    // Another device's retry before this conflict sent its old values again as the latest write
+    // (it may revive a deleted object with every value it holds), so the server's value is newer.
+    if (ob.retriedAt.some((r) => r.who !== x.who && r.t <= x.at)) continue;
     for (const attr of x.attrs) {
       const type = attrsOf(x.e)[attr];
       if (!type || !Object.hasOwn(x.server, attr) || !x.local || !Object.hasOwn(x.local, attr)) continue;
