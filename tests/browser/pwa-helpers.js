@@ -50,11 +50,11 @@ export async function removeTemps() {
  * Copies web/ into a temp folder, lets `mutate(dir)` change it (a "new
  * version"), and generates its precache manifest. -> { dir, manifest }
  */
-export async function buildSite(tag, mutate) {
+export async function buildSite(tag, mutate, options = {}) {
   const dir = await tempDir(`web-${tag}`);
   await fsp.cp(path.join(ROOT, 'web'), dir, { recursive: true, filter: (src) => !src.endsWith('precache-manifest.js') });
   if (mutate) await mutate(dir);
-  const manifest = buildWeb({ web: dir });
+  const manifest = buildWeb({ web: dir, ...options });
   return { dir, manifest };
 }
 
