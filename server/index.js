@@ -11,6 +11,7 @@ import { FerryError } from '../bindings/errors.js';
 import { validateModel, formatErrors } from './model.js';
 import { SyncStore, HttpError, checkPush, checkPull, checkVerify } from './store.js';
 import { staticFiles } from './static.js';
+import { BlobStore, serveFile, DEFAULT_FILE_LIMIT, DEFAULT_FILE_GRACE } from './files.js';
 
 export { validateModel, compileWhere, formatErrors } from './model.js';
 
@@ -116,6 +117,9 @@ async function readJson(req, limit) {
  *   cors         null (default: same origin only), '*', or a list of allowed origins
  *   tombstoneHorizon = 90 days (ms): tombstones and unacknowledged results older than this are purged
  *                (at start and hourly; api.purge() runs it now); 0 keeps everything
+ *   fileLimit = 1 GiB: the largest file (bytes) the blob store accepts
+ *   fileGrace = 1 day (ms): unreferenced blobs and abandoned partial uploads older than this are
+ *                collected (with the purge)
  *   log          (message) => void for errors and migrations (default console.error)
  * @returns {Promise<{ url, port, close, db, model, store, write, remove, version }>}
  */
@@ -124,7 +128,9 @@ export async function createSyncServer(options = {}) {
     port = 0, host = '127.0.0.1', authenticate = null, authorize = null,
     bodyLimit = DEFAULT_BODY_LIMIT, pageLimit = DEFAULT_PAGE_LIMIT, pageBytes = DEFAULT_PAGE_BYTES, seed = null, cors = null,
     log = (m) => console.error(m), tombstoneHorizon = 90 * 24 * 3600 * 1000,
+    fileLimit = DEFAULT_FILE_LIMIT, fileGrace = DEFAULT_FILE_GRACE,
   } = options;
+  if (!Number.isSafeInteger(fileLimit) || fileLimit < 0) throw new FerryError('misuse', 'fileLimit is a number of bytes');
   if (options.model === undefined) throw new FerryError('misuse', 'createSyncServer() needs a model (an object or a path to its JSON file)');
   if (!Number.isSafeInteger(pageLimit) || pageLimit < 1) throw new FerryError('misuse', 'pageLimit must be a positive integer');
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1) throw new FerryError('misuse', 'bodyLimit must be a positive integer');
@@ -146,8 +152,9 @@ export async function createSyncServer(options = {}) {
     throw e;
   }
 
+  const blobs = new BlobStore(path.join(dataDir, 'files'), { fileLimit });
   const api = {
-    db, model, store, dataDir,
+    db, model, store, dataDir, blobs,
     /** Server-side upserts: write('Customer', [{ id, name, … }]) -> { version } */
     write: (entity, objects, opts) => store.write(entity, objects, opts),
     /** Server-side deletes: remove('Customer', ['id1']) -> { version } */
@@ -155,7 +162,11 @@ export async function createSyncServer(options = {}) {
     /** The highest version given to any change so far. */
     version: () => store.version(),
     /** Purges what is older than the tombstone horizon now. -> { purged, tombstones } */
-    purge: (opts = {}) => store.purge({ horizon: tombstoneHorizon, ...opts }),
+    purge: async (opts = {}) => {
+      const r = await store.purge({ horizon: tombstoneHorizon, ...opts });
+      r.files = await blobs.collect((hash) => store.fileReferenced(hash), { grace: fileGrace, now: opts.now });
+      return r;
+    },
   };
   if (!Number.isFinite(tombstoneHorizon) || tombstoneHorizon < 0) throw new FerryError('misuse', 'tombstoneHorizon is a number of milliseconds (0: never purge)');
 
@@ -198,14 +209,25 @@ export async function createSyncServer(options = {}) {
     const origin = allowOrigin(req);
     const corsHeaders = corsOf(req);
     if (route === '/sync' || route.startsWith('/sync/')) {
+      const file = /^\/sync\/files\/([^/]*)$/.exec(route);
       if (req.method === 'OPTIONS' && origin) {
         res.writeHead(204, {
           ...corsHeaders,
-          'access-control-allow-methods': 'GET, POST',
+          'access-control-allow-methods': file ? 'GET, HEAD, PUT' : 'GET, POST',
+          'access-control-expose-headers': 'content-range, x-ferry-received',
           'access-control-allow-headers': req.headers['access-control-request-headers'] || 'content-type',
           'access-control-max-age': '600',
         });
         res.end();
+        return;
+      }
+      if (file) {
+        const user = authenticate ? await authenticate(req) : {};
+        if (user === null || user === undefined || user === false) {
+          req.resume();
+          throw new HttpError(401, 'unauthenticated', 'the request has no valid credentials');
+        }
+        await serveFile(req, res, { hash: file[1], user, store, blobs, sendJson, headers: corsHeaders });
         return;
       }
       const routes = { '/sync/model': 'GET', '/sync/push': 'POST', '/sync/pull': 'POST', '/sync/verify': 'POST' };
@@ -254,7 +276,7 @@ export async function createSyncServer(options = {}) {
         log(`ferry-server: ${req.method} ${req.url} failed: ${e?.stack || e}`);
       }
       if (status === 413) headers.connection = 'close';
-      if (status === 405) headers.allow = req.url.endsWith('/model') ? 'GET' : 'POST';
+      if (status === 405) headers.allow = req.url.endsWith('/model') ? 'GET' : /\/sync\/files\//.test(req.url) ? 'GET, HEAD, PUT' : 'POST';
       if (res.headersSent) { res.destroy(); return; }
       sendJson(res, status, body, headers);
       if (status === 413) {

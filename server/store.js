@@ -12,7 +12,11 @@
 // (per client the highest applied mid), _ferry_results (each mutation's
 // result until the client acknowledges it).
 import { FerryError } from '../bindings/errors.js';
+import { loadCore } from '../bindings/core.js';
 import { compileWhere, isDownloaded, isSynced } from './model.js';
+
+// The core's value rules (file references) run here through the same wasm.
+const core = await loadCore();
 
 const SQL_TYPE = {
   string: 'TEXT', integer: 'INTEGER', decimal: 'TEXT', boolean: 'INTEGER',
@@ -105,9 +109,16 @@ export function toStored(type, v, name) {
       return new Date(t).toISOString();
     }
     case 'binary':
-    case 'file':
-      if (typeof v !== 'string' || !BASE64.test(v)) throw bad(`${type} data as a base64 string`);
+      if (typeof v !== 'string' || !BASE64.test(v)) throw bad('binary data as a base64 string');
       return v;
+    case 'file':
+      if (typeof v !== 'object' || Array.isArray(v)) throw bad('a file reference {hash, size, type, name}');
+      try {
+        return core.fileRef(v);
+      } catch (e) {
+        if (e instanceof FerryError) throw new Rejection(`attribute ${name}: expected a file reference: ${e.message}`);
+        throw e;
+      }
     case 'association':
       if (!validId(v)) throw bad("the target object's id (a string of 1-128 bytes) or null");
       return v;
@@ -145,6 +156,9 @@ function toJson(type, v) {
   if (v === null || v === undefined) return null;
   if (type === 'boolean') return v !== 0 && v !== '0';
   if (typeof v === 'bigint') return type === 'integer' ? Number(v) : String(v);
+  if (type === 'file') {
+    try { return JSON.parse(v); } catch { return null; }
+  }
   if (TEXT_TYPES.has(type) && typeof v !== 'string') return String(v);
   return v;
 }
@@ -182,6 +196,8 @@ function jsonExpr(name, type) {
     return `CASE WHEN typeof(${c}) = 'integer' AND abs(${c}) <= 9007199254740991 THEN ${c} `
       + `WHEN typeof(${c}) = 'text' AND CAST(CAST(${c} AS INTEGER) AS TEXT) = ${c} AND abs(CAST(${c} AS INTEGER)) <= 9007199254740991 THEN CAST(${c} AS INTEGER) END`;
   }
+  // A file reference goes out as the object it is (stored canonical, by the core's rule).
+  if (type === 'file') return `CASE WHEN json_valid(${c}) AND json_type(${c}) = 'object' THEN json(${c}) END`;
   if (TEXT_TYPES.has(type)) return `CAST(${c} AS TEXT)`;
   return c;
 }
@@ -218,6 +234,7 @@ class EntityTable {
     // What a pull reads: every column of the entity table (a where filter may name any of them) but the metadata.
     this.readColumns = ['id', ...this.members.keys(), '_ferry_version', '_ferry_deleted'].map(q).join(', ');
     this.pageSqlCache = new Map();
+    this.fileAttrs = [...this.members].filter(([, type]) => type === 'file').map(([n]) => n);
   }
 
   /** The where filter for a user: { sql, params }. */
@@ -385,6 +402,10 @@ export class SyncStore {
             }
           }
         }
+        // Which objects reference a file: the blob store's access checks and collection.
+        for (const n of t.fileAttrs) {
+          await tx.exec(`CREATE INDEX IF NOT EXISTS ${q(`_ferry_file_${t.name}_${n}`)} ON ${t.table}(json_extract(${q(n)}, '$.hash'))`);
+        }
       }
       const json = JSON.stringify(model);
       if (stored.model_version !== undefined && stored.model_version !== model.version) {
@@ -427,6 +448,38 @@ export class SyncStore {
       await tx.exec('DELETE FROM _ferry_results WHERE client_id IN (SELECT client_id FROM _ferry_clients WHERE seen_at < ?)', [now - horizon]);
       return { purged: mark, tombstones };
     });
+  }
+
+  /**
+   * The reference to the file `hash` of an object `user` may read ('read':
+   * under the entity's download filter) or write ('write': under its access
+   * rule, or any synced object when it has none), or null. Tombstones count
+   * for neither.
+   * @returns {Promise<{ hash, size, type, name } | null>}
+   */
+  async fileAccess(hash, user, mode) {
+    for (const t of this.tables.values()) {
+      if (!t.fileAttrs.length || !isSynced(t.entity)) continue;
+      if (mode === 'read' && !isDownloaded(t.entity)) continue;
+      const where = mode === 'read' ? t.match(user) : t.access ? t.access(user) : { sql: '1', params: [] };
+      for (const n of t.fileAttrs) {
+        const [row] = await this.db.query(
+          `SELECT ${q(n)} AS ref FROM ${t.table} WHERE json_extract(${q(n)}, '$.hash') = ? AND _ferry_deleted = 0 AND (${where.sql}) LIMIT 1`,
+          [hash, ...where.params]);
+        if (row) return JSON.parse(row.ref);
+      }
+    }
+    return null;
+  }
+
+  /** Whether any object, a tombstone too (it may come back), references the file `hash`. */
+  async fileReferenced(hash) {
+    for (const t of this.tables.values()) {
+      for (const n of t.fileAttrs) {
+        if ((await this.db.query(`SELECT 1 FROM ${t.table} WHERE json_extract(${q(n)}, '$.hash') = ? LIMIT 1`, [hash])).length) return true;
+      }
+    }
+    return false;
   }
 
   /** The highest version given to any change. */

@@ -92,7 +92,7 @@ function client(srv, clientId, { headers = {}, modelVersion = MODEL.version } = 
 
 const ITEM = {
   s: 'text é 日本 "quoted"', i: -9007199254740991, d: '12.50', b: true,
-  t: '2026-11-24T10:00:00.000Z', bin: 'AAECAwT/', f: 'aGVsbG8=', region: 'r1',
+  t: '2026-11-24T10:00:00.000Z', bin: 'AAECAwT/', f: { hash: 'c0'.repeat(32), size: 5, type: 'text/plain', name: 'hello.txt' }, region: 'r1',
 };
 
 test('model_route_should_serve_the_normalized_model', async () => {
@@ -136,6 +136,9 @@ test('push_should_reject_a_wrong_value_type_naming_the_attribute', async () => {
   const bad = [
     ['s', 5], ['i', 1.5], ['i', '3'], ['i', 2 ** 60], ['d', 'ten'], ['d', true], ['b', 'yes'], ['b', 2],
     ['t', 'yesterday'], ['t', 1764000000000], ['t', '2026-13-45T99:00:00Z'], ['bin', 'not base64!'], ['f', 12],
+    ['f', 'aGVsbG8='], ['f', { hash: 'AB'.repeat(32), size: 1, type: '', name: '' }], ['f', { hash: 'ab'.repeat(32), size: -1, type: '', name: '' }],
+    ['f', { hash: 'ab'.repeat(32), size: 1, type: '', name: 'a\u0000b' }], ['f', { hash: 'ab'.repeat(32), size: 1, type: '', name: '', extra: 1 }],
+    ['f', { hash: 'ab'.repeat(32), size: 1, type: 'x'.repeat(256), name: '' }],
     ['region', 5], ['region', ''], ['s', { x: 1 }], ['i', [1]],
   ];
   const results = await a.push(bad.map(([k, v], n) => a.mut('Item', `x${n}`, { [k]: v })));
