@@ -13,6 +13,7 @@ import { SyncStore, HttpError, checkPush, checkPull, checkVerify } from './store
 import { staticFiles } from './static.js';
 
 export { validateModel, compileWhere, formatErrors } from './model.js';
+export { demoAuth, DEMO_USERS, DEMO_PASSWORD } from './auth.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BINDINGS = path.join(root, 'bindings');
