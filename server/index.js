@@ -14,6 +14,7 @@ import { staticFiles } from './static.js';
 import { BlobStore, serveFile, DEFAULT_FILE_LIMIT, DEFAULT_FILE_GRACE } from './files.js';
 
 export { validateModel, compileWhere, formatErrors } from './model.js';
+export { demoAuth, DEMO_USERS, DEMO_PASSWORD } from './auth.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BINDINGS = path.join(root, 'bindings');
@@ -102,6 +103,25 @@ async function readJson(req, limit) {
   }
 }
 
+const ROUTE_KEY = /^(GET|POST|PUT|PATCH|DELETE) (\/[^\s?#]*)$/;
+
+/** The routes option as path -> { METHOD: handler }; FerryError 'misuse' for a bad key or handler. */
+function checkRoutes(routes) {
+  const byPath = new Map();
+  if (routes === null || routes === undefined) return byPath;
+  if (typeof routes !== 'object') throw new FerryError('misuse', "routes is an object of 'METHOD /path': async (req, ctx) => ({ status, body })");
+  for (const [key, fn] of Object.entries(routes)) {
+    const m = ROUTE_KEY.exec(key);
+    if (!m) throw new FerryError('misuse', `route '${key}' is not 'METHOD /path' (GET, POST, PUT, PATCH or DELETE)`);
+    const [, method, route] = m;
+    if (route === '/sync' || route.startsWith('/sync/')) throw new FerryError('misuse', `route '${key}': /sync is the sync protocol's`);
+    if (typeof fn !== 'function') throw new FerryError('misuse', `route '${key}' needs a function`);
+    if (!byPath.has(route)) byPath.set(route, {});
+    byPath.get(route)[method] = fn;
+  }
+  return byPath;
+}
+
 /**
  * Starts a sync server.
  * @param {object} options
@@ -111,6 +131,8 @@ async function readJson(req, limit) {
  *   static       folder served at '/' (with the repo's bindings/ at '/bindings/'), or null
  *   authenticate async (req) => user object | null (null: 401); default: anonymous {}
  *   authorize    async ({ user, entity, id, op, values, current }) => boolean (false: rejected 'forbidden')
+ *   routes       more JSON routes: { 'POST /auth/sign-in': async (req, { json, fail, server }) => ({ status, body, headers }) };
+ *                json() reads the body (bodyLimit), fail(status, code, message) makes an error to throw
  *   bodyLimit = 16 MiB, pageLimit = 5000 objects and pageBytes = 4 MiB (the largest page a pull returns;
  *                one object larger than pageBytes still goes, alone)
  *   seed         run on a new database: { Entity: [objects] } or async (server) => {}
@@ -135,6 +157,7 @@ export async function createSyncServer(options = {}) {
   if (!Number.isSafeInteger(pageLimit) || pageLimit < 1) throw new FerryError('misuse', 'pageLimit must be a positive integer');
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1) throw new FerryError('misuse', 'bodyLimit must be a positive integer');
   const model = loadModel(options.model);
+  const extraRoutes = checkRoutes(options.routes);
   let dataDir = options.dataDir;
   let tempData = false;
   if (!dataDir) {
@@ -256,6 +279,34 @@ export async function createSyncServer(options = {}) {
       }
       return;
     }
+    const extra = extraRoutes.get(route);
+    if (extra) {
+      const methods = Object.keys(extra);
+      if (req.method === 'OPTIONS' && origin) {
+        res.writeHead(204, {
+          ...corsHeaders,
+          'access-control-allow-methods': methods.join(', '),
+          'access-control-allow-headers': req.headers['access-control-request-headers'] || 'content-type',
+          'access-control-max-age': '600',
+        });
+        res.end();
+        return;
+      }
+      const fn = extra[req.method] || (req.method === 'HEAD' ? extra.GET : undefined);
+      if (!fn) {
+        const e = new HttpError(405, 'method_not_allowed', `${route} takes ${methods.join(', ')}`);
+        e.allow = methods.join(', ');
+        throw e;
+      }
+      const out = await fn(req, {
+        json: () => readJson(req, bodyLimit),
+        fail: (status, code, message) => new HttpError(status, code, message),
+        server: api,
+      });
+      // sendJson marks every reply no-store: tokens and the like must never sit in a cache.
+      sendJson(res, out?.status ?? 200, out?.body ?? null, { ...corsHeaders, ...out?.headers, 'cache-control': 'no-store' });
+      return;
+    }
     if (serveStatic && (req.method === 'GET' || req.method === 'HEAD')) {
       serveStatic(req, res, () => sendJson(res, 404, { error: 'not_found', message: `no file at ${route}` }));
       return;
@@ -276,7 +327,7 @@ export async function createSyncServer(options = {}) {
         log(`ferry-server: ${req.method} ${req.url} failed: ${e?.stack || e}`);
       }
       if (status === 413) headers.connection = 'close';
-      if (status === 405) headers.allow = req.url.endsWith('/model') ? 'GET' : /\/sync\/files\//.test(req.url) ? 'GET, HEAD, PUT' : 'POST';
+      if (status === 405) headers.allow = e.allow || (req.url.endsWith('/model') ? 'GET' : /\/sync\/files\//.test(req.url) ? 'GET, HEAD, PUT' : 'POST');
       if (res.headersSent) { res.destroy(); return; }
       sendJson(res, status, body, headers);
       if (status === 413) {
