@@ -382,6 +382,10 @@ export class SyncStore {
       await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('purged', 0)");
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_exits(entity TEXT NOT NULL, version INTEGER NOT NULL, id TEXT NOT NULL, prev TEXT NOT NULL, PRIMARY KEY(entity, version)) WITHOUT ROWID');
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_results(client_id TEXT NOT NULL, mid INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY(client_id, mid)) WITHOUT ROWID');
+      // When each result was recorded: a client that syncs but never acknowledges must not keep them forever.
+      if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_results') WHERE name = 'at'")).length) {
+        await tx.exec('ALTER TABLE _ferry_results ADD COLUMN at INTEGER NOT NULL DEFAULT 0');
+      }
       await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('version', 0)");
       const stored = Object.fromEntries((await tx.query("SELECT key, value FROM _ferry_state WHERE key IN ('model_version', 'model')")).map((r) => [r.key, r.value]));
       this.created = fresh;
@@ -421,7 +425,7 @@ export class SyncStore {
   /**
    * Forgets what no device needs once it is older than `horizon` ms:
    * tombstones and exits up to the newest version handed out before then,
-   * and the kept results of clients not seen since. A device whose cursor is
+   * and the kept results recorded before then or of clients not seen since. A device whose cursor is
    * below that version is told to pull again from scratch (410 resync).
    * @returns {Promise<{ purged: number, tombstones: number }>}
    */
@@ -445,7 +449,7 @@ export class SyncStore {
         await tx.exec('DELETE FROM _ferry_epochs WHERE version < ?', [p]);
         if (mark !== before) await tx.exec("UPDATE _ferry_state SET value = ? WHERE key = 'purged'", [mark]);
       }
-      await tx.exec('DELETE FROM _ferry_results WHERE client_id IN (SELECT client_id FROM _ferry_clients WHERE seen_at < ?)', [now - horizon]);
+      await tx.exec('DELETE FROM _ferry_results WHERE at < ? OR client_id IN (SELECT client_id FROM _ferry_clients WHERE seen_at < ?)', [now - horizon, now - horizon]);
       return { purged: mark, tombstones };
     });
   }
@@ -561,8 +565,8 @@ export class SyncStore {
       const high = Math.max(highBefore, ...recorded.map(([mid]) => mid));
       const acked = Number.isSafeInteger(body.ackedMid) ? Math.min(body.ackedMid, high) : 0;
       if (recorded.length) {
-        await tx.exec('INSERT OR REPLACE INTO _ferry_results(client_id, mid, result) SELECT ?, value->>0, value->>1 FROM json_each(?)',
-          [clientId, JSON.stringify(recorded)]);
+        await tx.exec('INSERT OR REPLACE INTO _ferry_results(client_id, mid, result, at) SELECT ?, value->>0, value->>1, ? FROM json_each(?)',
+          [clientId, Date.now(), JSON.stringify(recorded)]);
       }
       await tx.exec('INSERT INTO _ferry_clients(client_id, high_mid, acked_mid, seen_at, user_key) VALUES (?, ?, ?, ?, ?) '
         + 'ON CONFLICT(client_id) DO UPDATE SET high_mid = max(high_mid, excluded.high_mid), acked_mid = max(acked_mid, excluded.acked_mid), '

@@ -736,3 +736,20 @@ test('entity_with_many_attributes_should_round_trip', async () => {
   assert.equal((await a.push([a.mut('Wide', 'w', values)]))[0].status, 'applied');
   assert.deepEqual((await a.pullAll('Wide')).objects.w, values);
 });
+
+test('results_a_client_never_acknowledges_should_be_forgotten_after_the_horizon', async () => {
+  const horizon = 3600_000;
+  const srv = await start({ tombstoneHorizon: horizon });
+  const a = client(srv, 'c-never-acks-0000001');
+  await a.push([a.mut('Region', 'r1', { name: 'one' }), a.mut('Region', 'r2', { name: 'two' })]);
+  // The same client keeps syncing (it is seen) but acknowledges nothing.
+  await srv.db.exec('UPDATE _ferry_results SET at = at - ?', [2 * horizon]);
+  await a.push([a.mut('Region', 'r3', { name: 'three' })]);
+  const count = async () => (await srv.db.query("SELECT count(*) AS n FROM _ferry_results WHERE client_id = 'c-never-acks-0000001'"))[0].n;
+  assert.equal(await count(), 3);
+  await srv.purge();
+  assert.equal(await count(), 1, 'only the result recorded within the horizon is kept');
+  // A client nobody has seen for longer loses the rest.
+  await srv.purge({ now: Date.now() + 2 * horizon });
+  assert.equal(await count(), 0);
+});
