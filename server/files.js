@@ -94,6 +94,9 @@ export class BlobStore {
         await handle.truncate(offset).catch(() => {});   // a body that does not fit the file: none of it counts
       } else {
         await handle.sync().catch(() => {});   // a cut: what arrived is a prefix of the file, the client resumes after it
+        if (e.code === 'ECONNRESET' || /aborted/i.test(e.message)) {
+          throw new HttpError(400, 'bad_request', `the upload was cut off after ${offset + written} bytes; ask how much arrived (HEAD) and go on from there`);
+        }
       }
       throw e;
     } finally {
