@@ -71,7 +71,7 @@ function startServer(cfg, dataDir, extra = []) {
   return { child, first };
 }
 
-const cpuOf = (child) => new Promise((resolve) => { child.once('message', (m) => resolve(m.cpu / 1000)); child.send({ cpu: true }); });
+const cpuOf = (child) => new Promise((resolve) => { child.once('message', resolve); child.send({ cpu: true }); });
 
 // One data set per server code: each seeds its own layout.
 const templates = {};
@@ -106,7 +106,9 @@ async function once(cfg, rep) {
     let t = performance.now();
     const pull = await db.sync();
     const pullMs = performance.now() - t;
-    const pullCpu = (await cpuOf(child)) - cpu0;
+    let cpu1 = await cpuOf(child);
+    const pullCpu = cpu1.cpu - cpu0.cpu;
+    const pullMain = cpu1.main - cpu0.main;
     const [{ n }] = await db.query(`SELECT count(*) AS n FROM ${ENTITY}`);
     if (n !== READABLE || pull.errors?.length) throw new Error(`${cfg.name}: pulled ${pull.pulled}, table has ${n} (expected ${READABLE}); errors ${JSON.stringify(pull.errors)}`);
 
@@ -124,11 +126,13 @@ async function once(cfg, rep) {
     t = performance.now();
     const pushed = await db.sync();
     const pushMs = performance.now() - t;
-    const pushCpu = (await cpuOf(child)) - cpu0;
+    cpu1 = await cpuOf(child);
+    const pushCpu = cpu1.cpu - cpu0.cpu;
+    const pushMain = cpu1.main - cpu0.main;
     if (pushed.pushed !== CHANGES || pushed.errors?.length || (await db.syncErrors()).length) {
       throw new Error(`${cfg.name}: pushed ${pushed.pushed} of ${CHANGES}; errors ${JSON.stringify(pushed.errors)}`);
     }
-    return { pullMs, pullCpu, pushMs, pushReqMs, pushCpu };
+    return { pullMs, pullCpu, pullMain, pushMs, pushReqMs, pushCpu, pushMain };
   } finally {
     await db.close();
     child.disconnect();
@@ -160,9 +164,11 @@ const median = (xs) => {
 const METRICS = [
   ['pullMs', 'first pull, client wall (ms)'],
   ['pullCpu', 'first pull, server CPU (ms)'],
+  ['pullMain', 'first pull, server main thread CPU (ms)'],
   ['pushMs', `push of ${CHANGES} changes, sync() wall (ms)`],
   ['pushReqMs', 'push requests alone, wall (ms)'],
   ['pushCpu', 'push sync(), server CPU (ms)'],
+  ['pushMain', 'push sync(), server main thread CPU (ms)'],
 ];
 const med = Object.fromEntries(configs.map((c) => [c.name, Object.fromEntries(METRICS.map(([k]) => [k, median(samples[c.name].map((s) => s[k]))]))]));
 const baselines = configs.filter((c) => c.name !== 'after');
