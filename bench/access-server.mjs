@@ -32,8 +32,8 @@ export function model(where) {
 }
 
 // About 200 bytes of JSON per object, as bench/sync.mjs's items. Every
-// sixth object is another user's, spread through the versions so each pull
-// page holds some.
+// sixth object is another user's (one 5,000-object seed write at a time, so
+// most pull pages hold some).
 export function note(i, owner) {
   return {
     id: `note-${String(i).padStart(7, '0')}`, owner, name: `Note number ${i} with a longer name`, note: 'n'.repeat(60),
@@ -91,8 +91,13 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   if (mode === 'seed') {
     const r = Number(readable);
     const o = Number(others);
+    // Bob's objects were Alice's first and changed hands (a server write),
+    // so the server behind an access rule holds one exit for each of them.
     for (let i = 0; i < r + o; i += 5000) {
-      await srv.write(ENTITY, Array.from({ length: Math.min(5000, r + o - i) }, (_, k) => note(i + k, ownerOf(i + k, r, o))));
+      const chunk = Array.from({ length: Math.min(5000, r + o - i) }, (_, k) => note(i + k, OWNER));
+      await srv.write(ENTITY, chunk);
+      const moved = chunk.filter((x, k) => ownerOf(i + k, r, o) !== OWNER).map((x) => ({ id: x.id, owner: 'bob' }));
+      if (moved.length) await srv.write(ENTITY, moved);
     }
     await srv.close();
     process.stdout.write('seeded\n');

@@ -15,7 +15,8 @@
 //           product's flags), filter `owner = $user.id`: everything the
 //           checks commit and the ones after it changed on the server.
 // The user (alice) may read 100,000 of the 120,000 objects; every sixth is
-// bob's. The push is 5,000 updates of a non-filter attribute of alice's
+// bob's, and was alice's before it changed hands (so `after` has 20,000
+// exits to go through; the others list those ids from the page). The push is 5,000 updates of a non-filter attribute of alice's
 // objects and 5,000 new objects of hers, in one local transaction; the
 // client sends them as it always does (batches of 500).
 //
