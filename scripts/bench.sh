@@ -35,6 +35,7 @@ access_bench() {
       rm -rf "$base_dir" && mkdir -p "$base_dir/src"
       git archive "$rev" | tar -x -C "$base_dir/src" || fail "extracting $access_base"
       ln -s "$PWD/.deps" "$base_dir/src/.deps"
+      export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
       emcmake cmake -S "$base_dir/src" -B "$base_dir/wasm" -DCMAKE_BUILD_TYPE=Release >/dev/null || fail "cmake (access base)"
       cmake --build "$base_dir/wasm" -j"$jobs" --target ferry_wasm >/dev/null || fail "access base wasm build"
       if git diff --quiet "$rev" HEAD -- core/ferry_errors.h bindings/gen_codes.c; then
