@@ -45,6 +45,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { createSyncServer } from '../server/index.js';
+import { demoAuth } from '../server/auth.js';
 import { buildWeb } from '../scripts/build-web.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -194,10 +195,14 @@ async function main() {
   const web = path.join(TMP, 'web');
   await fsp.cp(path.join(ROOT, 'web'), web, { recursive: true, filter: (src) => !src.endsWith('precache-manifest.js') });
   const manifest = buildWeb({ web });
+  // The demo signs its users in (server/auth.js), as ferry-server does for it.
+  const auth = demoAuth({ dataDir: path.join(TMP, 'server-data') });
   const srv = await createSyncServer({
     model: path.join(ROOT, 'server', 'demo-model.json'),
     dataDir: path.join(TMP, 'server-data'),
     static: web,
+    authenticate: auth.authenticate,
+    routes: auth.routes,
     seed: SEED,
     log: (m) => { if (verbose) console.error(m); },
   });

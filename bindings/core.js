@@ -119,6 +119,30 @@ export class Core {
     return this.open(name, (n, out) => this.M._fg_open_js_store(n, id, out));
   }
   close(db) { this.M._ferry_db_close(db); }
+
+  /**
+   * The canonical JSON text of a file reference ({ hash, size, type, name },
+   * as an object or JSON text); FerryError 'type' saying what is wrong.
+   * The rule is the core's (core/fileref.c), for devices and the server alike.
+   */
+  fileRef(ref) {
+    const text = typeof ref === 'string' ? ref : JSON.stringify(ref);
+    if (text === undefined) throw new FerryError('type', 'a file reference is a JSON object {hash, size, type, name}');
+    const bytes = enc.encode(text);
+    const inPtr = this.bytes(bytes);
+    const cap = 4096;
+    const outPtr = this.M._malloc(cap);
+    try {
+      if (!outPtr) throw new FerryError('nomem', 'out of wasm memory');
+      const rc = this.M._ferry_file_ref_canon(inPtr, bytes.length, outPtr, cap);
+      const out = this.readCString(outPtr);
+      if (rc !== 0) throw new FerryError(codeOfRc(rc), out || 'not a file reference');
+      return out;
+    } finally {
+      this.M._free(inPtr);
+      if (outPtr) this.M._free(outPtr);
+    }
+  }
   inTransaction(db) { return this.M._ferry_db_in_transaction(db) !== 0; }
 
   /**

@@ -6,12 +6,14 @@ import { encodeParams, decodeRows } from './codec.js';
 import { CoreSync } from './core.js';
 import { SyncRunner } from './sync.js';
 import { Listeners } from './events.js';
+import { deleteStorage } from './delete.js';
+import { clearMark } from './lost.js';
 
 
 export class Database {
   #core; #handle; #storage; #tail = Promise.resolve(); #closed = false; #closing = false;
   #listeners = new Listeners(); #depth = 0; #reopen;
-  #engine = null; #runner = null; #offOnline = null;
+  #engine = null; #runner = null; #offOnline = null; #where;
 
   constructor(core, storage, reopen, opts = {}) {
     this.#core = core;
@@ -19,6 +21,7 @@ export class Database {
     this.#handle = storage.handle;
     this.#reopen = reopen;
     this.name = storage.name;
+    this.#where = { path: opts.path, indexedDB: opts.indexedDB, busyTimeout: opts.busyTimeout };
     if (opts.server) {
       if (typeof opts.server !== 'string') throw new FerryError('misuse', 'server must be the sync endpoint URL, e.g. http://127.0.0.1:8080/sync');
       const fetchFn = opts.fetch || globalThis.fetch?.bind(globalThis);
@@ -142,6 +145,60 @@ export class Database {
 
   on(event, fn) {
     return this.#listeners.on(event, fn);
+  }
+
+  /**
+   * Ends this user's use of the device (a shared device, another user signs
+   * in next): pushes what is pending, then closes the database and deletes
+   * its storage, so nothing of this user's data stays and the next open()
+   * of the name starts empty, with a new client id. When changes or sync
+   * errors would be lost (the server is unreachable, a change was rejected),
+   * it refuses with 'unsynced', deletes nothing and the database stays open;
+   * { discard: true } deletes them anyway. Calls made once the last check
+   * runs fail with 'closed'. Emits 'signout' when done.
+   */
+  async signOut({ discard = false } = {}) {
+    if (this.#closed || this.#closing) throw new FerryError('closed', `database '${this.name}' is closed; open it again`);
+    const unsynced = () => {
+      const st = this.#engine ? this.#engine.status() : null;
+      return st ? { pending: st.pendingChanges, errors: st.errors } : { pending: 0, errors: 0 };
+    };
+    let syncError = null;
+    if (this.#runner && !discard) {
+      await this.#runner.running?.catch(() => {});
+      const left = await this.#enqueue(async () => unsynced());
+      if (left.pending > 0) {
+        try { await this.sync(); } catch (e) { syncError = e; }
+      }
+    }
+    // The last check and the close are one step of the queue, so no write
+    // slips in between them.
+    this.#closing = true;
+    try {
+      await this.#enqueue(async () => {
+        const left = unsynced();
+        if (!discard && (left.pending > 0 || left.errors > 0)) {
+          const what = [left.pending && `${left.pending} object${left.pending > 1 ? 's' : ''} with changes not on the server`,
+            left.errors && `${left.errors} sync error${left.errors > 1 ? 's' : ''} (see syncErrors())`].filter(Boolean).join(' and ');
+          throw new FerryError('unsynced', `not signed out: '${this.name}' holds ${what}${syncError ? ` (the sync failed: ${syncError.message})` : ''}; `
+            + 'sync again, or call signOut({ discard: true }) to delete them', syncError ? { cause: syncError } : undefined);
+        }
+        this.#closed = true;
+        try { await this.#storage.flush?.(); } catch { /* deleted next */ }
+        this.#engine?.close();
+        this.#engine = null;
+        this.#core.close(this.#handle);
+        this.#handle = 0;
+        this.#storage.release?.();
+      }, true);
+    } catch (e) {
+      if (!this.#closed) this.#closing = false;
+      throw e;
+    }
+    this.#offOnline?.();
+    await deleteStorage(this.#storage.kind, this.name, this.#where);
+    clearMark(this.name);
+    this.#emit('signout', { name: this.name });
   }
 
   /** Closes the database after the calls already made; later calls fail with 'closed'. */

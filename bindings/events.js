@@ -1,15 +1,15 @@
-// The events a database emits ('change', 'sync', 'syncerror'), shared by the
+// The events a database emits ('change', 'sync', 'syncerror', 'signout'), shared by the
 // in-realm Database and the tab-shared SharedDatabase.
 import { FerryError } from './errors.js';
 
-const EVENTS = new Set(['change', 'sync', 'syncerror']);
+const EVENTS = new Set(['change', 'sync', 'syncerror', 'signout']);
 
 export class Listeners {
   #byEvent = new Map();
 
   /** Adds fn for event; returns a function that removes it. */
   on(event, fn) {
-    if (!EVENTS.has(event)) throw new FerryError('misuse', `unknown event '${event}'; use change, sync or syncerror`);
+    if (!EVENTS.has(event)) throw new FerryError('misuse', `unknown event '${event}'; use change, sync, syncerror or signout`);
     if (typeof fn !== 'function') throw new FerryError('misuse', 'on(event, fn) needs a function');
     if (!this.#byEvent.has(event)) this.#byEvent.set(event, new Set());
     this.#byEvent.get(event).add(fn);

@@ -6,6 +6,7 @@ import { openIndexedDB } from './storage/indexeddb.js';
 import { openOpfs, opfsAvailable } from './storage/opfs.js';
 import { SharedDatabase, sharedAvailable } from './shared.js';
 import { checkNotLost, markSupported } from './lost.js';
+import { deleteDatabase as deleteStored } from './delete.js';
 
 // Options holding functions or objects that cannot be sent to a worker keep
 // the database in the calling window.
@@ -42,6 +43,22 @@ async function openStorage(core, kind, opts) {
       return openOpfs(core, name, opts);
   }
   throw new FerryError('misuse', `unknown storage '${kind}'`);
+}
+
+/**
+ * Deletes database `name` and everything it holds from the device (see
+ * bindings/delete.js): options storage ('auto' by default), path ('file'),
+ * busyTimeout. Fails with 'busy' while it is open anywhere. Pending changes
+ * go with it: db.signOut() syncs them first.
+ */
+export async function deleteDatabase(name, options = {}) {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new FerryError('misuse', `deleteDatabase() needs a database name of 1-128 letters, digits, '_', '.' or '-' (got ${JSON.stringify(name)})`);
+  }
+  if (options?.storage !== undefined && !STORAGES.has(options.storage)) {
+    throw new FerryError('misuse', `unknown storage '${options.storage}'; use ${[...STORAGES].join(', ')}`);
+  }
+  return deleteStored(name, options);
 }
 
 /**

@@ -25,6 +25,14 @@ function writeMark(name) {
   } catch { /* best effort */ }
 }
 
+/** Forgets a database deleted on purpose (deleteDatabase, signOut): opening it again starts anew. */
+export function clearMark(name) {
+  try { globalThis.localStorage?.removeItem(key(name)); } catch { /* best effort */ }
+  try {
+    if (globalThis.document) document.cookie = `${key(name)}=; max-age=0; path=/; samesite=strict`;
+  } catch { /* best effort */ }
+}
+
 export function markSupported() {
   return typeof globalThis.document === 'object';
 }

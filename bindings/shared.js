@@ -7,6 +7,7 @@
 // transaction, so a repeated write is answered, not applied twice.
 import { FerryError } from './errors.js';
 import { Listeners } from './events.js';
+import { clearMark } from './lost.js';
 
 
 function restoreError(e) {
@@ -15,6 +16,17 @@ function restoreError(e) {
 
 function randomId() {
   return globalThis.crypto?.randomUUID?.() || `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+// Bumped (in localStorage, which every tab of the origin sees at once) when
+// a database is signed out: a tab opened before that must not take over as
+// writer and bring the deleted database back.
+const genKey = (name) => `ferry-gen-${name}`;
+function generation(name) {
+  try { return globalThis.localStorage?.getItem(genKey(name)) || '0'; } catch { return '0'; }
+}
+function bumpGeneration(name) {
+  try { globalThis.localStorage?.setItem(genKey(name), String(Number(generation(name)) + 1)); } catch { /* best effort */ }
 }
 
 export function sharedAvailable() {
@@ -26,7 +38,7 @@ export class SharedDatabase {
   #opts; #tab = randomId(); #seq = 0; #pending = new Map(); #listeners = new Listeners();
   #channel; #worker = null; #leader = false; #closed = false; #status;
   #release = null; #releaseTab = null; #ready; #readyResolve; #readyReject; #watch = new Map();
-  #storageKind = null;
+  #storageKind = null; #gen; #goneResolve; #gonePromise;
 
   constructor(opts) {
     this.#opts = opts;
@@ -34,6 +46,8 @@ export class SharedDatabase {
     this.#status = { pendingChanges: 0, lastSyncAt: null, modelVersion: null, syncErrors: 0, clientId: null, storage: null, closed: false };
     this.#ready = new Promise((res, rej) => { this.#readyResolve = res; this.#readyReject = rej; });
     this.#ready.catch(() => {});
+    this.#gen = generation(opts.name);
+    this.#gonePromise = new Promise((r) => { this.#goneResolve = r; });
   }
 
   /** Joins the database's tabs; resolves once a writer (this tab or another) serves it. */
@@ -49,7 +63,15 @@ export class SharedDatabase {
         return new Promise((r) => { this.#releaseTab = r; });
       });
     });
-    navigator.locks.request(`ferry-writer:${name}`, () => (this.#closed ? null : this.#lead()))
+    navigator.locks.request(`ferry-writer:${name}`, () => {
+      if (this.#closed) return null;
+      if (generation(name) !== this.#gen) {
+        this.#gone();
+        this.#readyReject(new FerryError('closed', `database '${name}' was signed out in another tab; open it again`));
+        return null;
+      }
+      return this.#lead();
+    })
       .catch((e) => this.#readyReject(e));
     this.#channel.postMessage({ type: 'who' });
     const timeout = this.#opts.openTimeout ?? 30_000;
@@ -111,6 +133,12 @@ export class SharedDatabase {
       this.#setStatus(msg.status);
       this.#channel.postMessage(msg);
       this.#emit(msg.event, msg.detail);
+    } else if (msg.type === 'gone') {
+      // The worker signed out and deleted the database (its reply went first).
+      this.#channel.postMessage({ type: 'gone' });
+      bumpGeneration(this.name);
+      clearMark(this.name);
+      this.#gone();
     } else if (msg.type === 'headers') {
       Promise.resolve().then(() => this.#opts.headers())
         .then((value) => this.#worker?.postMessage({ type: 'headers-reply', id: msg.id, ok: true, value }))
@@ -170,6 +198,9 @@ export class SharedDatabase {
       case 'event':
         this.#setStatus(msg.status);
         this.#emit(msg.event, msg.detail);
+        break;
+      case 'gone':
+        if (!this.#leader) this.#gone();
         break;
       default:
     }
@@ -266,14 +297,35 @@ export class SharedDatabase {
     return this.#listeners.on(event, fn);
   }
 
+  /**
+   * Database.signOut() for every tab: the writer's worker syncs what is
+   * pending, closes and deletes the database; then every tab's handle is
+   * closed and emits 'signout'. Refused with 'unsynced' as there.
+   */
+  async signOut({ discard = false } = {}) {
+    await this.#call('signOut', { discard: !!discard });
+    await this.#gonePromise;
+  }
+
+  /** The database was signed out (here or in another tab): this handle is closed. */
+  #gone() {
+    if (this.#closed) return;
+    this.#shutdown();
+    this.#goneResolve();
+    this.#emit('signout', { name: this.name });
+  }
+
   /** Closes this tab's use of the database; the writer tab also closes its worker and hands over. */
   async close() {
     if (this.#closed) return;
-    if (this.#leader) {
-      await this.#call('close', {}).catch(() => {});
-      this.#worker.terminate();
-      this.#worker = null;
-    }
+    if (this.#leader) await this.#call('close', {}).catch(() => {});
+    this.#shutdown();
+  }
+
+  #shutdown() {
+    if (this.#closed) return;
+    this.#worker?.terminate();
+    this.#worker = null;
     this.#closed = true;
     this.#leader = false;
     for (const [, ctl] of this.#watch) ctl.abort();

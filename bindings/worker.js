@@ -115,6 +115,11 @@ const ops = {
   retrySyncError({ entity, id }) { return db.retrySyncError(entity, id); },
   discardSyncError({ entity, id }) { return db.discardSyncError(entity, id); },
   status() { return db.status(); },
+  async signOut({ discard }) {
+    await db.signOut({ discard });
+    db = null;
+    return null;
+  },
   async close() {
     if (db) await db.close();
     db = null;
@@ -142,6 +147,8 @@ self.onmessage = async (ev) => {
     if (op !== 'open' && !db) throw new FerryError('closed', 'the database is not open in its worker');
     const value = await ops[op](args || {});
     post({ type: 'reply', id, ok: true, value, status: db ? db.status() : null });
+    // After the reply, so the caller's tab learns the outcome before its handle closes.
+    if (op === 'signOut') post({ type: 'gone' });
   } catch (e) {
     post({ type: 'reply', id, ok: false, error: errorOf(e), status: db && !db.status().closed ? db.status() : null });
   }

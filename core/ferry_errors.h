@@ -31,6 +31,7 @@
   X(SYNC_AUTH,    "sync_auth",     "the sync server refused the credentials; check the headers option") \
   X(SYNC_TOO_BIG, "sync_too_big",  "the sync reply exceeds the size limit; changes stay pending") \
   X(SYNC_REJECTED,"sync_rejected", "the sync server refused the request; see the message") \
-  X(FORBIDDEN,    "forbidden",     "app SQL may not change ferry's own tables, triggers or entity tables; change the model on the server instead")
+  X(FORBIDDEN,    "forbidden",     "app SQL may not change ferry's own tables, triggers or entity tables; change the model on the server instead") \
+  X(UNSYNCED,     "unsynced",      "changes on this device have not reached the server; sync them first, or sign out with { discard: true } to drop them")
 
 #endif

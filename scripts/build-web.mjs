@@ -8,6 +8,11 @@
 // service worker (the browser compares imported scripts byte for byte).
 //
 //   node scripts/build-web.mjs [--web web] [--bindings bindings] [--out <web>/precache-manifest.js]
+//                              [--runtime /path/ ...]
+//
+// --runtime names a path prefix whose fetch() GETs the worker caches
+// (stale-while-revalidate); without it only the precache and subresources
+// (styles, scripts, images, fonts) are cached, never an API's answers.
 //
 // Run after the wasm build (scripts/build.sh). Modules that only run in
 // Node (a static import of a node: built-in) are left out.
@@ -39,9 +44,13 @@ const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
 
 /**
  * Builds the manifest object (and writes it unless write is false).
- * @returns {{ version, entries: [{ url, sha256, size }], shell, offline, file }}
+ * @param {object} [options] web, bindings, out, write, runtime (path prefixes the worker caches at run time)
+ * @returns {{ version, entries: [{ url, sha256, size }], shell, offline, runtime, file }}
  */
-export function buildWeb({ web = path.join(root, 'web'), bindings = path.join(root, 'bindings'), out, write = true } = {}) {
+export function buildWeb({ web = path.join(root, 'web'), bindings = path.join(root, 'bindings'), out, write = true, runtime = [] } = {}) {
+  if (!Array.isArray(runtime) || !runtime.every((p) => typeof p === 'string' && p.startsWith('/'))) {
+    throw new Error(`runtime routes are path prefixes starting with '/' (got ${JSON.stringify(runtime)})`);
+  }
   web = path.resolve(web);
   bindings = path.resolve(bindings);
   out = path.resolve(out || path.join(web, MANIFEST_NAME));
@@ -69,6 +78,7 @@ export function buildWeb({ web = path.join(root, 'web'), bindings = path.join(ro
     version,
     shell: '/index.html',
     offline: entries.some((e) => e.url === '/offline.html') ? '/offline.html' : null,
+    runtime,
     entries,
   };
   if (write) {
@@ -84,14 +94,15 @@ export function buildWeb({ web = path.join(root, 'web'), bindings = path.join(ro
 
 if (import.meta.url === pathToFileURL(process.argv[1] || '').href) {
   const args = process.argv.slice(2);
-  const opts = {};
+  const opts = { runtime: [] };
   for (let i = 0; i < args.length; i++) {
     const [k, v] = args[i].includes('=') ? args[i].split(/=(.*)/s) : [args[i], args[++i]];
     if (k === '--web') opts.web = v;
     else if (k === '--bindings') opts.bindings = v;
     else if (k === '--out') opts.out = v;
+    else if (k === '--runtime') opts.runtime.push(v);
     else {
-      console.error(`build-web: unknown option ${k}\nusage: node scripts/build-web.mjs [--web dir] [--bindings dir] [--out file]`);
+      console.error(`build-web: unknown option ${k}\nusage: node scripts/build-web.mjs [--web dir] [--bindings dir] [--out file] [--runtime /path/ ...]`);
       process.exit(2);
     }
   }

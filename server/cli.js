@@ -4,9 +4,12 @@
 // Defaults: the demo model (server/demo-model.json), ./.ferry-data, PORT or
 // 8080, 127.0.0.1, web/. Sync clients use http://HOST:PORT/sync; the page
 // at '/' and the ES module at '/bindings/'. `--static none` serves no files.
+// With the demo model it signs the demo users in (server/auth.js: POST
+// /auth/sign-in, bearer tokens); with another model every client is anonymous.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSyncServer } from './index.js';
+import { demoAuth } from './auth.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -74,6 +77,12 @@ async function seedDemo(srv) {
       { id: 'visit-4', note: 'Old inspection (archived: never sent to devices)', status: 'archived', customer: 'cust-ada' },
     ]);
   }
+  if (has('Memo')) {
+    await srv.write('Memo', [
+      { id: 'memo-ada-1', owner: 'ada', text: 'Ada: bring the spare valve to Bell & Sons' },
+      { id: 'memo-ben-1', owner: 'ben', text: 'Ben: ask Cobalt about the heat pump budget' },
+    ]);
+  }
 }
 
 async function main() {
@@ -87,9 +96,11 @@ async function main() {
   if (opts.help) { console.log(USAGE); return; }
   let srv;
   try {
+    const auth = opts.demoModel ? demoAuth({ dataDir: opts.data }) : null;
     srv = await createSyncServer({
       model: opts.model, dataDir: opts.data, port: opts.port, host: opts.host, static: opts.static,
       seed: opts.demoModel ? seedDemo : null,
+      authenticate: auth?.authenticate ?? null, routes: auth?.routes ?? null,
     });
   } catch (e) {
     if (e.code === 'EADDRINUSE') {
@@ -100,6 +111,7 @@ async function main() {
     process.exit(1);
   }
   console.log(`ferry demo on ${srv.url}/ (sync: ${srv.url}/sync, model ${srv.model.version}, data in ${opts.data})`);
+  if (opts.demoModel) console.log('demo users: ada and ben, password "demo" (the page signs in as ada at first)');
   let stopping = false;
   const stop = async (signal) => {
     if (stopping) return;

@@ -11,8 +11,10 @@ import { FerryError } from '../bindings/errors.js';
 import { validateModel, formatErrors } from './model.js';
 import { SyncStore, HttpError, checkPush, checkPull, checkVerify } from './store.js';
 import { staticFiles } from './static.js';
+import { BlobStore, serveFile, DEFAULT_FILE_LIMIT, DEFAULT_FILE_GRACE } from './files.js';
 
 export { validateModel, compileWhere, formatErrors } from './model.js';
+export { demoAuth, DEMO_USERS, DEMO_PASSWORD } from './auth.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BINDINGS = path.join(root, 'bindings');
@@ -101,6 +103,25 @@ async function readJson(req, limit) {
   }
 }
 
+const ROUTE_KEY = /^(GET|POST|PUT|PATCH|DELETE) (\/[^\s?#]*)$/;
+
+/** The routes option as path -> { METHOD: handler }; FerryError 'misuse' for a bad key or handler. */
+function checkRoutes(routes) {
+  const byPath = new Map();
+  if (routes === null || routes === undefined) return byPath;
+  if (typeof routes !== 'object') throw new FerryError('misuse', "routes is an object of 'METHOD /path': async (req, ctx) => ({ status, body })");
+  for (const [key, fn] of Object.entries(routes)) {
+    const m = ROUTE_KEY.exec(key);
+    if (!m) throw new FerryError('misuse', `route '${key}' is not 'METHOD /path' (GET, POST, PUT, PATCH or DELETE)`);
+    const [, method, route] = m;
+    if (route === '/sync' || route.startsWith('/sync/')) throw new FerryError('misuse', `route '${key}': /sync is the sync protocol's`);
+    if (typeof fn !== 'function') throw new FerryError('misuse', `route '${key}' needs a function`);
+    if (!byPath.has(route)) byPath.set(route, {});
+    byPath.get(route)[method] = fn;
+  }
+  return byPath;
+}
+
 /**
  * Starts a sync server.
  * @param {object} options
@@ -110,12 +131,17 @@ async function readJson(req, limit) {
  *   static       folder served at '/' (with the repo's bindings/ at '/bindings/'), or null
  *   authenticate async (req) => user object | null (null: 401); default: anonymous {}
  *   authorize    async ({ user, entity, id, op, values, current }) => boolean (false: rejected 'forbidden')
+ *   routes       more JSON routes: { 'POST /auth/sign-in': async (req, { json, fail, server }) => ({ status, body, headers }) };
+ *                json() reads the body (bodyLimit), fail(status, code, message) makes an error to throw
  *   bodyLimit = 16 MiB, pageLimit = 5000 objects and pageBytes = 4 MiB (the largest page a pull returns;
  *                one object larger than pageBytes still goes, alone)
  *   seed         run on a new database: { Entity: [objects] } or async (server) => {}
  *   cors         null (default: same origin only), '*', or a list of allowed origins
  *   tombstoneHorizon = 90 days (ms): tombstones and unacknowledged results older than this are purged
  *                (at start and hourly; api.purge() runs it now); 0 keeps everything
+ *   fileLimit = 1 GiB: the largest file (bytes) the blob store accepts
+ *   fileGrace = 1 day (ms): unreferenced blobs and abandoned partial uploads older than this are
+ *                collected (with the purge)
  *   log          (message) => void for errors and migrations (default console.error)
  * @returns {Promise<{ url, port, close, db, model, store, write, remove, version }>}
  */
@@ -124,11 +150,14 @@ export async function createSyncServer(options = {}) {
     port = 0, host = '127.0.0.1', authenticate = null, authorize = null,
     bodyLimit = DEFAULT_BODY_LIMIT, pageLimit = DEFAULT_PAGE_LIMIT, pageBytes = DEFAULT_PAGE_BYTES, seed = null, cors = null,
     log = (m) => console.error(m), tombstoneHorizon = 90 * 24 * 3600 * 1000,
+    fileLimit = DEFAULT_FILE_LIMIT, fileGrace = DEFAULT_FILE_GRACE,
   } = options;
+  if (!Number.isSafeInteger(fileLimit) || fileLimit < 0) throw new FerryError('misuse', 'fileLimit is a number of bytes');
   if (options.model === undefined) throw new FerryError('misuse', 'createSyncServer() needs a model (an object or a path to its JSON file)');
   if (!Number.isSafeInteger(pageLimit) || pageLimit < 1) throw new FerryError('misuse', 'pageLimit must be a positive integer');
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1) throw new FerryError('misuse', 'bodyLimit must be a positive integer');
   const model = loadModel(options.model);
+  const extraRoutes = checkRoutes(options.routes);
   let dataDir = options.dataDir;
   let tempData = false;
   if (!dataDir) {
@@ -146,8 +175,9 @@ export async function createSyncServer(options = {}) {
     throw e;
   }
 
+  const blobs = new BlobStore(path.join(dataDir, 'files'), { fileLimit });
   const api = {
-    db, model, store, dataDir,
+    db, model, store, dataDir, blobs,
     /** Server-side upserts: write('Customer', [{ id, name, … }]) -> { version } */
     write: (entity, objects, opts) => store.write(entity, objects, opts),
     /** Server-side deletes: remove('Customer', ['id1']) -> { version } */
@@ -155,7 +185,11 @@ export async function createSyncServer(options = {}) {
     /** The highest version given to any change so far. */
     version: () => store.version(),
     /** Purges what is older than the tombstone horizon now. -> { purged, tombstones } */
-    purge: (opts = {}) => store.purge({ horizon: tombstoneHorizon, ...opts }),
+    purge: async (opts = {}) => {
+      const r = await store.purge({ horizon: tombstoneHorizon, ...opts });
+      r.files = await blobs.collect((hash) => store.fileReferenced(hash), { grace: fileGrace, now: opts.now });
+      return r;
+    },
   };
   if (!Number.isFinite(tombstoneHorizon) || tombstoneHorizon < 0) throw new FerryError('misuse', 'tombstoneHorizon is a number of milliseconds (0: never purge)');
 
@@ -198,14 +232,25 @@ export async function createSyncServer(options = {}) {
     const origin = allowOrigin(req);
     const corsHeaders = corsOf(req);
     if (route === '/sync' || route.startsWith('/sync/')) {
+      const file = /^\/sync\/files\/([^/]*)$/.exec(route);
       if (req.method === 'OPTIONS' && origin) {
         res.writeHead(204, {
           ...corsHeaders,
-          'access-control-allow-methods': 'GET, POST',
+          'access-control-allow-methods': file ? 'GET, HEAD, PUT' : 'GET, POST',
+          'access-control-expose-headers': 'content-range, x-ferry-received',
           'access-control-allow-headers': req.headers['access-control-request-headers'] || 'content-type',
           'access-control-max-age': '600',
         });
         res.end();
+        return;
+      }
+      if (file) {
+        const user = authenticate ? await authenticate(req) : {};
+        if (user === null || user === undefined || user === false) {
+          req.resume();
+          throw new HttpError(401, 'unauthenticated', 'the request has no valid credentials');
+        }
+        await serveFile(req, res, { hash: file[1], user, store, blobs, sendJson, headers: corsHeaders });
         return;
       }
       const routes = { '/sync/model': 'GET', '/sync/push': 'POST', '/sync/pull': 'POST', '/sync/verify': 'POST' };
@@ -234,6 +279,34 @@ export async function createSyncServer(options = {}) {
       }
       return;
     }
+    const extra = extraRoutes.get(route);
+    if (extra) {
+      const methods = Object.keys(extra);
+      if (req.method === 'OPTIONS' && origin) {
+        res.writeHead(204, {
+          ...corsHeaders,
+          'access-control-allow-methods': methods.join(', '),
+          'access-control-allow-headers': req.headers['access-control-request-headers'] || 'content-type',
+          'access-control-max-age': '600',
+        });
+        res.end();
+        return;
+      }
+      const fn = extra[req.method] || (req.method === 'HEAD' ? extra.GET : undefined);
+      if (!fn) {
+        const e = new HttpError(405, 'method_not_allowed', `${route} takes ${methods.join(', ')}`);
+        e.allow = methods.join(', ');
+        throw e;
+      }
+      const out = await fn(req, {
+        json: () => readJson(req, bodyLimit),
+        fail: (status, code, message) => new HttpError(status, code, message),
+        server: api,
+      });
+      // sendJson marks every reply no-store: tokens and the like must never sit in a cache.
+      sendJson(res, out?.status ?? 200, out?.body ?? null, { ...corsHeaders, ...out?.headers, 'cache-control': 'no-store' });
+      return;
+    }
     if (serveStatic && (req.method === 'GET' || req.method === 'HEAD')) {
       serveStatic(req, res, () => sendJson(res, 404, { error: 'not_found', message: `no file at ${route}` }));
       return;
@@ -254,7 +327,7 @@ export async function createSyncServer(options = {}) {
         log(`ferry-server: ${req.method} ${req.url} failed: ${e?.stack || e}`);
       }
       if (status === 413) headers.connection = 'close';
-      if (status === 405) headers.allow = req.url.endsWith('/model') ? 'GET' : 'POST';
+      if (status === 405) headers.allow = e.allow || (req.url.endsWith('/model') ? 'GET' : /\/sync\/files\//.test(req.url) ? 'GET, HEAD, PUT' : 'POST');
       if (res.headersSent) { res.destroy(); return; }
       sendJson(res, status, body, headers);
       if (status === 413) {

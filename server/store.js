@@ -12,7 +12,11 @@
 // (per client the highest applied mid), _ferry_results (each mutation's
 // result until the client acknowledges it).
 import { FerryError } from '../bindings/errors.js';
+import { loadCore } from '../bindings/core.js';
 import { compileWhere, isDownloaded, isSynced, parseWhere } from './model.js';
+
+// The core's value rules (file references) run here through the same wasm.
+const core = await loadCore();
 
 const SQL_TYPE = {
   string: 'TEXT', integer: 'INTEGER', decimal: 'TEXT', boolean: 'INTEGER',
@@ -105,9 +109,16 @@ export function toStored(type, v, name) {
       return new Date(t).toISOString();
     }
     case 'binary':
-    case 'file':
-      if (typeof v !== 'string' || !BASE64.test(v)) throw bad(`${type} data as a base64 string`);
+      if (typeof v !== 'string' || !BASE64.test(v)) throw bad('binary data as a base64 string');
       return v;
+    case 'file':
+      if (typeof v !== 'object' || Array.isArray(v)) throw bad('a file reference {hash, size, type, name}');
+      try {
+        return core.fileRef(v);
+      } catch (e) {
+        if (e instanceof FerryError) throw new Rejection(`attribute ${name}: expected a file reference: ${e.message}`);
+        throw e;
+      }
     case 'association':
       if (!validId(v)) throw bad("the target object's id (a string of 1-128 bytes) or null");
       return v;
@@ -145,6 +156,9 @@ function toJson(type, v) {
   if (v === null || v === undefined) return null;
   if (type === 'boolean') return v !== 0 && v !== '0';
   if (typeof v === 'bigint') return type === 'integer' ? Number(v) : String(v);
+  if (type === 'file') {
+    try { return JSON.parse(v); } catch { return null; }
+  }
   if (TEXT_TYPES.has(type) && typeof v !== 'string') return String(v);
   return v;
 }
@@ -182,6 +196,8 @@ function jsonExpr(name, type) {
     return `CASE WHEN typeof(${c}) = 'integer' AND abs(${c}) <= 9007199254740991 THEN ${c} `
       + `WHEN typeof(${c}) = 'text' AND CAST(CAST(${c} AS INTEGER) AS TEXT) = ${c} AND abs(CAST(${c} AS INTEGER)) <= 9007199254740991 THEN CAST(${c} AS INTEGER) END`;
   }
+  // A file reference goes out as the object it is (stored canonical, by the core's rule).
+  if (type === 'file') return `CASE WHEN json_valid(${c}) AND json_type(${c}) = 'object' THEN json(${c}) END`;
   if (TEXT_TYPES.has(type)) return `CAST(${c} AS TEXT)`;
   return c;
 }
@@ -237,6 +253,7 @@ class EntityTable {
     // What a pull reads: every column of the entity table (a where filter may name any of them) but the metadata.
     this.readColumns = ['id', ...this.members.keys(), '_ferry_version', '_ferry_deleted'].map(q).join(', ');
     this.pageSqlCache = new Map();
+    this.fileAttrs = [...this.members].filter(([, type]) => type === 'file').map(([n]) => n);
   }
 
   /** The where filter for a user: { sql, params }. */
@@ -384,6 +401,10 @@ export class SyncStore {
       await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('purged', 0)");
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_exits(entity TEXT NOT NULL, version INTEGER NOT NULL, id TEXT NOT NULL, prev TEXT NOT NULL, PRIMARY KEY(entity, version)) WITHOUT ROWID');
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_results(client_id TEXT NOT NULL, mid INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY(client_id, mid)) WITHOUT ROWID');
+      // When each result was recorded: a client that syncs but never acknowledges must not keep them forever.
+      if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_results') WHERE name = 'at'")).length) {
+        await tx.exec('ALTER TABLE _ferry_results ADD COLUMN at INTEGER NOT NULL DEFAULT 0');
+      }
       await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('version', 0)");
       const stored = Object.fromEntries((await tx.query("SELECT key, value FROM _ferry_state WHERE key IN ('model_version', 'model')")).map((r) => [r.key, r.value]));
       this.created = fresh;
@@ -404,6 +425,10 @@ export class SyncStore {
             }
           }
         }
+        // Which objects reference a file: the blob store's access checks and collection.
+        for (const n of t.fileAttrs) {
+          await tx.exec(`CREATE INDEX IF NOT EXISTS ${q(`_ferry_file_${t.name}_${n}`)} ON ${t.table}(json_extract(${q(n)}, '$.hash'))`);
+        }
       }
       const json = JSON.stringify(model);
       if (stored.model_version !== undefined && stored.model_version !== model.version) {
@@ -419,7 +444,7 @@ export class SyncStore {
   /**
    * Forgets what no device needs once it is older than `horizon` ms:
    * tombstones and exits up to the newest version handed out before then,
-   * and the kept results of clients not seen since. A device whose cursor is
+   * and the kept results recorded before then or of clients not seen since. A device whose cursor is
    * below that version is told to pull again from scratch (410 resync).
    * @returns {Promise<{ purged: number, tombstones: number }>}
    */
@@ -443,9 +468,41 @@ export class SyncStore {
         await tx.exec('DELETE FROM _ferry_epochs WHERE version < ?', [p]);
         if (mark !== before) await tx.exec("UPDATE _ferry_state SET value = ? WHERE key = 'purged'", [mark]);
       }
-      await tx.exec('DELETE FROM _ferry_results WHERE client_id IN (SELECT client_id FROM _ferry_clients WHERE seen_at < ?)', [now - horizon]);
+      await tx.exec('DELETE FROM _ferry_results WHERE at < ? OR client_id IN (SELECT client_id FROM _ferry_clients WHERE seen_at < ?)', [now - horizon, now - horizon]);
       return { purged: mark, tombstones };
     });
+  }
+
+  /**
+   * The reference to the file `hash` of an object `user` may read ('read':
+   * under the entity's download filter) or write ('write': under its access
+   * rule, or any synced object when it has none), or null. Tombstones count
+   * for neither.
+   * @returns {Promise<{ hash, size, type, name } | null>}
+   */
+  async fileAccess(hash, user, mode) {
+    for (const t of this.tables.values()) {
+      if (!t.fileAttrs.length || !isSynced(t.entity)) continue;
+      if (mode === 'read' && !isDownloaded(t.entity)) continue;
+      const where = mode === 'read' ? t.match(user) : t.access ? t.access(user) : { sql: '1', params: [] };
+      for (const n of t.fileAttrs) {
+        const [row] = await this.db.query(
+          `SELECT ${q(n)} AS ref FROM ${t.table} WHERE json_extract(${q(n)}, '$.hash') = ? AND _ferry_deleted = 0 AND (${where.sql}) LIMIT 1`,
+          [hash, ...where.params]);
+        if (row) return JSON.parse(row.ref);
+      }
+    }
+    return null;
+  }
+
+  /** Whether any object, a tombstone too (it may come back), references the file `hash`. */
+  async fileReferenced(hash) {
+    for (const t of this.tables.values()) {
+      for (const n of t.fileAttrs) {
+        if ((await this.db.query(`SELECT 1 FROM ${t.table} WHERE json_extract(${q(n)}, '$.hash') = ? LIMIT 1`, [hash])).length) return true;
+      }
+    }
+    return false;
   }
 
   /** The highest version given to any change. */
@@ -528,8 +585,8 @@ export class SyncStore {
       const high = Math.max(highBefore, ...recorded.map(([mid]) => mid));
       const acked = Number.isSafeInteger(body.ackedMid) ? Math.min(body.ackedMid, high) : 0;
       if (recorded.length) {
-        await tx.exec('INSERT OR REPLACE INTO _ferry_results(client_id, mid, result) SELECT ?, value->>0, value->>1 FROM json_each(?)',
-          [clientId, JSON.stringify(recorded)]);
+        await tx.exec('INSERT OR REPLACE INTO _ferry_results(client_id, mid, result, at) SELECT ?, value->>0, value->>1, ? FROM json_each(?)',
+          [clientId, Date.now(), JSON.stringify(recorded)]);
       }
       await tx.exec('INSERT INTO _ferry_clients(client_id, high_mid, acked_mid, seen_at, user_key) VALUES (?, ?, ?, ?, ?) '
         + 'ON CONFLICT(client_id) DO UPDATE SET high_mid = max(high_mid, excluded.high_mid), acked_mid = max(acked_mid, excluded.acked_mid), '

@@ -7,8 +7,10 @@
  *   unchanged since the previous version are copied from its cache.
  * - Routes: precached files cache-first; navigations network-first with a
  *   timeout, cache fallback and an offline page; other same-origin GETs
- *   stale-while-revalidate; sync calls (/sync/*, any request made with
- *   cache: 'no-store', any non-GET) are never touched or cached.
+ *   stale-while-revalidate if they are subresources (styles, scripts, images,
+ *   fonts) or under a path the app named (manifest `runtime`); sync calls
+ *   (/sync/*, any request made with cache: 'no-store', any non-GET) and
+ *   other fetch() calls (API answers) are never touched or cached.
  * - Updates: a new version installs and waits. The page is told by the
  *   registration (bindings/pwa.js turns it into 'updateavailable') and it takes
  *   over only when the page posts { type: 'ferry:skip-waiting' }.
@@ -64,6 +66,18 @@ async function eachLimited(items, limit, fn) {
 function shellPathOf(url) {
   const p = url.pathname.endsWith('/') ? `${url.pathname}index.html` : url.pathname;
   return byUrl.has(p) && p.endsWith('.html') ? p : null;
+}
+
+// Paths the app named for runtime caching (buildWeb({ runtime }) or
+// build-web.mjs --runtime): their fetch() GETs are cached too.
+const RUNTIME_ROUTES = Array.isArray(MANIFEST.runtime) ? MANIFEST.runtime.filter((p) => typeof p === 'string' && p.startsWith('/')) : [];
+// Subresources a page loads by markup or CSS. A fetch() or XMLHttpRequest has
+// no destination: it is an API call, and an API's answers (another user's,
+// or stale ones) are never kept unless the app names the path.
+const SUBRESOURCES = new Set(['style', 'script', 'image', 'font', 'manifest']);
+
+function isRuntimeCached(url, request) {
+  return SUBRESOURCES.has(request.destination) || RUNTIME_ROUTES.some((p) => url.pathname.startsWith(p));
 }
 
 function isSyncCall(url, request) {
@@ -220,7 +234,7 @@ self.addEventListener('fetch', (event) => {
     event.respondWith(precached(req, url.pathname));
     return;
   }
-  if (req.headers.has('range')) return;
+  if (req.headers.has('range') || !isRuntimeCached(url, req)) return;
   event.respondWith(staleWhileRevalidate(event));
 });
 

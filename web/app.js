@@ -1,5 +1,6 @@
 // The demo PWA: a field-service app on ferry. Data lives in SQLite on the
-// device (window.db, for consoles and tests) and syncs with /sync.
+// device (window.db, for consoles and tests) and syncs with /sync as the
+// signed-in demo user, in a database of that user's own.
 import { open } from '/bindings/index.js';
 import { registerServiceWorker } from '/bindings/pwa.js';
 import { h, bytes, describe, coalesce } from '/lib/dom.js';
@@ -9,13 +10,16 @@ import { customers } from '/views/customers.js';
 import { drafts, feedback } from '/views/notes.js';
 import { issues } from '/views/issues.js';
 import { device } from '/views/device.js';
+import { memos } from '/views/memos.js';
+import { Session, signIn, dbName, DEMO_PASSWORD } from '/lib/session.js';
 
-const VIEWS = [visits, customers, drafts, feedback, issues, device];
+const VIEWS = [visits, customers, memos, drafts, feedback, issues, device];
 const $ = (sel) => document.querySelector(sel);
 const online = () => navigator.onLine !== false;
 
 let db = null;
 let current = null;   // { view, refresh }
+const session = new Session();
 let toastTimer = 0;
 
 function notify(message, kind = 'info') {
@@ -82,7 +86,61 @@ function renderTabs(active) {
   }, v.title, v.id === 'issues' && n ? h('span', { class: 'count' }, n) : '')));
 }
 
-const context = () => ({ db, pwa, storage, notify, sync: () => statusBar.sync() });
+const context = () => ({ db, pwa, storage, notify, session, sync: () => statusBar.sync() });
+
+// ---- who is signed in -----------------------------------------------------------
+
+function renderUser() {
+  const others = session.users.filter((u) => u.id !== session.user);
+  // Honest about what this is: the demo's sign-in, with the password every demo user shares.
+  $('#user').title = `Demo sign-in: users ${session.users.map((u) => u.id).join(', ')}, password "${DEMO_PASSWORD}"`;
+  $('#user').replaceChildren(
+    h('span', {}, 'Signed in as ', h('strong', { id: 'user-name', 'data-user': session.user }, session.name)),
+    ...others.map((u) => h('button', {
+      type: 'button', class: 'switch-user', 'data-user': u.id, disabled: !db,
+      title: `Sync ${session.name}'s changes, remove ${session.name}'s data from this device and sign in as ${u.name}`,
+      onclick: () => switchUser(u),
+    }, `Switch to ${u.name.split(' ')[0]}`)),
+  );
+}
+
+/**
+ * Sign-out, then sign-in as `to`: the next user's token first (so a device
+ * that cannot reach the server keeps its user), then db.signOut() pushes
+ * what is pending and deletes this user's database. The page reloads into
+ * the next user's own database.
+ */
+async function switchUser(to) {
+  const from = session.state;
+  for (const b of document.querySelectorAll('.switch-user')) b.disabled = true;
+  try {
+    let next;
+    try {
+      next = await signIn(to.id);
+    } catch (e) {
+      notify(online() ? describe(e) : `connect to switch user: ${to.name} has to sign in on the server`, 'error');
+      return;
+    }
+    // Saved before the sign-out: the other tabs reload when it lands and must find the next user.
+    session.save(next);
+    try {
+      await db.signOut();
+    } catch (e) {
+      const drop = e?.code === 'unsynced' && confirm(`${e.message}\n\nSign out anyway and delete them from this device?`);
+      try {
+        if (!drop) throw e;
+        await db.signOut({ discard: true });
+      } catch (e2) {
+        session.save(from);
+        notify(`still signed in as ${from.name}: ${describe(e2)}`, 'error');
+        return;
+      }
+    }
+    location.reload();
+  } finally {
+    for (const b of document.querySelectorAll('.switch-user')) b.disabled = false;
+  }
+}
 
 /** '#visits' or '#customers/<id>' (that object open for editing). */
 function parseHash() {
@@ -120,11 +178,16 @@ const refresh = coalesce(async () => {
 // ---- start ------------------------------------------------------------------------
 
 let statusBar = null;
-window.app = { pwa, storage, version: null, notify, ready: false };
+window.app = { pwa, storage, session, switchUser, version: null, notify, ready: false };
 
 async function start(extra = {}) {
+  const { user } = session;
+  renderUser();
   try {
-    db = await open({ name: 'field-service', server: new URL('/sync', location).href, busyTimeout: 10_000, ...extra });
+    db = await open({
+      name: dbName(session.user), server: new URL('/sync', location).href, busyTimeout: 10_000,
+      headers: session.headersFor(session.user), ...extra,
+    });
   } catch (e) {
     showOpenError(e);
     return;
@@ -150,7 +213,15 @@ async function start(extra = {}) {
     refresh();
     renderStorageLine();
   });
-  db.on('syncerror', () => refresh());
+  db.on('syncerror', (d) => {
+    // The token was refused (expired, or the server has a new key): sign in again next time.
+    if (d?.error?.code === 'sync_auth') session.forgetToken(user);
+    refresh();
+  });
+  // This user signed out here or in another tab: start again as whoever is signed in now.
+  db.on('signout', () => location.reload());
+  renderUser();
+  session.loadUsers().then(renderUser);
   addEventListener('hashchange', route);
   addEventListener('online', () => {
     if (!db.status().modelVersion || db.status().pendingChanges > 0) statusBar.sync();

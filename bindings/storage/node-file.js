@@ -33,7 +33,7 @@ function alive(pid) {
 }
 
 /** Takes the lock file beside the database, or throws FerryError 'busy'. */
-function acquireLock(lockPath, dbPath) {
+export function acquireLock(lockPath, dbPath) {
   const me = String(process.pid);
   for (let attempt = 0; attempt < 5; attempt++) {
     try {

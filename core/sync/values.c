@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sync_internal.h"
+#include "fileref.h"
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -64,7 +65,15 @@ cJSON *ferry__sync_column_json(sqlite3_stmt *st, int col, ferry__type t) {
     case FT_BOOLEAN:
       if (ct == SQLITE_INTEGER || ct == SQLITE_FLOAT) return cJSON_CreateBool(sqlite3_column_double(st, col) != 0);
       break;
-    case FT_BINARY: case FT_FILE: {
+    case FT_FILE:
+      /* The reference travels as the object it is; anything else as it is stored, for the server to judge. */
+      if (ct == SQLITE_TEXT) {
+        char canon[FERRY_FILE_REF_MAX];
+        if (ferry_file_ref_canon((const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col), canon, sizeof canon) == FERRY_OK)
+          return cJSON_Parse(canon);
+      }
+      break;
+    case FT_BINARY: {
       const void *p = sqlite3_column_blob(st, col);
       char *enc = base64_encode(p, (size_t)sqlite3_column_bytes(st, col));
       cJSON *v = enc ? cJSON_CreateString(enc) : NULL;
@@ -100,7 +109,17 @@ int ferry__sync_bind_json(sqlite3_stmt *st, int i, const cJSON *v, ferry__type t
         return FERRY_OK;
       }
       break;
-    case FT_BINARY: case FT_FILE: {
+    case FT_FILE: {
+      if (!cJSON_IsObject(v)) return FERRY_SYNC_PROTOCOL;
+      char *text = cJSON_PrintUnformatted(v);
+      char canon[FERRY_FILE_REF_MAX];
+      int ok = text && ferry_file_ref_canon(text, strlen(text), canon, sizeof canon) == FERRY_OK;
+      cJSON_free(text);
+      if (!ok) return FERRY_SYNC_PROTOCOL;
+      sqlite3_bind_text(st, i, canon, -1, SQLITE_TRANSIENT);
+      return FERRY_OK;
+    }
+    case FT_BINARY: {
       if (!cJSON_IsString(v)) return FERRY_SYNC_PROTOCOL;
       size_t n = 0;
       unsigned char *bytes = base64_decode(v->valuestring, &n);
@@ -142,7 +161,29 @@ static void fn_check(sqlite3_context *c, int argc, sqlite3_value **argv) {
         why = "is an integer attribute; a blob cannot be stored in it";
       }
       break;
-    case FT_BINARY: case FT_FILE:
+    case FT_BINARY:
+      break;
+    case FT_FILE:
+      /* Only a reference in its canonical form, so what is stored is what travels. */
+      if (vt != SQLITE_NULL) {
+        char canon[FERRY_FILE_REF_MAX];
+        const char *in = vt == SQLITE_TEXT ? (const char *)sqlite3_value_text(v) : NULL;
+        size_t n = in ? (size_t)sqlite3_value_bytes(v) : 0;
+        if (!in) why = "is a file attribute: it holds a file reference (use db.files.put), not bytes or numbers";
+        else if (ferry_file_ref_canon(in, n, canon, sizeof canon) != FERRY_OK) {
+          char *m = sqlite3_mprintf("%s: %s", name ? name : "attribute", canon);
+          sqlite3_result_error(c, m ? m : "file reference refused", -1);
+          sqlite3_result_error_code(c, SQLITE_MISMATCH);
+          sqlite3_free(m);
+          return;
+        } else if (strlen(canon) != n || memcmp(canon, in, n) != 0) {
+          char *m = sqlite3_mprintf("%s: a file reference is stored in its canonical form: %s", name ? name : "attribute", canon);
+          sqlite3_result_error(c, m ? m : "file reference refused", -1);
+          sqlite3_result_error_code(c, SQLITE_MISMATCH);
+          sqlite3_free(m);
+          return;
+        }
+      }
       break;
     default:
       if (vt == SQLITE_BLOB) why = "is a text attribute; a blob (Uint8Array) cannot be stored in it";
@@ -199,7 +240,9 @@ static uint64_t hash_value(uint64_t h, int t, sqlite3_value *v) {
     case FT_BOOLEAN:
       if (vt == SQLITE_INTEGER || vt == SQLITE_FLOAT) return fnv(h, sqlite3_value_double(v) != 0 ? "B1" : "B0", 3);
       break;
-    case FT_BINARY: case FT_FILE: {
+    case FT_FILE:
+      break;   /* canonical text on both sides: hashed as text */
+    case FT_BINARY: {
       h = fnv(h, "Y", 1);
       if (vt == SQLITE_TEXT) {
         size_t n = 0;

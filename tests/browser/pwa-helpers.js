@@ -15,6 +15,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { ROOT, CHROMIUM, CHROMIUM_ARGS } from './harness.js';
 import { createSyncServer } from '../../server/index.js';
+import { demoAuth } from '../../server/auth.js';
 import { buildWeb } from '../../scripts/build-web.mjs';
 
 export const MODEL = path.join(ROOT, 'server', 'demo-model.json');
@@ -50,21 +51,26 @@ export async function removeTemps() {
  * Copies web/ into a temp folder, lets `mutate(dir)` change it (a "new
  * version"), and generates its precache manifest. -> { dir, manifest }
  */
-export async function buildSite(tag, mutate) {
+export async function buildSite(tag, mutate, options = {}) {
   const dir = await tempDir(`web-${tag}`);
   await fsp.cp(path.join(ROOT, 'web'), dir, { recursive: true, filter: (src) => !src.endsWith('precache-manifest.js') });
   if (mutate) await mutate(dir);
-  const manifest = buildWeb({ web: dir });
+  const manifest = buildWeb({ web: dir, ...options });
   return { dir, manifest };
 }
 
 /**
- * The sync server (demo model, seeded) serving `web`, behind the front proxy.
+ * The sync server (demo model, seeded, with the demo's sign-in as `npm
+ * start` has it) serving `web`, behind the front proxy.
  * -> { url, srv, requests, down, deploy(webDir), close() }
  */
 export async function startSite({ web, seed = SEED } = {}) {
   const dataDir = path.join(await tempDir('data'), 'server');
-  const serverOpts = { model: MODEL, dataDir, static: web, seed, log: (m) => { if (verbose) console.error(m); } };
+  const auth = demoAuth({ dataDir });
+  const serverOpts = {
+    model: MODEL, dataDir, static: web, seed, authenticate: auth.authenticate, routes: auth.routes,
+    log: (m) => { if (verbose) console.error(m); },
+  };
   let srv = await createSyncServer(serverOpts);
   const serverHasSw = async () => {
     const r = await fetch(`${srv.url}/sw.js`).catch(() => null);
@@ -74,6 +80,7 @@ export async function startSite({ web, seed = SEED } = {}) {
   const sockets = new Set();
   const site = {
     srv,
+    auth,
     requests: [],
     down: false,
     /** 'server' when createSyncServer serves /sw.js itself, else 'proxy'. */

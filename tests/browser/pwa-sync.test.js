@@ -2,7 +2,8 @@
 // wakes the page and pushes pending changes without the user; the sync
 // issues view shows a conflicted and a rejected object (this device's values
 // beside the server's) and retries or discards them; the worker's runtime
-// routes (sync calls never cached, stale-while-revalidate, the offline page).
+// routes (sync calls and other API answers never cached, subresources and
+// the paths the app names stale-while-revalidate, the offline page).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -15,7 +16,7 @@ let browser;
 let page;
 
 before(async () => {
-  const { dir } = await buildSite('sync');
+  const { dir } = await buildSite('sync', null, { runtime: ['/icons/'] });
   site = await startSite({ web: dir });
   browser = await launchBrowser();
   page = await browser.newPage();
@@ -104,10 +105,20 @@ test('the_sync_issues_view_should_show_both_sides_and_retry_or_discard', T, asyn
   assert.deepEqual(await site.srv.db.query("SELECT count(*) AS n FROM Customer WHERE id = 'cust-bad'"), [{ n: 0 }]);
 });
 
-test('the_worker_should_never_cache_sync_calls_and_should_serve_the_rest_offline', T, async () => {
-  // Runtime GETs (not in the precache) are cached stale-while-revalidate.
-  assert.equal(await page.evaluate(async () => (await fetch('/app.css?theme=1')).status), 200);
+test('the_worker_should_never_cache_sync_calls_or_api_answers_and_should_serve_the_rest_offline', T, async () => {
+  // A subresource outside the precache (a stylesheet) is cached stale-while-revalidate.
+  const loadStyle = (href) => page.evaluate((h) => new Promise((resolve) => {
+    const link = Object.assign(document.createElement('link'), { rel: 'stylesheet', href: h });
+    link.onload = () => { link.remove(); resolve('loaded'); };
+    link.onerror = () => { link.remove(); resolve('failed'); };
+    document.head.append(link);
+  }), href);
+  assert.equal(await loadStyle('/app.css?theme=1'), 'loaded');
   await page.waitForFunction(async () => !!(await (await caches.open('ferry-runtime-v1')).match('/app.css?theme=1')));
+  // A fetch() is an API call: its answer is never kept, unless the app named the path (here /icons/).
+  assert.equal(await page.evaluate(async () => (await fetch('/app.css?api=1')).status), 200);
+  assert.equal(await page.evaluate(async () => (await fetch('/icons/icon-192.png?size=1')).status), 200);
+  await page.waitForFunction(async () => !!(await (await caches.open('ferry-runtime-v1')).match('/icons/icon-192.png?size=1')));
   const urls = await page.evaluate(async () => {
     const out = [];
     for (const name of await caches.keys()) for (const r of await (await caches.open(name)).keys()) out.push(r.url);
@@ -115,11 +126,14 @@ test('the_worker_should_never_cache_sync_calls_and_should_serve_the_rest_offline
   });
   assert.ok(urls.length > 20);
   assert.deepEqual(urls.filter((u) => new URL(u).pathname.startsWith('/sync')), [], 'no sync call is cached');
+  assert.deepEqual(urls.filter((u) => new URL(u).search === '?api=1'), [], 'no API answer is cached');
 
   site.setDown(true);
   await browser.context.setOffline(true);
   try {
-    assert.equal(await page.evaluate(async () => (await fetch('/app.css?theme=1')).status), 200, 'served from the runtime cache');
+    assert.equal(await loadStyle('/app.css?theme=1'), 'loaded', 'served from the runtime cache');
+    assert.equal(await page.evaluate(async () => (await fetch('/icons/icon-192.png?size=1')).status), 200, 'a named path, from the runtime cache');
+    assert.equal(await page.evaluate(() => fetch('/app.css?api=1').then(() => 'answered', () => 'network error')), 'network error', 'an API call offline is never answered from a cache');
     // A sync call offline fails as a network error: never a cached answer.
     assert.equal(await page.evaluate(() => fetch('/sync/model').then(() => 'answered', () => 'network error')), 'network error');
     const e = await page.evaluate(() => window.db.sync().then(() => null, (err) => err.code));

@@ -147,3 +147,44 @@ test('evicted_storage_should_be_reported_not_replaced_by_an_empty_database', T, 
     await b.close();
   }
 });
+
+test('sign_out_from_any_tab_should_close_every_tab_and_leave_nothing_stored', T, async () => {
+  const b = await launch();
+  try {
+    const name = uniqueName('shared_signout');
+    const p1 = await b.newPage(PAGE);
+    const p2 = await b.newPage(PAGE);
+    assert.equal((await openIn(p1, name)).writer, true);
+    assert.equal((await openIn(p2, name)).writer, false);
+    for (const p of [p1, p2]) await p.evaluate(() => { window.signedOut = 0; window.db.on('signout', () => { window.signedOut++; }); });
+    await exec(p1, 'CREATE TABLE t(v)');
+    await exec(p2, 'INSERT INTO t VALUES (1)');
+    const files = (page) => page.evaluate(async (n) => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ferry', { create: true });
+      const out = [];
+      for await (const k of dir.keys()) if (k.startsWith(`${n}.`)) out.push(k);
+      return out.sort();
+    }, name);
+    assert.deepEqual(await files(p1), [`${name}.db`, `${name}.db-log`]);
+    // While it is open, it cannot be deleted from under the tabs.
+    const busy = await p1.evaluate(async (n) => {
+      const { deleteDatabase } = await import('/bindings/index.js');
+      try { await deleteDatabase(n, { busyTimeout: 200 }); return 'deleted'; } catch (e) { return e.code; }
+    }, name);
+    assert.equal(busy, 'busy');
+
+    // The tab that is not the writer signs out: the writer's worker does it.
+    unwrap(await p2.evaluate(() => window.run((db) => db.signOut())));
+    for (const p of [p1, p2]) {
+      await p.waitForFunction(() => window.signedOut === 1 && window.db.status().closed, null, { timeout: 10_000 });
+      assert.equal((await p.evaluate(() => window.run((db) => db.query('SELECT 1')))).error.code, 'closed');
+    }
+    await sleep(500);
+    assert.deepEqual(await files(p1), [], 'no tab brought the database back');
+    // Opened again, it is new and empty (not 'storage_lost').
+    await openIn(p1, name);
+    assert.deepEqual(await query(p1, "SELECT name FROM sqlite_schema WHERE name = 't'"), []);
+  } finally {
+    await b.close();
+  }
+});

@@ -308,7 +308,7 @@ static char *fz_serve_initial(void *ctx, const ferry_request *req) {
   if (strcmp(e, "Item") == 0)
     return fz_printf("{\"modelVersion\":\"1\",\"entity\":\"Item\",\"cursor\":14,\"more\":false,\"removed\":[],\"objects\":["
       "{\"id\":\"i1\",\"version\":10,\"values\":{\"name\":\"one\",\"qty\":1,\"price\":\"1.50\",\"done\":false,\"due\":\"2026-01-01T00:00:00.000Z\",\"data\":\"AAEC\",\"doc\":null,\"tag\":\"t1\"}},"
-      "{\"id\":\"i2\",\"version\":11,\"values\":{\"name\":\"two\",\"qty\":2,\"price\":\"2.00\",\"done\":true,\"due\":null,\"data\":null,\"doc\":\"ZG9j\",\"tag\":null}},"
+      "{\"id\":\"i2\",\"version\":11,\"values\":{\"name\":\"two\",\"qty\":2,\"price\":\"2.00\",\"done\":true,\"due\":null,\"data\":null,\"doc\":{\"hash\":\"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd\",\"size\":3,\"type\":\"text/plain\",\"name\":\"d.txt\"},\"tag\":null}},"
       "{\"id\":\"i3\",\"version\":12,\"values\":{\"name\":\"three\",\"qty\":3,\"price\":\"3\",\"done\":false,\"tag\":\"t2\"}},"
       "{\"id\":\"i4\",\"version\":13,\"values\":{\"name\":\"four\",\"qty\":4}},"
       "{\"id\":\"i6\",\"version\":14,\"values\":{\"name\":\"six\",\"qty\":6}}]}");

@@ -1,12 +1,13 @@
 // The randomized, seeded convergence test. A sync server (createSyncServer,
-// an authenticate hook for `authorization: Bearer <user>`, an authorize hook
-// keeping Items with their owner) behind a loopback fault proxy; 4 device
+// an authenticate hook for `authorization: Bearer <user>`, no authorize hook:
+// the per-user filter of Item is the access rule) behind a loopback fault proxy; 4 device
 // processes (fixtures/device.js, file databases, 2 users) spawned in one tick
 // and released by one signal, so they open their databases in the same
 // moment; each runs a random workload from seed + its index (inserts with and
 // without ids, updates, deletes, transactions, full and selective syncs,
 // faults per request, offline spells, a dead server URL, reopen, sync-error
-// retry/discard, writes during a sync); devices ask to be SIGKILLed during
+// retry/discard, writes during a sync, trespasses: Items written for the
+// other user or given away to them); devices ask to be SIGKILLed during
 // writes and syncs and are restarted on the same database; this process
 // writes and deletes on the server meanwhile. Then heal: no faults, every
 // device resolves its sync errors and syncs, round after round, until two
@@ -38,7 +39,8 @@
 //   unique-ids    generated ids are unique (no two inserts share one; no insert
 //                 fails on a generated id that exists); client ids are unique
 //                 and stable across restarts
-//   per-user      no device holds an Item of another user
+//   per-user      no device holds an Item of another user; no trespass
+//                 reached the server (its unique text is on no Item there)
 //   mutation-ids  (audited at the proxy) no mutation is answered as a duplicate
 //                 of a mid the server never applied or applied to another object,
 //                 and none is applied twice
@@ -88,15 +90,6 @@ export function configFor(seed, env = process.env) {
 function authenticate(req) {
   const m = /^Bearer (\w+)$/.exec(req.headers.authorization || '');
   return m && USERS.includes(m[1]) ? { id: m[1] } : null;
-}
-
-// Items belong to their owner: nobody else may write them (the workload never
-// tries; a rejection here means ids of different users' objects collided).
-function authorize({ user, entity, op, values, current }) {
-  if (entity !== 'Item') return true;
-  if (current && current.owner !== user.id) return false;
-  if (op === 'upsert' && values && Object.hasOwn(values, 'owner') && values.owner !== user.id) return false;
-  return true;
 }
 
 // ---- devices ----------------------------------------------------------------------
@@ -301,7 +294,7 @@ export async function runConvergence(seed, { log = console.log, env = process.en
   log('convergence seed', seed);
   log(`  ${cfg.devices} devices, ${cfg.ops} ops each, bulk: ${cfg.bulk}, kills: ${cfg.kills}${cfg.stagger ? `, devices opened ${cfg.stagger} ms apart` : ''}${cfg.avoid.length ? `, avoiding ${cfg.avoid.join(', ')}` : ''}, dir ${dir}`);
   world.srv = await createSyncServer({
-    model: MODEL, dataDir: path.join(dir, 'server'), authenticate, authorize,
+    model: MODEL, dataDir: path.join(dir, 'server'), authenticate,
     log: (m) => world.serverLog.push(String(m)),
   });
   world.proxy = await startConvergenceProxy(world.srv.url, env.FERRY_TRACE === '1' ? path.join(dir, 'trace.jsonl') : null);
@@ -414,7 +407,7 @@ function shapeOf(msg) {
 function formatReport(seed, violations, stats, keptDir) {
   const head = `convergence seed ${seed}: ${violations.length ? `FAILED, ${violations.length} violation(s)` : 'passed'} `
     + `(${stats.seconds}s, ${stats.kills} kills, faults ${JSON.stringify(stats.faults)}, ${stats.requests} requests, `
-    + `${stats.serverWrites} server writes, ${stats.serverObjects ?? '?'} objects on the server, ${stats.refused ?? 0} writes refused for U+0000, `
+    + `${stats.serverWrites} server writes, ${stats.serverObjects ?? '?'} objects on the server, ${stats.refused ?? 0} writes refused for U+0000, ${stats.trespasses ?? 0} trespasses tried, `
     + `heal rounds ${stats.healRounds ?? '?'})`;
   if (!violations.length) return head;
   const byInv = new Map(ORDER.map((inv) => [inv, []]));
@@ -450,7 +443,7 @@ function history(world, devices) {
   const objs = new Map();
   const obj = (e, id) => {
     const k = key(e, id);
-    if (!objs.has(k)) objs.set(k, { e, id, attrs: new Map(), creates: [], deletes: [], discards: new Set(), retried: false });
+    if (!objs.has(k)) objs.set(k, { e, id, attrs: new Map(), creates: [], deletes: [], discards: new Set(), retried: false, retriedAt: [] });
     return objs.get(k);
   };
   const failed = [];
@@ -461,6 +454,7 @@ function history(world, devices) {
   const rejections = [];
   const conflicts = [];
   const retries = [];
+  const hostile = [];   // { who, e, id, text, where }: writes the server must refuse
   for (const d of devices) {
     const who = `device ${d.i}`;
     const recs = d.readLog();
@@ -473,12 +467,16 @@ function history(world, devices) {
         lifeIds.get(d.i).add(r.clientId);
       } else if (r.k === 'resolve') {
         if (r.how === 'discard') obj(r.e, r.id).discards.add(who);
-        if (r.how === 'retry') obj(r.e, r.id).retried = true;
+        if (r.how === 'retry') { obj(r.e, r.id).retried = true; obj(r.e, r.id).retriedAt.push({ who, t: r.t }); }
       } else if (r.k === 'retried') {
         retries.push({ ...r, who });
       } else if (r.k === 'error') {
-        if (r.kind === 'rejected') rejections.push(`${who} ${r.op} ${r.e} ${r.id}: rejected: ${r.reason}`);
+        if (r.kind === 'rejected') rejections.push({ who, e: r.e, id: r.id, reason: r.reason, text: `${who} ${r.op} ${r.e} ${r.id}: rejected: ${r.reason}` });
         else conflicts.push({ ...r, who });
+      } else if (r.k === 'try' && r.hostile) {
+        const a = answers.get(r.w);
+        if (a?.k === 'fail') continue;   // refused on the device already (an id it holds for another entity)
+        for (const o of r.ops) hostile.push({ who, e: o.e, id: o.id, text: o.vals?.text, where: `${who} write ${r.w} (${o.op} of ${o.e} ${o.id} as ${o.vals?.owner})` });
       } else if (r.k === 'try') {
         const a = answers.get(r.w);
         const state = !a ? 'maybe' : a.k === 'ok' ? 'acknowledged' : a.k === 'recover' && a.committed ? 'committed (found after a restart)' : 'none';
@@ -531,7 +529,7 @@ function history(world, devices) {
       });
     }
   }
-  return { objs, failed, refused, generatedClash, generated, lifeIds, rejections, conflicts, retries };
+  return { objs, failed, refused, generatedClash, generated, lifeIds, rejections, conflicts, retries, hostile };
 }
 
 async function serverState(srv) {
@@ -673,7 +671,14 @@ async function check(world, devices, reports, stats) {
     }
     for (const u of r.unexpected) v('harness', `device ${i}: ${u}`);
   }
-  for (const r of [...new Set(h.rejections)]) v('nothing-lost', `the server rejected a valid write: ${r}`);
+  // A device's own writes to an object it trespassed on go out with the forbidden write and are refused with it.
+  const trespassed = new Set(h.hostile.map((x) => `${x.who} ${x.e} ${x.id}`));
+  const reported = new Set();
+  for (const r of h.rejections) {
+    if (r.reason === 'forbidden' && trespassed.has(`${r.who} ${r.e} ${r.id}`)) continue;
+    if (!reported.has(r.text)) v('nothing-lost', `the server rejected a valid write: ${r.text}`);
+    reported.add(r.text);
+  }
   // A retried sync error puts back the values of the push that failed, never over an edit made since.
   for (const x of h.retries) {
     if (!x.before || !x.after) continue;
@@ -695,6 +700,9 @@ async function check(world, devices, reports, stats) {
     if (x.op !== 'upsert' || !x.server || typeof x.server !== 'object' || !Array.isArray(x.attrs)) continue;
     const ob = h.objs.get(key(x.e, x.id));
     if (!ob) continue;
+    // Another device's retry before this conflict sent its old values again as the latest write
+    // (it may revive a deleted object with every value it holds), so the server's value is newer.
+    if (ob.retriedAt.some((r) => r.who !== x.who && r.t <= x.at)) continue;
     for (const attr of x.attrs) {
       const type = attrsOf(x.e)[attr];
       if (!type || !Object.hasOwn(x.server, attr) || !x.local || !Object.hasOwn(x.local, attr)) continue;
@@ -728,7 +736,15 @@ async function check(world, devices, reports, stats) {
   for (const [cid, list] of byClient) if (list.length > 1) v('unique-ids', `devices ${list.join(', ')} share the client id ${cid}`);
   for (const [i, ids] of h.lifeIds) if (ids.size > 1) v('unique-ids', `device ${i} changed its client id across restarts: ${[...ids].join(', ')}`);
 
-  // 4. per-user data stays with its user.
+  // 4. per-user data stays with its user: no push changed an Item its user may not write
+  // (a trespass's text is unique), no pull delivered one its user may not read.
+  for (const x of h.hostile) {
+    const row = server[x.e]?.get(x.id);
+    if (row && !row._ferry_deleted && x.text !== undefined && row.text === x.text) {
+      v('per-user', `${x.where} reached the server: ${x.e} ${x.id} holds its text ${show(x.text)} (owner ${JSON.stringify(row.owner)})`);
+    }
+  }
+  stats.trespasses = h.hostile.length;
   for (const [i, r] of reports.entries()) {
     if (!r) continue;
     for (const row of r.rows.Item) {

@@ -25,7 +25,7 @@ const V1 = {
 };
 
 async function call(srv, route, body, modelVersion) {
-  const res = await fetch(`${srv.url}/sync/${route}`, { method: 'POST', body: JSON.stringify({ modelVersion, ...body }) });
+  const res = await fetch(`${srv.url}/sync/${route}`, { method: 'POST', headers: srv.headers || {}, body: JSON.stringify({ modelVersion, ...body }) });
   return { status: res.status, body: await res.json() };
 }
 const push = async (srv, clientId, mutations, mv = '1') => {
@@ -75,7 +75,12 @@ test('restart_after_sigkill_should_keep_every_acknowledged_push', async () => {
   const kill = (child) => new Promise((resolve) => { child.removeAllListeners('exit'); child.on('exit', resolve); child.kill('SIGKILL'); });
 
   let s = await startCli();
-  const mv = (await (await fetch(`${s.url}/sync/model`)).json()).version;
+  // The demo signs its users in; the token outlives the restart (the key is kept in --data).
+  const signIn = await fetch(`${s.url}/auth/sign-in`, { method: 'POST', body: JSON.stringify({ user: 'ada', password: 'demo' }) });
+  assert.equal(signIn.status, 200);
+  const headers = { authorization: `Bearer ${(await signIn.json()).token}` };
+  s.headers = headers;
+  const mv = (await (await fetch(`${s.url}/sync/model`, { headers })).json()).version;
   const acked = [];
   for (let i = 1; i <= 20; i++) {
     const [r] = await push(s, 'dev', [up(i, 'Visit', `kv${i}`, { note: `visit ${i}`, status: 'planned' })], mv);
@@ -84,6 +89,7 @@ test('restart_after_sigkill_should_keep_every_acknowledged_push', async () => {
   }
   await kill(s.child);
   s = await startCli();
+  s.headers = headers;
   try {
     const r = await call(s, 'pull', { clientId: 'x', entity: 'Visit', ids: acked }, mv);
     assert.equal(r.body.objects.length, 20);

@@ -92,7 +92,7 @@ function client(srv, clientId, { headers = {}, modelVersion = MODEL.version } = 
 
 const ITEM = {
   s: 'text é 日本 "quoted"', i: -9007199254740991, d: '12.50', b: true,
-  t: '2026-11-24T10:00:00.000Z', bin: 'AAECAwT/', f: 'aGVsbG8=', region: 'r1',
+  t: '2026-11-24T10:00:00.000Z', bin: 'AAECAwT/', f: { hash: 'c0'.repeat(32), size: 5, type: 'text/plain', name: 'hello.txt' }, region: 'r1',
 };
 
 test('model_route_should_serve_the_normalized_model', async () => {
@@ -136,6 +136,9 @@ test('push_should_reject_a_wrong_value_type_naming_the_attribute', async () => {
   const bad = [
     ['s', 5], ['i', 1.5], ['i', '3'], ['i', 2 ** 60], ['d', 'ten'], ['d', true], ['b', 'yes'], ['b', 2],
     ['t', 'yesterday'], ['t', 1764000000000], ['t', '2026-13-45T99:00:00Z'], ['bin', 'not base64!'], ['f', 12],
+    ['f', 'aGVsbG8='], ['f', { hash: 'AB'.repeat(32), size: 1, type: '', name: '' }], ['f', { hash: 'ab'.repeat(32), size: -1, type: '', name: '' }],
+    ['f', { hash: 'ab'.repeat(32), size: 1, type: '', name: 'a\u0000b' }], ['f', { hash: 'ab'.repeat(32), size: 1, type: '', name: '', extra: 1 }],
+    ['f', { hash: 'ab'.repeat(32), size: 1, type: 'x'.repeat(256), name: '' }],
     ['region', 5], ['region', ''], ['s', { x: 1 }], ['i', [1]],
   ];
   const results = await a.push(bad.map(([k, v], n) => a.mut('Item', `x${n}`, { [k]: v })));
@@ -643,7 +646,7 @@ test('model_can_be_a_path_and_data_dir_can_be_omitted', async () => {
   const srv = await createSyncServer({ model: path.join(root, 'server/demo-model.json') });
   try {
     const m = await (await fetch(`${srv.url}/sync/model`)).json();
-    assert.equal(m.version, '3');
+    assert.equal(m.version, '4');
     assert.ok(srv.dataDir);
   } finally {
     await srv.close();
@@ -732,4 +735,21 @@ test('entity_with_many_attributes_should_round_trip', async () => {
   const a = client(srv, 'a', { modelVersion: 'wide' });
   assert.equal((await a.push([a.mut('Wide', 'w', values)]))[0].status, 'applied');
   assert.deepEqual((await a.pullAll('Wide')).objects.w, values);
+});
+
+test('results_a_client_never_acknowledges_should_be_forgotten_after_the_horizon', async () => {
+  const horizon = 3600_000;
+  const srv = await start({ tombstoneHorizon: horizon });
+  const a = client(srv, 'c-never-acks-0000001');
+  await a.push([a.mut('Region', 'r1', { name: 'one' }), a.mut('Region', 'r2', { name: 'two' })]);
+  // The same client keeps syncing (it is seen) but acknowledges nothing.
+  await srv.db.exec('UPDATE _ferry_results SET at = at - ?', [2 * horizon]);
+  await a.push([a.mut('Region', 'r3', { name: 'three' })]);
+  const count = async () => (await srv.db.query("SELECT count(*) AS n FROM _ferry_results WHERE client_id = 'c-never-acks-0000001'"))[0].n;
+  assert.equal(await count(), 3);
+  await srv.purge();
+  assert.equal(await count(), 1, 'only the result recorded within the horizon is kept');
+  // A client nobody has seen for longer loses the rest.
+  await srv.purge({ now: Date.now() + 2 * horizon });
+  assert.equal(await count(), 0);
 });

@@ -31,12 +31,14 @@ const write = (f, el, v) => {
 /**
  * @param {object} spec entity, prefix (of new ids), title, singular, help,
  *   fields [{ name, label, type, options?: (db) => [[value, label]], required, default }],
- *   listSql, item(row) -> { title, meta, badge }, editable (default true), saveLabel
+ *   listSql, item(row) -> { title, meta, badge }, editable (default true), saveLabel,
+ *   fixed(context) -> { column: value } written with every new object (e.g. its owner)
  */
 export function crudView(spec) {
   const { entity, fields, editable = true } = spec;
   const key = entity.toLowerCase();
-  return function mount(root, { db, notify, selected }) {
+  return function mount(root, ctx) {
+    const { db, notify, selected } = ctx;
     const list = h('ul', { class: 'list', id: `${key}-list` });
     const empty = h('p', { class: 'empty', hidden: true }, spec.empty || `No ${spec.title.toLowerCase()} yet.`);
     const idInput = h('input', { type: 'hidden', name: 'id' });
@@ -77,8 +79,10 @@ export function crudView(spec) {
             { ...values, id: idInput.value });
           notify(`${spec.singular} saved on this device`);
         } else {
-          await db.exec(`INSERT INTO "${entity}"(id, ${names.map((n) => `"${n}"`).join(', ')}) VALUES (:id, ${names.map((n) => `:${n}`).join(', ')})`,
-            { ...values, id: newId(spec.prefix) });
+          const all = { ...spec.fixed?.(ctx), ...values };
+          const cols = Object.keys(all);
+          await db.exec(`INSERT INTO "${entity}"(id, ${cols.map((n) => `"${n}"`).join(', ')}) VALUES (:id, ${cols.map((n) => `:${n}`).join(', ')})`,
+            { ...all, id: newId(spec.prefix) });
           notify(spec.createdMessage || `${spec.singular} added on this device`);
         }
         await edit(null);
