@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run bench: SQLite's speedtest1 natively and as ferry's wasm on ferry's
 # VFS (memory and file stores), wasm/native time ratios, and durable one-row
-# commits on Node 'file', Chromium IndexedDB and OPFS (latency, bytes).
+# commits on Node 'file', Chromium IndexedDB and OPFS (latency, bytes);
+# sync, time to first data, and the cost of the server's access checks.
 # Not part of npm test. Bounded to FERRY_BENCH_BUDGET seconds in all
 # (default 570, builds included); writes only under build/ (build/bench/) and
 # the OS temp dir. See BENCHMARKS.md and bench/README.md.
@@ -15,6 +16,57 @@ budget=${FERRY_BENCH_BUDGET:-570}
 jobs=$(nproc 2>/dev/null || echo 2)
 say() { printf '\n== %s\n' "$*" >&2; }
 fail() { printf '\nnpm run bench: FAILED at: %s\n' "$*" >&2; exit 1; }
+left() { echo $(( budget - ($(date +%s) - start) )); }
+
+# Access checks (issue 9): this checkout's server with a per-user filter
+# against the same code with a filter that names no user (same run), and
+# against the server of the commit before the checks, extracted from git and
+# built with the product's flags under build/bench/access-base (cached; our
+# own history, never committed). Within what is left of the budget.
+access_bench() {
+  access_base=${FERRY_BENCH_ACCESS_BASE:-d666266^}
+  base_dir=build/bench/access-base
+  unset FERRY_BENCH_ACCESS_BASE_DIR
+  if [ "$access_base" != none ] && rev=$(git rev-parse -q --verify "$access_base^{commit}" 2>/dev/null); then
+    if [ "$(cat "$base_dir/commit" 2>/dev/null)" = "$rev" ] && [ -f "$base_dir/src/bindings/dist/ferry-core.wasm" ]; then
+      export FERRY_BENCH_ACCESS_BASE_DIR="$base_dir/src"
+    elif [ "$(left)" -gt 300 ]; then
+      say "access: building the server of $access_base (${rev:0:7}) under $base_dir"
+      rm -rf "$base_dir" && mkdir -p "$base_dir/src"
+      git archive "$rev" | tar -x -C "$base_dir/src" || fail "extracting $access_base"
+      ln -s "$PWD/.deps" "$base_dir/src/.deps"
+      export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
+      emcmake cmake -S "$base_dir/src" -B "$base_dir/wasm" -DCMAKE_BUILD_TYPE=Release >/dev/null || fail "cmake (access base)"
+      cmake --build "$base_dir/wasm" -j"$jobs" --target ferry_wasm >/dev/null || fail "access base wasm build"
+      if git diff --quiet "$rev" HEAD -- core/ferry_errors.h bindings/gen_codes.c; then
+        cp bindings/dist/codes.js "$base_dir/src/bindings/dist/codes.js"
+      else
+        cmake -S "$base_dir/src" -B "$base_dir/native" -DCMAKE_BUILD_TYPE=Release >/dev/null && \
+          cmake --build "$base_dir/native" -j"$jobs" --target ferry_codes_js >/dev/null || fail "access base codes.js"
+      fi
+      echo "$rev" > "$base_dir/commit"
+      export FERRY_BENCH_ACCESS_BASE_DIR="$base_dir/src"
+    else
+      printf 'bench: access: no time left to build the server of %s; comparing with the same-code baseline only (FERRY_BENCH_ONLY=access npm run bench builds it)\n' "$access_base" >&2
+    fi
+  fi
+  remaining=$(left)
+  if [ "$remaining" -lt 90 ]; then
+    printf 'bench: access: skipped, %s s left of the %s s budget (FERRY_BENCH_ONLY=access npm run bench runs it alone)\n' "$remaining" "$budget" >&2
+    return 0
+  fi
+  say "access checks: 100,000-object pull through a per-user filter, 10,000-change push, with and without the checks (up to ${remaining} s)"
+  export FERRY_BENCH_DEADLINE=$(( (start + budget - 10) * 1000 ))
+  timeout --kill-after=10 "$remaining" node bench/access.mjs || fail "access benchmark (bench/access.mjs)"
+}
+
+# FERRY_BENCH_ONLY=access: only the access-check benchmark (and the build of its base).
+if [ "${FERRY_BENCH_ONLY:-}" = access ]; then
+  [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
+  bash scripts/deps.sh || fail "fetching dependencies (see the message above)"
+  access_bench
+  exit 0
+fi
 variants=OFF
 [ "${FERRY_BENCH_VARIANTS:-}" = 1 ] && variants=ON
 
@@ -62,3 +114,5 @@ say "sync: 100,000-object initial sync, incremental rounds, 10,000-change push"
 timeout --kill-after=10 300 node bench/sync.mjs || fail "sync benchmark (bench/sync.mjs)"
 say "demo: time to first data (cold, warm, offline)"
 timeout --kill-after=10 200 node bench/first-data.mjs || fail "first-data benchmark (bench/first-data.mjs)"
+
+case ",${FERRY_BENCH_SKIP:-}," in *,access,*) ;; *) access_bench ;; esac

@@ -13,7 +13,7 @@
 // result until the client acknowledges it).
 import { FerryError } from '../bindings/errors.js';
 import { loadCore } from '../bindings/core.js';
-import { compileWhere, isDownloaded, isSynced } from './model.js';
+import { compileWhere, isDownloaded, isSynced, parseWhere } from './model.js';
 
 // The core's value rules (file references) run here through the same wasm.
 const core = await loadCore();
@@ -212,6 +212,21 @@ function valuesExpr(members) {
   return expr;
 }
 
+/** The column names a parsed where filter reads, in first-use order. */
+function columnsOf(tree) {
+  const out = new Set();
+  const walk = (node) => {
+    if (!node || typeof node !== 'object') return;
+    if (node.k === 'col') out.add(node.name);
+    for (const v of Object.values(node)) {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') walk(v);
+    }
+  };
+  walk(tree);
+  return [...out];
+}
+
 class EntityTable {
   constructor(name, entity) {
     this.name = name;
@@ -222,8 +237,12 @@ class EntityTable {
     // A filter that names the user is an access rule, on pushes too; one
     // that does not only scopes what devices download.
     this.access = this.filter && /\$user\b/.test(entity.sync.where.replace(/'(?:[^']|'')*'/g, '')) ? this.filter : null;
-    // The columns the filter reads: a write that changes none of them cannot move the object out of anyone's view.
-    this.accessColumns = this.access ? [...this.members.keys()].filter((n) => new RegExp(`(^|[^A-Za-z0-9_])${n}($|[^A-Za-z0-9_])`).test(entity.sync.where.replace(/'(?:[^']|'')*'/g, ''))) : [];
+    // The columns the filter reads (from its parse tree, id included when it
+    // names it): the filter is a function of these and the user alone, so a
+    // write that changes none of them cannot move the object into or out of
+    // anyone's view, and objects alike in them are alike to it.
+    this.filterColumns = this.access ? columnsOf(parseWhere(entity.sync.where, entity)) : [];
+    this.accessColumns = this.filterColumns.filter((n) => n !== 'id');
     const objectJson = `json_object('id', id, 'version', _ferry_version, 'values', ${valuesExpr(this.members)})`;
     this.objectJson = objectJson;
     const cols = ['id', ...this.members.keys(), '_ferry_version', '_ferry_deleted', '_ferry_meta'];
@@ -535,6 +554,7 @@ export class SyncStore {
       };
       // Mutations go in runs on distinct objects: a run's plans do not depend
       // on each other, so its access checks take one query per entity.
+      const accessSeen = new Map();
       for (let i = 0; i < mutations.length;) {
         const run = [];
         const objects = new Set();
@@ -551,7 +571,7 @@ export class SyncStore {
           run.push(i);
         }
         const plans = run.map((k) => this.#check(batch, mutations[k], true, stale, clientId));
-        const allowed = await this.#access(tx, run.map((k) => mutations[k]), plans, user);
+        const allowed = await this.#access(tx, run.map((k) => mutations[k]), plans, user, accessSeen);
         for (const [j, k] of run.entries()) {
           const m = mutations[k];
           let r = plans[j].result || (allowed[j] ? this.#finish(batch, m, plans[j], { user, authorize }) : forbidden(m));
@@ -659,7 +679,9 @@ export class SyncStore {
       for (const r of found) {
         r._meta = JSON.parse(r._ferry_meta || '{}');
         // What the object looked like before this push, for the exits of an access-filtered entity.
-        if (t.access && !r._ferry_deleted) r._before = Object.fromEntries([...t.members.keys()].map((n) => [n, r[n]]));
+        // (A shallow copy is enough: only its member values are read, and
+        // #commit replaces those on the row, never changes them in place.)
+        if (t.access && !r._ferry_deleted) r._before = { ...r };
         map.set(r.id, r);
       }
       rows.set(t, map);
@@ -675,8 +697,9 @@ export class SyncStore {
         // An object that was readable and changed (or went) may have left
         // someone's view: its state before is kept, so a pull lists it as
         // removed only to the users who could read it then.
+        const members = [...t.members.keys()];
         const exits = rows.filter((r) => r._before && (r._ferry_deleted || t.accessColumns.some((n) => r[n] !== r._before[n])))
-          .map((r) => [r._ferry_version, r.id, JSON.stringify(r._before, (k, v) => (typeof v === 'bigint' ? String(v) : v))]);
+          .map((r) => [r._ferry_version, r.id, JSON.stringify(Object.fromEntries(members.map((n) => [n, r._before[n]])), (k, v) => (typeof v === 'bigint' ? String(v) : v))]);
         for (let i = 0; i < exits.length; i += WRITE_CHUNK) {
           await tx.exec('INSERT OR REPLACE INTO _ferry_exits(entity, version, id, prev) SELECT ?, value->>0, value->>1, value->>2 FROM json_each(?)',
             [t.name, JSON.stringify(exits.slice(i, i + WRITE_CHUNK))]);
@@ -713,8 +736,15 @@ export class SyncStore {
    * before the write (the server's current object, a tombstone by its last
    * values) and after it (the current values with the new ones over them),
    * under the entity's filter for that user. Returns one boolean per plan.
+   *
+   * The filter reads only its own columns, so each check is a tuple of
+   * those: a write that sets none of them leaves its "after" equal to its
+   * "before", and equal tuples get the same answer. A push of many objects
+   * of one owner is then one SQL evaluation of the filter, not two per
+   * mutation; `seen` keeps the answers for the rest of the push (same user,
+   * same filter, same transaction).
    */
-  async #access(tx, mutations, plans, user) {
+  async #access(tx, mutations, plans, user, seen) {
     const allowed = plans.map(() => true);
     const byTable = new Map();
     plans.forEach((plan, j) => {
@@ -723,20 +753,39 @@ export class SyncStore {
       byTable.get(plan.t).push(j);
     });
     for (const [t, js] of byTable) {
-      const members = [...t.members.keys()];
-      const rows = [];
+      const cols = t.filterColumns;
+      if (!seen.has(t)) seen.set(t, new Map());
+      const known = seen.get(t);
+      const asked = new Map();   // tuple key -> tuple, not answered yet
+      const needs = [];          // per plan: the tuple keys it must pass
+      const tuple = (row) => {
+        const values = cols.map((n) => { const v = row[n] ?? null; return typeof v === 'bigint' ? String(v) : v; });
+        const key = JSON.stringify(values);
+        if (!known.has(key) && !asked.has(key)) asked.set(key, values);
+        return key;
+      };
       for (const j of js) {
         const { current, stored } = plans[j];
         const m = mutations[j];
-        if (current) rows.push([j, 0, m.id, ...members.map((n) => current[n] ?? null)]);
-        if (m.op === 'upsert') rows.push([j, 1, m.id, ...members.map((n) => (Object.hasOwn(stored, n) ? stored[n] : current ? current[n] ?? null : null))]);
+        const keys = [];
+        if (current) keys.push(tuple(current));
+        if (m.op === 'upsert' && !(current && cols.every((n) => !Object.hasOwn(stored, n)))) {
+          const after = { id: m.id };
+          for (const n of cols) if (n !== 'id') after[n] = Object.hasOwn(stored, n) ? stored[n] : current ? current[n] ?? null : null;
+          keys.push(tuple(after));
+        }
+        needs.push([j, keys]);
       }
-      if (!rows.length) continue;
-      const where = t.access(user);
-      const cols = ['id', ...members].map((n, i) => `value->>${i + 2} AS ${q(n)}`).join(', ');
-      const found = await tx.query(`SELECT j, (${where.sql}) AS ok FROM (SELECT value->>0 AS j, ${cols} FROM json_each(?))`,
-        [...where.params, JSON.stringify(rows.map((r) => r.map((v) => (typeof v === 'bigint' ? String(v) : v))))]);
-      for (const r of found) if (!r.ok) allowed[r.j] = false;
+      if (asked.size) {
+        const where = t.access(user);
+        const list = [...asked.values()];
+        const select = cols.map((n, i) => `value->>${i + 1} AS ${q(n)}`).join(', ');
+        const found = await tx.query(`SELECT k, (${where.sql}) AS ok FROM (SELECT value->>0 AS k${select ? `, ${select}` : ''} FROM json_each(?))`,
+          [...where.params, JSON.stringify(list.map((values, k) => [k, ...values]))]);
+        const keys = [...asked.keys()];
+        for (const r of found) known.set(keys[r.k], !!r.ok);
+      }
+      for (const [j, keys] of needs) if (!keys.every((k) => known.get(k) === true)) allowed[j] = false;
     }
     return allowed;
   }

@@ -180,3 +180,58 @@ test('the_server_should_refuse_u0000_in_text_from_any_writer', async () => {
   assert.match(r.body.results[0].reason, /U\+0000/);
   await assert.rejects(srv.write('Board', [{ id: 'b3', text: 'before\u0000after' }]), /U\+0000/);
 });
+
+test('each_mutation_of_a_large_push_should_be_judged_by_its_own_values_before_and_after', async () => {
+  // The checks of one push are batched (one evaluation per distinct tuple of
+  // the filter's columns, an "after" only when the write sets one of them):
+  // objects alike in some columns, but not all, must still be told apart.
+  const model = {
+    version: '1',
+    entities: {
+      Task: {
+        attributes: { owner: 'string', status: 'string', text: 'string' },
+        sync: { where: "(owner = $user.id and status != 'archived') or id = $user.shared" },
+      },
+    },
+  };
+  const srv = await createSyncServer({
+    model, dataDir: path.join(base, `s${++n}`), log: () => {},
+    authenticate: () => ({ id: 'alice', shared: 's1' }),
+  });
+  servers.push(srv);
+  const open_ = { status: 'open', text: 'x' };
+  await srv.write('Task', [
+    ...['t1', 't2', 't3', 't4', 't6'].map((id) => ({ id, owner: 'alice', ...open_ })),
+    { id: 's1', owner: 'bob', ...open_ }, { id: 'b1', owner: 'bob', ...open_ }, { id: 't5', owner: 'bob', ...open_ },
+  ]);
+  await srv.remove('Task', ['t5', 't6']);
+  let mid = 0;
+  const up = (id, values) => ({ mid: ++mid, entity: 'Task', id, op: 'upsert', changed: Object.keys(values), values, base: 0, ts: Date.now() });
+  const cases = [
+    [up('t1', { text: 'edited' }), 'applied'],
+    [up('t2', { status: 'archived' }), 'rejected'],
+    [up('t3', { owner: 'bob' }), 'rejected'],
+    [up('t4', { text: 'edited' }), 'applied'],
+    [up('s1', { text: 'edited' }), 'applied'],
+    [up('b1', { text: 'edited' }), 'rejected'],
+    [up('n1', { owner: 'alice', ...open_ }), 'applied'],
+    [up('n2', { owner: 'alice', status: 'archived', text: 'x' }), 'rejected'],
+    [up('n3', { owner: 'bob', ...open_ }), 'rejected'],
+    [up('t5', { text: 'revived' }), 'rejected'],
+    [up('t6', { text: 'revived' }), 'applied'],
+    // The same objects again (a later run of the push): judged by their values now.
+    [up('t1', { status: 'archived' }), 'rejected'],
+    [up('n1', { text: 'edited' }), 'applied'],
+    [up('s1', { owner: 'carol' }), 'applied'],
+    [{ mid: ++mid, entity: 'Task', id: 't4', op: 'delete', base: 0, ts: Date.now() }, 'applied'],
+    [{ mid: ++mid, entity: 'Task', id: 'b1', op: 'delete', base: 0, ts: Date.now() }, 'rejected'],
+  ];
+  const r = await push(srv, 'any', 'c-batch', cases.map(([m]) => m));
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.results.map((x) => `${x.mid} ${x.status}`), cases.map(([m, want]) => `${m.mid} ${want}`));
+  const rows = Object.fromEntries((await srv.db.query('SELECT id, owner, status, text, _ferry_deleted AS d FROM Task')).map((x) => [x.id, `${x.owner} ${x.status} ${x.text} ${x.d}`]));
+  assert.deepEqual(rows, {
+    t1: 'alice open edited 0', t2: 'alice open x 0', t3: 'alice open x 0', t4: 'alice open edited 1', t5: 'bob open x 1',
+    t6: 'alice open revived 0', s1: 'carol open edited 0', b1: 'bob open x 0', n1: 'alice open edited 0',
+  });
+});
