@@ -13,8 +13,9 @@ import { FileTransport } from './transport.js';
 export const CHUNK = 4 * 1024 * 1024;
 
 const sleep = (ms, signal) => new Promise((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  const stop = () => { clearTimeout(t); resolve(); };
+  const t = setTimeout(() => { signal?.removeEventListener('abort', stop); resolve(); }, ms);
+  signal?.addEventListener('abort', stop, { once: true });
 });
 
 // A failure to wait out (the network, the server's 5xx, a busy lock):
