@@ -259,5 +259,20 @@ export class CoreSync {
     }
   }
   retry(entity, id) { this.#pair(this.core.M._ferry_sync_retry, entity, id); }
+
+  // The upload queue's bookkeeping (core/files.h).
+  #strings(fn, ...args) {
+    const M = this.core.M;
+    const ptrs = args.map((a) => (a == null ? 0 : this.core.cstring(String(a))));
+    try {
+      const rc = fn(this.s, ...ptrs);
+      if (rc !== 0) throw this.#error(rc);
+    } finally {
+      for (const p of ptrs) if (p) M._free(p);
+    }
+  }
+  fileUploaded(hash) { this.#strings(this.core.M._ferry_files_uploaded, hash); }
+  fileFailed(hash, code, message) { this.#strings(this.core.M._ferry_files_fail, hash, code, message); }
+  fileRetry(hash) { this.#strings(this.core.M._ferry_files_retry, hash); }
   discard(entity, id) { this.#pair(this.core.M._ferry_sync_discard, entity, id); }
 }

@@ -8,6 +8,7 @@ import { SyncRunner } from './sync.js';
 import { Listeners } from './events.js';
 import { deleteStorage } from './delete.js';
 import { clearMark } from './lost.js';
+import { Files } from './files/api.js';
 
 
 export class Database {
@@ -37,6 +38,22 @@ export class Database {
       }, { ...opts, fetch: fetchFn });
       this.#autoSync(opts);
     }
+    this.files = new Files({
+      core,
+      kind: storage.kind,
+      path: opts.path,
+      query: (sql, params) => this.#enqueue(() => this.#query(sql, params)),
+      transaction: (fn) => this.transaction(fn),
+      engine: (fn) => this.#enqueue(async () => {
+        if (!this.#engine) throw new FerryError('misuse', 'this database has no server; open it with { server }');
+        const r = fn(this.#engine);
+        await this.#durable();
+        return r;
+      }),
+      emit: (event, detail) => this.#emit(event, detail),
+    }, { ...opts, fetch: opts.fetch || globalThis.fetch?.bind(globalThis) });
+    // Uploads left from before a restart (or a crash) go on by themselves.
+    if (this.#runner) this.files.kick();
   }
 
   /**
@@ -67,8 +84,9 @@ export class Database {
   }
 
   /** Conflicting and rejected local objects, with their local values kept. */
-  syncErrors() {
-    return this.#enqueue(async () => (this.#engine ? this.#engine.errors() : []));
+  async syncErrors() {
+    const objects = await this.#enqueue(async () => (this.#engine ? this.#engine.errors() : []));
+    return [...objects, ...(this.#engine ? await this.files.errors() : [])];
   }
 
   /** Queues the object's local values again (they win as the latest write). */
@@ -196,7 +214,9 @@ export class Database {
       throw e;
     }
     this.#offOnline?.();
+    await this.files.close();
     await deleteStorage(this.#storage.kind, this.name, this.#where);
+    await this.files.destroy().catch(() => {});
     clearMark(this.name);
     this.#emit('signout', { name: this.name });
   }
@@ -206,7 +226,7 @@ export class Database {
     if (this.#closed) return this.#tail;
     this.#offOnline?.();
     const running = this.#runner?.running?.catch(() => {});
-    const done = (running || Promise.resolve()).then(() => this.#enqueue(async () => {
+    const done = (running || Promise.resolve()).then(() => this.files.close()).then(() => this.#enqueue(async () => {
       this.#closed = true;
       try { await this.#storage.flush?.(); } finally {
         this.#engine?.close();
@@ -222,6 +242,10 @@ export class Database {
   // ---- internals ----------------------------------------------------------
 
   #emit(event, detail) {
+    // A sync run may have pushed objects whose files can go up now, or
+    // pulled references whose bytes should come down: files move on their
+    // own queue, after the run, never inside it.
+    if (event === 'sync') this.files?.kick();
     this.#listeners.emit(event, detail);
   }
 

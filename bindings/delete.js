@@ -67,6 +67,8 @@ async function deleteFile(name, filePath) {
   try {
     fs.rmSync(`${abs}-log`, { force: true });
     fs.rmSync(abs, { force: true });
+    // The device file store (bindings/files/node-store.js) goes with it.
+    fs.rmSync(`${abs}.files`, { recursive: true, force: true });
   } finally {
     lock.release();
   }

@@ -32,6 +32,7 @@
   X(SYNC_TOO_BIG, "sync_too_big",  "the sync reply exceeds the size limit; changes stay pending") \
   X(SYNC_REJECTED,"sync_rejected", "the sync server refused the request; see the message") \
   X(FORBIDDEN,    "forbidden",     "app SQL may not change ferry's own tables, triggers or entity tables; change the model on the server instead") \
-  X(UNSYNCED,     "unsynced",      "changes on this device have not reached the server; sync them first, or sign out with { discard: true } to drop them")
+  X(UNSYNCED,     "unsynced",      "changes on this device have not reached the server; sync them first, or sign out with { discard: true } to drop them") \
+  X(FILE_PENDING, "file_pending",  "the file's bytes are not on this device yet; they are being downloaded, try again after db.files.flush() or a sync")
 
 #endif

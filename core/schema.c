@@ -20,11 +20,17 @@ static const char bookkeeping[] =
   "CREATE TABLE IF NOT EXISTS _ferry_attr_base(entity TEXT NOT NULL, oid TEXT NOT NULL, attr TEXT NOT NULL, version INTEGER NOT NULL,"
   "  PRIMARY KEY(entity, oid, attr)) WITHOUT ROWID;"
   "CREATE TABLE IF NOT EXISTS _ferry_refresh(entity TEXT NOT NULL, oid TEXT NOT NULL, PRIMARY KEY(entity, oid)) WITHOUT ROWID;"
+  /* The upload queue of files (core/files.h): one row per hash whose bytes
+   * the server may not have yet, written by the capture triggers in the
+   * transaction that set the reference; code is set when it failed for a
+   * reason other than the network. */
+  "CREATE TABLE IF NOT EXISTS _ferry_files(hash TEXT PRIMARY KEY, size INTEGER NOT NULL, entity TEXT NOT NULL,"
+  "  oid TEXT NOT NULL, attr TEXT NOT NULL, code TEXT, message TEXT, at INTEGER NOT NULL) WITHOUT ROWID;"
   "INSERT OR IGNORE INTO _ferry_meta VALUES ('client_id', 'c-' || lower(hex(randomblob(16))));"
   "INSERT OR IGNORE INTO _ferry_meta VALUES ('next_mid', 1);";
 
 int ferry__schema_is_bookkeeping(const char *name) {
-  static const char *const tables[] = { "_ferry_meta", "_ferry_outbox", "_ferry_base", "_ferry_cursor", "_ferry_errors", "_ferry_refresh", "_ferry_attr_base" };
+  static const char *const tables[] = { "_ferry_meta", "_ferry_outbox", "_ferry_base", "_ferry_cursor", "_ferry_errors", "_ferry_refresh", "_ferry_attr_base", "_ferry_files" };
   for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
     if (strcasecmp(name, tables[i]) == 0) return 1;
   return 0;
@@ -103,7 +109,7 @@ static int same_shape(const ferry__entity *a, const ferry__entity *b) {
 }
 
 static void drop_triggers(ferry__buf *b, const char *e) {
-  static const char *const kinds[] = { "i", "u", "k", "d", "ci", "cu" };
+  static const char *const kinds[] = { "i", "u", "k", "d", "ci", "cu", "f", "fu" };
   for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
     char sql[160];   /* names are at most 64 bytes */
     snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS \"_ferry_%s_%s\";", kinds[i], e);
@@ -112,6 +118,37 @@ static void drop_triggers(ferry__buf *b, const char *e) {
 }
 
 static void put(ferry__buf *b, const char *s) { ferry__buf_put(b, s, strlen(s)); }
+
+/* A local write of a file reference queues its upload in the same
+ * transaction (pulled references are written with capture off and are not
+ * queued): _ferry_files keeps one row per hash, naming the object whose push
+ * makes the server accept the bytes. */
+static void create_file_triggers(ferry__buf *b, const ferry__entity *e) {
+  int any = 0;
+  for (int k = 0; k < e->nattrs; k++) if (e->attrs[k].type == FT_FILE) any = 1;
+  if (!any) return;
+  char part[1400];
+  const char *n = e->name;
+  for (int when = 0; when < 2; when++) {
+    snprintf(part, sizeof part, "CREATE TRIGGER \"_ferry_f%s_%s\" AFTER %s ON \"%s\" WHEN ferry_capture() BEGIN ",
+             when ? "u" : "", n, when ? "UPDATE" : "INSERT", n);
+    put(b, part);
+    for (int k = 0; k < e->nattrs; k++) {
+      const char *a = e->attrs[k].name;
+      if (e->attrs[k].type != FT_FILE) continue;
+      char changed[200] = "";
+      if (when) snprintf(changed, sizeof changed, " AND NEW.\"%s\" IS NOT OLD.\"%s\"", a, a);
+      snprintf(part, sizeof part,
+        "INSERT INTO _ferry_files(hash, size, entity, oid, attr, at) SELECT json_extract(NEW.\"%s\", '$.hash'), "
+        "json_extract(NEW.\"%s\", '$.size'), '%s', NEW.id, '%s', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) "
+        "WHERE NEW.\"%s\" IS NOT NULL%s ON CONFLICT(hash) DO UPDATE SET entity = excluded.entity, oid = excluded.oid, "
+        "attr = excluded.attr, code = NULL, message = NULL, at = excluded.at;",
+        a, a, n, a, a, changed);
+      put(b, part);
+    }
+    put(b, "END;");
+  }
+}
 
 /* The capture triggers: every local insert, update and delete leaves an
  * outbox row naming the object and the attributes it changed. */
@@ -272,7 +309,7 @@ int ferry__schema_migrate(sqlite3 *sq, const ferry__model *old, const ferry__mod
       }
     }
     drop_triggers(&b, e->name);
-    if (ferry__mode_uploads(e->mode)) create_triggers(&b, e);
+    if (ferry__mode_uploads(e->mode)) { create_triggers(&b, e); create_file_triggers(&b, e); }
     const ferry__entity *was = ferry__model_entity(old, e->name);
     if (!same_shape(was, e)) {
       snprintf(sql, sizeof sql, "DELETE FROM _ferry_cursor WHERE entity='%s';", e->name);

@@ -1,0 +1,273 @@
+// db.files (README, Files): file bytes in the device's file store, their
+// references in the rows, and the transfer queue that moves the bytes.
+import { FerryError, storageCode } from '../errors.js';
+import { createHasher } from './hash.js';
+import { FileQueue } from './queue.js';
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const q = (name) => `"${name}"`;
+
+async function* chunksOf(data) {
+  if (data instanceof Uint8Array) { yield data; return; }
+  if (data instanceof ArrayBuffer) { yield new Uint8Array(data); return; }
+  if (data && typeof data.stream === 'function' && typeof data.size === 'number') data = data.stream();   // Blob / File
+  if (data && typeof data.getReader === 'function') {
+    const reader = data.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  if (data && (typeof data[Symbol.asyncIterator] === 'function' || typeof data[Symbol.iterator] === 'function')) {
+    yield* data;
+    return;
+  }
+  throw new FerryError('type', 'files.put() takes a Uint8Array, a Blob, a ReadableStream or an async iterable of Uint8Array');
+}
+
+async function openStore(kind, path) {
+  if (kind === 'file') {
+    const { nodeFileStore, fileStoreDir } = await import('./node-store.js');
+    return nodeFileStore(fileStoreDir(path));
+  }
+  if (kind === 'memory') {
+    const { memoryFileStore } = await import('./memory-store.js');
+    return memoryFileStore();
+  }
+  return null;
+}
+
+/**
+ * db gives: core (fileRef), query(sql, params), transaction(fn),
+ * engine(fn) (runs fn(CoreSync) in the call queue, durable after), emit,
+ * kind (storage), path.
+ */
+export class Files {
+  #db; #opts; #store = null; #queue = null; #ready; #puts = 0; #putting = 0;
+
+  constructor(db, opts) {
+    this.#db = db;
+    this.#opts = opts;
+    this.#ready = (async () => {
+      this.#store = await openStore(db.kind, db.path);
+      if (!this.#store) return;
+      // A put cut by a crash left its bytes under a temporary name: nothing references them.
+      for (const name of await this.#store.listPartials()) if (name.startsWith('put-')) await this.#store.removePartial(name);
+      this.#queue = new FileQueue(this.#store, this.#host(), opts);
+    })();
+    this.#ready.catch(() => {});
+  }
+
+  async #need() {
+    await this.#ready;
+    if (!this.#store) throw new FerryError('unsupported', `files are not available on '${this.#db.kind}' storage yet; use 'file' or 'memory'`);
+  }
+
+  async #model() {
+    const [row] = await this.#db.query("SELECT value FROM _ferry_meta WHERE key = 'model'").catch(() => []);
+    return row ? JSON.parse(row.value) : null;
+  }
+
+  async #fileAttr(entity, id, attribute) {
+    if (typeof entity !== 'string' || typeof id !== 'string' || typeof attribute !== 'string') {
+      throw new FerryError('type', 'files take (entity, id, attribute) as three strings');
+    }
+    const model = await this.#model();
+    const e = model?.entities?.[entity];
+    if (!e) throw new FerryError('not_found', model ? `the model has no entity ${entity}` : 'this database has no model yet: sync once first');
+    if (e.attributes?.[attribute] !== 'file') throw new FerryError('not_found', `${entity}.${attribute} is not a file attribute of the model`);
+    if (!IDENT.test(entity) || !IDENT.test(attribute)) throw new FerryError('not_found', `${entity}.${attribute} is not a plain name`);
+    return e;
+  }
+
+  /** Every file attribute of the model: [{ entity, attribute, downloads }]. */
+  async #fileColumns() {
+    const model = await this.#model();
+    const out = [];
+    for (const [entity, e] of Object.entries(model?.entities || {})) {
+      const downloads = e.sync === 'all' || (e.sync && typeof e.sync === 'object');
+      for (const [attribute, type] of Object.entries(e.attributes || {})) {
+        if (type === 'file' && IDENT.test(entity) && IDENT.test(attribute)) out.push({ entity, attribute, downloads });
+      }
+    }
+    return out;
+  }
+
+  #host() {
+    const db = this.#db;
+    return {
+      uploads: async () => {
+        const rows = await db.query(
+          'SELECT f.hash, f.size, f.entity, f.oid AS id, f.attr AS attribute, f.code, f.message, '
+          + 'EXISTS(SELECT 1 FROM _ferry_outbox o WHERE o.entity = f.entity AND o.oid = f.oid) '
+          + 'OR EXISTS(SELECT 1 FROM _ferry_errors e WHERE e.entity = f.entity AND e.oid = f.oid) AS waiting '
+          + 'FROM _ferry_files f ORDER BY f.at, f.hash').catch(() => []);
+        // An upload waits until its object's row is on the server: the
+        // server accepts bytes only for a hash an object references.
+        return rows.map((r) => ({ ...r, ready: !r.waiting }));
+      },
+      downloads: async () => {
+        const out = [];
+        const seen = new Set();
+        for (const c of await this.#fileColumns()) {
+          if (!c.downloads) continue;
+          const rows = await db.query(`SELECT id, ${q(c.attribute)} AS ref FROM ${q(c.entity)} WHERE ${q(c.attribute)} IS NOT NULL`).catch(() => []);
+          for (const r of rows) {
+            let ref;
+            try { ref = JSON.parse(r.ref); } catch { continue; }
+            if (seen.has(ref.hash)) continue;
+            seen.add(ref.hash);
+            if (!(await this.#store.has(ref.hash))) out.push({ ...ref, entity: c.entity, id: r.id, attribute: c.attribute });
+          }
+        }
+        return out;
+      },
+      uploaded: (hash) => db.engine((e) => e.fileUploaded(hash)),
+      fail: (hash, code, message) => db.engine((e) => e.fileFailed(hash, code, message)).then(() => db.emit('syncerror', { file: hash, code })),
+      emit: (event, detail) => db.emit(event, detail),
+      gc: () => this.#gc(),
+    };
+  }
+
+  /** Deletes local bytes nothing references and no upload needs. */
+  async #gc() {
+    const gen = this.#puts;
+    if (this.#putting) return;
+    const keep = new Set();
+    for (const c of await this.#fileColumns()) {
+      const rows = await this.#db.query(`SELECT DISTINCT json_extract(${q(c.attribute)}, '$.hash') AS h FROM ${q(c.entity)} WHERE ${q(c.attribute)} IS NOT NULL`).catch(() => null);
+      if (!rows) return;   // a table not there yet: keep everything
+      for (const r of rows) keep.add(r.h);
+    }
+    for (const r of await this.#db.query('SELECT hash FROM _ferry_files').catch(() => [])) keep.add(r.hash);
+    if (gen !== this.#puts || this.#putting) return;   // a put began meanwhile: its bytes may not be referenced yet
+    for (const hash of await this.#store.list()) if (!keep.has(hash)) await this.#store.remove(hash);
+  }
+
+  /**
+   * Streams `data` into the device's file store while hashing it, makes it
+   * durable, then in one transaction sets entity.attribute of object `id`
+   * to its reference (a captured change; its upload is queued with it).
+   * -> the reference { hash, size, type, name }.
+   */
+  async put(entity, id, attribute, data, { type = '', name = '' } = {}) {
+    await this.#need();
+    await this.#fileAttr(entity, id, attribute);
+    // Checks type and name before any byte is written.
+    this.#db.core.fileRef({ hash: '0'.repeat(64), size: 0, type, name });
+    this.#puts++;
+    this.#putting++;
+    const store = this.#store;
+    const temp = `put-${globalThis.crypto.randomUUID()}`;
+    try {
+      const hasher = await createHasher();
+      let size = 0;
+      try {
+        const w = await store.openPartial(temp, 0);
+        try {
+          for await (const chunk of chunksOf(data)) {
+            if (!(chunk instanceof Uint8Array)) throw new FerryError('type', 'a file stream must yield Uint8Array chunks');
+            await w.write(chunk);
+            hasher.update(chunk);
+            size += chunk.length;
+          }
+          await w.sync();
+        } finally {
+          await w.close();
+        }
+      } catch (e) {
+        await store.removePartial(temp).catch(() => {});
+        if (e instanceof FerryError) throw e;
+        const code = storageCode(e);
+        throw new FerryError(code === 'storage_full' ? 'storage_full' : 'io', `the file could not be stored on the device (${e?.message || e}); nothing was changed`, { cause: e });
+      }
+      const hash = hasher.digest();
+      if (await store.has(hash)) await store.removePartial(temp);   // the same bytes are here already
+      else await store.commit(temp, hash);
+      const ref = JSON.parse(this.#db.core.fileRef({ hash, size, type, name }));
+      await this.#db.transaction(async (tx) => {
+        const r = await tx.exec(`UPDATE ${q(entity)} SET ${q(attribute)} = ? WHERE id = ?`, [JSON.stringify(ref), id]);
+        if (r.changes === 0) throw new FerryError('not_found', `there is no ${entity} ${id}; insert the object first`);
+      });
+      return ref;
+    } finally {
+      this.#putting--;
+      this.#queue?.kick();
+    }
+  }
+
+  /**
+   * The bytes of entity.attribute of object `id`: a Uint8Array (with
+   * { stream: true } a ReadableStream of chunks), null when it holds no file,
+   * FerryError 'file_pending' when the bytes are not on the device yet
+   * (their download is queued).
+   */
+  async get(entity, id, attribute, { stream = false } = {}) {
+    await this.#need();
+    await this.#fileAttr(entity, id, attribute);
+    const [row] = await this.#db.query(`SELECT ${q(attribute)} AS ref FROM ${q(entity)} WHERE id = ?`, [id]);
+    if (!row) throw new FerryError('not_found', `there is no ${entity} ${id}`);
+    if (row.ref === null) return null;
+    const ref = JSON.parse(row.ref);
+    if (!(await this.#store.has(ref.hash))) {
+      this.#queue.want({ ...ref, entity, id, attribute });
+      throw new FerryError('file_pending', `the bytes of ${entity}.${attribute} of ${id} (${ref.name || ref.hash}) are not on this device yet; they are being downloaded`);
+    }
+    const it = this.#store.read(ref.hash, 0, ref.size);
+    if (stream) return ReadableStream.from(it);
+    const out = new Uint8Array(ref.size);
+    let at = 0;
+    for await (const c of it) { out.set(c, at); at += c.length; }
+    if (at !== ref.size) throw new FerryError('corrupt', `the local copy of ${ref.hash} holds ${at} of ${ref.size} bytes`);
+    return out;
+  }
+
+  /** Sets entity.attribute of `id` to null; its bytes go once nothing references them and no upload needs them. */
+  async remove(entity, id, attribute) {
+    await this.#need();
+    await this.#fileAttr(entity, id, attribute);
+    const r = await this.#db.transaction((tx) => tx.exec(`UPDATE ${q(entity)} SET ${q(attribute)} = NULL WHERE id = ?`, [id]));
+    if (r.changes === 0) throw new FerryError('not_found', `there is no ${entity} ${id}`);
+    await this.#gc();
+  }
+
+  /** { uploads, downloads, failed, active, bytesDone, bytesTotal } of the transfer queue. */
+  status() {
+    return this.#queue ? this.#queue.status() : { uploads: 0, downloads: 0, failed: 0, active: 0, bytesDone: 0, bytesTotal: 0 };
+  }
+
+  /** Resolves when the queue cannot make progress now: everything moved, failed, or waits for a push or the server. */
+  async flush() {
+    await this.#need();
+    await this.#queue.flush();
+    return this.status();
+  }
+
+  /** File failures for syncErrors(): [{ entity, id, kind: 'file', attribute, hash, code, reason, at }]. */
+  async errors() {
+    await this.#ready;
+    const rows = await this.#db.query('SELECT hash, entity, oid, attr, code, message, at FROM _ferry_files WHERE code IS NOT NULL').catch(() => []);
+    const out = rows.map((r) => ({ entity: r.entity, id: r.oid, kind: 'file', direction: 'upload', attribute: r.attr, hash: r.hash, code: r.code, reason: r.message, at: r.at }));
+    for (const d of this.#queue?.downloadErrors() || []) {
+      out.push({ entity: d.entity, id: d.id, kind: 'file', direction: 'download', attribute: d.attribute, hash: d.hash, code: d.code, reason: d.message, at: null });
+    }
+    return out;
+  }
+
+  kick() { this.#ready.then(() => this.#queue?.kick()).catch(() => {}); }
+
+  async close() {
+    await this.#ready.catch(() => {});
+    await this.#queue?.close();
+  }
+
+  async destroy() {
+    await this.#ready.catch(() => {});
+    await this.#store?.destroy();
+  }
+}

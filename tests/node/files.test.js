@@ -1,0 +1,161 @@
+// db.files on Node clients against the real server on 127.0.0.1 through the
+// fault proxy: bytes in the device's file store, references in the rows, and
+// the transfer queue that moves them on its own (docs/FILES.md).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startWorld } from './sync-helpers.js';
+
+const MODEL = {
+  version: '1',
+  entities: {
+    Photo: { attributes: { caption: 'string', image: 'file' }, sync: 'all' },
+    Doc: { attributes: { owner: 'string', title: 'string', file: 'file' }, sync: { where: 'owner = $user.id' } },
+  },
+};
+const USERS = { 'tok-alice': { id: 'alice' }, 'tok-bob': { id: 'bob' } };
+const as = (user) => ({ headers: async () => ({ authorization: `Bearer tok-${user}` }) });
+const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
+
+const worlds = [];
+after(async () => { for (const w of worlds) await w.stop(); });
+
+async function world(tag) {
+  const w = await startWorld(tag, {
+    model: MODEL,
+    server: { authenticate: (req) => USERS[(req.headers.authorization || '').replace(/^Bearer /, '')] || null },
+  });
+  worlds.push(w);
+  return w;
+}
+
+/** Deterministic bytes: a file from a seed (xorshift). */
+function bytesOf(n, seed) {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x & 0xff; }
+  return out;
+}
+
+const putBytes = (proxy, hash) => proxy.forwarded
+  .filter((f) => f.method === 'PUT' && f.path.includes(hash))
+  .reduce((n, f) => n + f.request.length, 0);
+
+test('a_5mb_file_put_on_one_device_should_arrive_byte_identical_on_another', { timeout: 120_000 }, async () => {
+  const w = await world('files-two');
+  const a = await w.client('a', as('alice'));
+  const b = await w.client('b', as('alice'));
+  await a.sync();
+  await a.exec("INSERT INTO Photo(id, caption) VALUES ('p1', 'meter')");
+  const bytes = bytesOf(5 * 1024 * 1024 + 17, 7);
+  const ref = await a.files.put('Photo', 'p1', 'image', bytes, { type: 'image/jpeg', name: 'meter.jpg' });
+  assert.deepEqual(ref, { hash: sha(bytes), size: bytes.length, type: 'image/jpeg', name: 'meter.jpg' });
+  // On A at once, before any sync; the SQLite image holds only the reference.
+  assert.deepEqual(await a.files.get('Photo', 'p1', 'image'), bytes);
+  const [row] = await a.query("SELECT image FROM Photo WHERE id = 'p1'");
+  assert.equal(row.image, JSON.stringify(ref));
+  await a.files.flush();
+  assert.equal(a.files.status().uploads, 1);
+  assert.equal(putBytes(w.proxy, ref.hash), 0, 'no byte may go up before the object is pushed');
+  await a.sync();
+  await a.files.flush();
+  assert.equal(putBytes(w.proxy, ref.hash), bytes.length);
+  assert.equal(a.files.status().uploads, 0);
+  await b.sync();
+  await b.files.flush();
+  assert.deepEqual(await b.files.get('Photo', 'p1', 'image'), bytes);
+  const chunks = [];
+  for await (const c of await b.files.get('Photo', 'p1', 'image', { stream: true })) chunks.push(c);
+  assert.equal(sha(Buffer.concat(chunks)), ref.hash);
+  assert.deepEqual(await b.syncErrors(), []);
+});
+
+test('the_same_bytes_on_two_objects_should_upload_once', { timeout: 60_000 }, async () => {
+  const w = await world('files-dedupe');
+  const a = await w.client('a', as('alice'));
+  const c = await w.client('c', as('bob'));
+  await a.sync();
+  await c.sync();
+  const bytes = bytesOf(1024 * 1024 + 5, 11);
+  await a.exec("INSERT INTO Photo(id) VALUES ('p1'), ('p2')");
+  await a.files.put('Photo', 'p1', 'image', bytes, { name: 'one.bin' });
+  await a.files.put('Photo', 'p2', 'image', bytes, { name: 'two.bin' });
+  await a.sync();
+  await a.files.flush();
+  // Another device of another user with the same bytes: the server has them.
+  await c.exec("INSERT INTO Photo(id) VALUES ('p3')");
+  await c.files.put('Photo', 'p3', 'image', bytes, { name: 'three.bin' });
+  await c.sync();
+  await c.files.flush();
+  assert.equal(putBytes(w.proxy, sha(bytes)), bytes.length);
+  assert.equal(fs.readdirSync(path.join(w.dir, 'a.db.files', 'blobs')).length, 1, 'one local copy per hash');
+  assert.equal(a.files.status().uploads, 0);
+  assert.equal(c.files.status().uploads, 0);
+});
+
+test('a_file_of_a_private_object_should_reach_no_other_user', { timeout: 60_000 }, async () => {
+  const w = await world('files-private');
+  const a = await w.client('a', as('alice'));
+  const b = await w.client('b', as('bob'));
+  await a.sync();
+  await a.exec("INSERT INTO Doc(id, owner, title) VALUES ('d1', 'alice', 'contract')");
+  const bytes = bytesOf(300_000, 3);
+  const ref = await a.files.put('Doc', 'd1', 'file', bytes, { type: 'application/pdf', name: 'contract.pdf' });
+  await a.sync();
+  await a.files.flush();
+  assert.equal(putBytes(w.proxy, ref.hash), bytes.length);
+  // By hash alone: nothing for bob, not even that it exists.
+  for (const method of ['GET', 'HEAD']) {
+    const res = await fetch(`${w.srv.url}/sync/files/${ref.hash}`, { method, headers: { authorization: 'Bearer tok-bob' } });
+    assert.equal(res.status, 404);
+    assert.equal(res.headers.get('x-ferry-received'), null);
+  }
+  const own = await fetch(`${w.srv.url}/sync/files/${ref.hash}`, { headers: { authorization: 'Bearer tok-alice' } });
+  assert.equal(sha(Buffer.from(await own.arrayBuffer())), ref.hash);
+  await b.sync();
+  await b.files.flush();
+  assert.deepEqual(await b.query('SELECT id FROM Doc'), []);
+  assert.deepEqual(fs.readdirSync(path.join(w.dir, 'b.db.files', 'blobs')), []);
+});
+
+test('an_upload_cut_at_20_random_points_should_resume_and_send_nothing_twice', { timeout: 180_000 }, async () => {
+  const w = await world('files-cuts');
+  const chunk = 64 * 1024;
+  const a = await w.client('a', { ...as('alice'), fileChunk: chunk, fileBackoff: 5 });
+  await a.sync();
+  await a.exec("INSERT INTO Photo(id) VALUES ('p1')");
+  const bytes = bytesOf(5 * 1024 * 1024, 1234);
+  const ref = await a.files.put('Photo', 'p1', 'image', bytes, { name: 'big.bin' });
+  await a.sync();
+  // 20 seeded cuts among the ~80 chunk PUTs, each at a random byte of the body.
+  let seed = 20240611;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32; };
+  const cutAt = new Set();
+  while (cutAt.size < 20) cutAt.add(Math.floor(rnd() * 60));
+  let nth = 0;
+  let cuts = 0;
+  w.proxy.rules.push({
+    method: 'PUT', path: /\/sync\/files\//,
+    fault: (req) => {
+      if (!/offset=/.test(req.url) || !cutAt.has(nth++)) return undefined;
+      cuts++;
+      return { cutBodyAt: Math.floor(rnd() * chunk) };
+    },
+  });
+  await a.files.flush();
+  assert.equal(cuts, 20);
+  const stored = fs.readFileSync(path.join(w.dir, 'server', 'files', 'blobs', ref.hash.slice(0, 2), ref.hash));
+  assert.equal(sha(stored), ref.hash);
+  // What the proxy let through adds up to the file about once (a cut
+  // prefix the server had not written when the connection went is sent
+  // again, at most a chunk per cut) ...
+  const through = putBytes(w.proxy, ref.hash);
+  assert.ok(through >= bytes.length && through <= bytes.length + cuts * chunk, `${through} bytes reached the server`);
+  // ... and what the client sent (cut chunks resent from the server's count) is far from twice the file.
+  const sent = w.proxy.seen.filter((s) => s.method === 'PUT').reduce((n, s) => n + s.bytes, 0);
+  assert.ok(sent < 2 * bytes.length, `sent ${sent} bytes for a file of ${bytes.length}`);
+  assert.equal(a.files.status().uploads, 0);
+  assert.deepEqual(await a.syncErrors(), []);
+});
