@@ -318,7 +318,8 @@ class EntityTable {
     const key = `x${whereSql}`;
     let sql = this.pageSqlCache.get(key);
     if (!sql) {
-      const cols = [...this.members.keys()].map((n) => `x.prev->>'$.${n}' AS ${q(n)}`).join(', ');
+      // Only the columns the filter reads (its parse tree): each exit's stored state is JSON, read per column.
+      const cols = this.filterColumns.filter((n) => n !== 'id').map((n) => `x.prev->>'$.${n}' AS ${q(n)}`).join(', ');
       sql = `WITH xs AS (SELECT x.id AS id${cols ? `, ${cols}` : ''} FROM _ferry_exits x WHERE x.entity = ? AND x.version > ? AND x.version <= ?) `
         + `SELECT CAST(coalesce(json_group_array(DISTINCT id), '[]') AS BLOB) AS removed FROM xs WHERE (${whereSql}) `
         + `AND NOT EXISTS (SELECT 1 FROM ${this.table} c WHERE c.id = xs.id AND c._ferry_deleted = 0 AND (${whereSql}))`;
