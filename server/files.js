@@ -32,54 +32,71 @@ export class BlobStore {
   }
 
   blobPath(hash) { return path.join(this.blobs, hash.slice(0, 2), hash); }
-  partialPath(hash) { return path.join(this.partial, hash); }
+  /** Each uploader has a partial file of their own: one user's upload never shows in another's. */
+  partialName(hash, uploader) { return `${hash}.${crypto.createHash('sha256').update(String(uploader)).digest('hex').slice(0, 16)}`; }
+  partialPath(hash, uploader) { return path.join(this.partial, this.partialName(hash, uploader)); }
 
-  /** { complete: true, size } for a stored blob, else { complete: false, received } (bytes of a partial upload). */
-  async stat(hash) {
+  /** Whether the blob `hash` is stored whole. */
+  async has(hash) {
+    try {
+      await fsp.stat(this.blobPath(hash));
+      return true;
+    } catch (e) {
+      if (e.code !== 'ENOENT') throw e;
+      return false;
+    }
+  }
+
+  /** { complete: true, size } for a stored blob, else { complete: false, received } (bytes of this uploader's partial upload). */
+  async stat(hash, uploader = '') {
     try {
       return { complete: true, size: (await fsp.stat(this.blobPath(hash))).size };
     } catch (e) {
       if (e.code !== 'ENOENT') throw e;
     }
+    return { complete: false, received: await this.received(hash, uploader) };
+  }
+
+  /** The bytes of this uploader's partial upload of `hash` (0: none). */
+  async received(hash, uploader) {
     try {
-      return { complete: false, received: (await fsp.stat(this.partialPath(hash))).size };
+      return (await fsp.stat(this.partialPath(hash, uploader))).size;
     } catch (e) {
       if (e.code !== 'ENOENT') throw e;
-      return { complete: false, received: 0 };
+      return 0;
     }
   }
 
   /**
-   * Appends the bytes of `body` (a readable stream) to the upload of `hash`
-   * (a file of `size` bytes) at `offset`. Uploads of one hash run one at a
-   * time. -> { received, complete }. HttpError 409 offset_mismatch (with
-   * received) when offset is not where the upload stands, 413 too_large past
-   * the file limit, 400 bad_request for bytes beyond size, 422
-   * hash_mismatch when the bytes do not hash to `hash` (the upload starts over).
+   * Appends the bytes of `body` (a readable stream) to `uploader`'s upload of
+   * `hash` (a file of `size` bytes) at `offset`. One uploader's uploads of
+   * one hash run one at a time. -> { received, complete } (complete: the
+   * bytes arrived whole and hashed right; they are stored once, however
+   * many upload them). HttpError 409 offset_mismatch (with received) when
+   * offset is not where the upload stands, 413 too_large past the file
+   * limit, 400 bad_request for bytes beyond size, 422 hash_mismatch when the
+   * bytes do not hash to `hash` (the upload starts over).
    */
-  async append(hash, size, offset, body) {
-    const prev = this.locks.get(hash) || Promise.resolve();
-    const run = prev.catch(() => {}).then(() => this.#append(hash, size, offset, body));
-    this.locks.set(hash, run);
+  async append(hash, size, offset, body, uploader = '') {
+    const name = this.partialName(hash, uploader);
+    const prev = this.locks.get(name) || Promise.resolve();
+    const run = prev.catch(() => {}).then(() => this.#append(hash, size, offset, body, uploader));
+    this.locks.set(name, run);
     try {
       return await run;
     } finally {
-      if (this.locks.get(hash) === run) this.locks.delete(hash);
+      if (this.locks.get(name) === run) this.locks.delete(name);
     }
   }
 
-  async #append(hash, size, offset, body) {
-    if (size > this.fileLimit) throw new HttpError(413, 'too_large', `the file is ${size} bytes; the limit is ${this.fileLimit}`);
-    const now = await this.stat(hash);
-    if (now.complete) {
-      body.resume();   // the same bytes are here already (another object, another device)
-      return { received: now.size, complete: true };
-    }
-    if (offset !== now.received) {
+  async #append(hash, size, offset, body, uploader) {
+    if (size > this.fileLimit) { body.resume(); throw new HttpError(413, 'too_large', `the file is ${size} bytes; the limit is ${this.fileLimit}`); }
+    const at = await this.received(hash, uploader);
+    if (offset !== at) {
       body.resume();
-      throw new HttpError(409, 'offset_mismatch', `the upload of ${hash} stands at ${now.received} bytes, not ${offset}`, { received: now.received });
+      throw new HttpError(409, 'offset_mismatch', `the upload of ${hash} stands at ${at} bytes, not ${offset}`, { received: at });
     }
-    const file = this.partialPath(hash);
+    const file = this.partialPath(hash, uploader);
     const handle = await fsp.open(file, 'a');
     let written = 0;
     try {
@@ -109,10 +126,14 @@ export class BlobStore {
       await fsp.rm(file, { force: true });
       throw new HttpError(422, 'hash_mismatch', `the ${size} bytes received hash to ${got}, not ${hash}; upload them again from 0`);
     }
-    const dest = this.blobPath(hash);
-    await fsp.mkdir(path.dirname(dest), { recursive: true });
-    await fsp.rename(file, dest);
-    await syncDir(path.dirname(dest));
+    if (await this.has(hash)) {
+      await fsp.rm(file, { force: true });   // another upload stored these bytes first
+    } else {
+      const dest = this.blobPath(hash);
+      await fsp.mkdir(path.dirname(dest), { recursive: true });
+      await fsp.rename(file, dest);
+      await syncDir(path.dirname(dest));
+    }
     return { received, complete: true };
   }
 
@@ -125,7 +146,7 @@ export class BlobStore {
    * Deletes blobs that no object references and partial uploads, once older
    * than `grace` ms. -> { blobs, partial } (how many went).
    */
-  async collect(isReferenced, { grace = DEFAULT_FILE_GRACE, now = Date.now() } = {}) {
+  async collect(isReferenced, { grace = DEFAULT_FILE_GRACE, now = Date.now(), forget = async () => {} } = {}) {
     const out = { blobs: 0, partial: 0 };
     for (const sub of await fsp.readdir(this.blobs)) {
       for (const name of await fsp.readdir(path.join(this.blobs, sub)).catch(() => [])) {
@@ -134,6 +155,7 @@ export class BlobStore {
         const st = await fsp.stat(file).catch(() => null);
         if (!st || now - st.mtimeMs < grace || await isReferenced(name)) continue;
         await fsp.rm(file, { force: true });
+        await forget(name);
         out.blobs++;
       }
     }
@@ -195,19 +217,30 @@ export async function serveFile(req, res, { hash, user, store, blobs, sendJson, 
   if (!HASH.test(hash)) throw new HttpError(404, 'not_found', 'a file is named by its SHA-256 in 64 lowercase hex digits');
   const write = req.method === 'PUT';
   if (!write && req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', 'files take GET, HEAD and PUT');
-  const ref = await store.fileAccess(hash, user, write ? 'write' : 'read');
-  if (!ref) {
+  const uploader = store.userTag(user);
+  const readRef = await store.fileAccess(hash, user, 'read');
+  const writeRef = readRef && !write ? null : await store.fileAccess(hash, user, 'write');
+  const ref = readRef || writeRef;
+  if (!ref || (write && !writeRef)) {
     req.resume();
     throw new HttpError(404, 'not_found', `no object you may ${write ? 'write' : 'read'} references the file ${hash}`);
   }
   if (write) {
     const offset = Number(new URL(req.url, 'http://x').searchParams.get('offset') ?? 0);
     if (!Number.isSafeInteger(offset) || offset < 0) { req.resume(); throw new HttpError(400, 'bad_request', 'offset is a number of bytes'); }
-    const r = await blobs.append(hash, ref.size, offset, req);
+    // Bytes this user may already read need not go up again; anyone else proves they hold them by sending them.
+    if (readRef && await blobs.has(hash)) {
+      req.resume();
+      sendJson(res, 200, { hash, size: ref.size, received: ref.size, complete: true }, headers);
+      return;
+    }
+    const r = await blobs.append(hash, ref.size, offset, req, uploader);
+    if (r.complete) await store.addFileHolder(hash, user);
     sendJson(res, 200, { hash, size: ref.size, ...r }, headers);
     return;
   }
-  const st = await blobs.stat(hash);
+  // Without read access the user sees only their own upload, never whether the bytes exist.
+  const st = readRef ? await blobs.stat(hash, uploader) : { complete: false, received: await blobs.received(hash, uploader) };
   if (!st.complete) {
     res.writeHead(404, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-ferry-received': String(st.received) });
     res.end(req.method === 'HEAD' ? undefined : JSON.stringify({ error: 'file_pending', message: `the file ${hash} has not been uploaded yet`, received: st.received }));
@@ -227,6 +260,9 @@ export async function serveFile(req, res, { hash, user, store, blobs, sendJson, 
   };
   if (range) head['content-range'] = `bytes ${start}-${end}/${st.size}`;
   res.writeHead(range ? 206 : 200, head);
-  if (req.method === 'HEAD' || st.size === 0) { res.end(); return; }
-  await pipeline(blobs.read(hash, start, end), res);
+  if (req.method === 'HEAD') { res.end(); return; }
+  if (st.size > 0) await pipeline(blobs.read(hash, start, end), res);
+  else res.end();
+  // Served to the end: this user holds the bytes now, and a reference they copy shares them.
+  if (end === st.size - 1 || st.size === 0) await store.addFileHolder(hash, user);
 }

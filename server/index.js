@@ -187,7 +187,9 @@ export async function createSyncServer(options = {}) {
     /** Purges what is older than the tombstone horizon now. -> { purged, tombstones } */
     purge: async (opts = {}) => {
       const r = await store.purge({ horizon: tombstoneHorizon, ...opts });
-      r.files = await blobs.collect((hash) => store.fileReferenced(hash), { grace: fileGrace, now: opts.now });
+      r.files = await blobs.collect((hash) => store.fileReferenced(hash), {
+        grace: fileGrace, now: opts.now, forget: (hash) => db.exec('DELETE FROM _ferry_file_holders WHERE hash = ?', [hash]),
+      });
       return r;
     },
   };

@@ -402,6 +402,8 @@ export class SyncStore {
       await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('purged', 0)");
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_exits(entity TEXT NOT NULL, version INTEGER NOT NULL, id TEXT NOT NULL, prev TEXT NOT NULL, PRIMARY KEY(entity, version)) WITHOUT ROWID');
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_results(client_id TEXT NOT NULL, mid INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY(client_id, mid)) WITHOUT ROWID');
+      // Who holds the bytes of a file: users who uploaded them (they hashed right) or were served them.
+      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_file_holders(hash TEXT NOT NULL, user_key TEXT NOT NULL, PRIMARY KEY(hash, user_key)) WITHOUT ROWID');
       // When each result was recorded: a client that syncs but never acknowledges must not keep them forever.
       if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_results') WHERE name = 'at'")).length) {
         await tx.exec('ALTER TABLE _ferry_results ADD COLUMN at INTEGER NOT NULL DEFAULT 0');
@@ -482,18 +484,41 @@ export class SyncStore {
    * @returns {Promise<{ hash, size, type, name } | null>}
    */
   async fileAccess(hash, user, mode) {
+    // Reading also needs the bytes to be the reference writer's to share: a
+    // reference written by the server, or by a user who holds the bytes, or
+    // the reader holds them. Otherwise knowing a hash (a public document, a
+    // guessable small file) would open another user's bytes.
+    const holder = mode === 'read' ? await this.isFileHolder(hash, user) : false;
     for (const t of this.tables.values()) {
       if (!t.fileAttrs.length || !isSynced(t.entity)) continue;
       if (mode === 'read' && !isDownloaded(t.entity)) continue;
       const where = mode === 'read' ? t.match(user) : t.access ? t.access(user) : { sql: '1', params: [] };
       for (const n of t.fileAttrs) {
+        const writer = `json_extract(_ferry_meta, '$.${n}[2]')`;
+        const shared = mode !== 'read' || holder ? '' : ` AND (${writer} IS NULL OR EXISTS (SELECT 1 FROM _ferry_clients c `
+          + `JOIN _ferry_file_holders h ON h.user_key = c.user_key WHERE c.client_id = ${writer} AND h.hash = ?))`;
         const [row] = await this.db.query(
-          `SELECT ${q(n)} AS ref FROM ${t.table} WHERE json_extract(${q(n)}, '$.hash') = ? AND _ferry_deleted = 0 AND (${where.sql}) LIMIT 1`,
-          [hash, ...where.params]);
+          `SELECT ${q(n)} AS ref FROM ${t.table} WHERE json_extract(${q(n)}, '$.hash') = ? AND _ferry_deleted = 0 AND (${where.sql})${shared} LIMIT 1`,
+          [hash, ...where.params, ...(shared ? [hash] : [])]);
         if (row) return JSON.parse(row.ref);
       }
     }
     return null;
+  }
+
+  /** Whether `user` holds the bytes of the file `hash` (uploaded them, or was served them). */
+  async isFileHolder(hash, user) {
+    return (await this.db.query('SELECT 1 FROM _ferry_file_holders WHERE hash = ? AND user_key = ?', [hash, userKeyOf(user)])).length > 0;
+  }
+
+  /** Records that `user` holds the bytes of the file `hash`. */
+  async addFileHolder(hash, user) {
+    await this.db.exec('INSERT OR IGNORE INTO _ferry_file_holders(hash, user_key) VALUES (?, ?)', [hash, userKeyOf(user)]);
+  }
+
+  /** A short, stable tag of a user, naming their own partial uploads. */
+  userTag(user) {
+    return userKeyOf(user);
   }
 
   /** Whether any object, a tombstone too (it may come back), references the file `hash`. */

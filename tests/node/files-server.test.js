@@ -221,3 +221,32 @@ test('unreferenced_files_should_be_collected_after_the_grace_period', async () =
   assert.deepEqual((await srv.purge({ now: later })).files, { blobs: 1, partial: 1 });
   assert.deepEqual(await srv.blobs.stat(sha(one)), { complete: false, received: 0 });
 });
+
+test('knowing_a_hash_should_not_open_its_bytes_without_holding_them', async () => {
+  const srv = await start();
+  const secret = crypto.randomBytes(5000);
+  const ref = refOf(secret, 'payslip.pdf', 'application/pdf');
+  await push(srv, 'alice', [{ entity: 'Doc', id: 'mine', values: { owner: 'alice', title: 'payslip', file: ref } }]);
+  assert.equal((await put(srv, 'alice', ref.hash, 0, secret)).status, 200);
+  // Bob learned the hash (or guesses a small file): he references it from an object of his own.
+  assert.equal((await push(srv, 'bob', [{ entity: 'Doc', id: 'bobs', values: { owner: 'bob', title: 'guess', file: ref } }]))[0].status, 'applied');
+  for (const method of ['GET', 'HEAD']) {
+    const r = await fetch(`${srv.url}/sync/files/${ref.hash}`, { method, headers: auth('bob') });
+    assert.equal(r.status, 404, `${method}: the bytes are not Bob's to read`);
+    assert.equal(r.headers.get('x-ferry-received'), '0', `${method}: and nothing says someone uploaded them`);
+  }
+  // Nor does an upload tell him: with nothing sent it is at 0, like any new file.
+  assert.deepEqual(await (await put(srv, 'bob', ref.hash, 0, Buffer.alloc(0))).json(), { hash: ref.hash, size: secret.length, received: 0, complete: false });
+  // Sending the very bytes proves he holds them; then they are his to read, and stored once.
+  const wrong = Buffer.from(secret);
+  wrong[0] ^= 1;
+  assert.equal((await put(srv, 'bob', ref.hash, 0, wrong)).status, 422);
+  assert.equal((await fetch(`${srv.url}/sync/files/${ref.hash}`, { headers: auth('alice') })).status, 200, "a wrong upload by Bob leaves Alice's bytes alone");
+  assert.deepEqual(await (await put(srv, 'bob', ref.hash, 0, secret)).json(), { hash: ref.hash, size: secret.length, received: secret.length, complete: true });
+  const got = await fetch(`${srv.url}/sync/files/${ref.hash}`, { headers: auth('bob') });
+  assert.equal(got.status, 200);
+  assert.equal(sha(Buffer.from(await got.arrayBuffer())), ref.hash);
+  // A server-side write is trusted, and one who downloaded a file holds it: a copied reference keeps working.
+  await srv.write('Photo', [{ id: 'srv', caption: 'from the office', image: refOf(secret) }]);
+  assert.equal((await fetch(`${srv.url}/sync/files/${ref.hash}`, { headers: auth('bob') })).status, 200);
+});
