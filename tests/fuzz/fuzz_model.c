@@ -59,8 +59,10 @@ static void check_capture(fz *f, const ferry__model *m, const char *when) {
     FZ_CHECK(rc == FERRY_OK, "%s: inserting into %s failed: %s", when, e->name, ferry_errmsg(f->db));
     sqlite3_free(sql);
     if (e->nattrs) {
-      /* 1 is a value every attribute type accepts from a local write. */
-      sql = sqlite3_mprintf("UPDATE \"%w\" SET \"%w\" = 1 WHERE id = 'fuzz-capture'", e->name, e->attrs[e->nattrs - 1].name);
+      /* 1 is a value every attribute type but file accepts from a local write; a file takes a reference. */
+      const char *v = e->attrs[e->nattrs - 1].type == FT_FILE
+        ? "'{\"hash\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"size\":1,\"type\":\"\",\"name\":\"\"}'" : "1";
+      sql = sqlite3_mprintf("UPDATE \"%w\" SET \"%w\" = %s WHERE id = 'fuzz-capture'", e->name, e->attrs[e->nattrs - 1].name, v);
       rc = fz_exec(f, sql);
       FZ_CHECK(rc == FERRY_OK, "%s: updating %s.%s failed: %s", when, e->name, e->attrs[e->nattrs - 1].name, ferry_errmsg(f->db));
       sqlite3_free(sql);
