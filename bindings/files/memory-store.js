@@ -41,6 +41,11 @@ export function memoryFileStore() {
     async list() { return [...blobs.keys()]; },
     async listPartials() { return [...partial.keys()]; },
     async* read(hash, start, end) { yield* slices(blobs.get(hash), start, end); },
+    async readInto(hash, start, target) {
+      const src = blobs.get(hash).subarray(start, start + target.length);
+      target.set(src);
+      return src.length;
+    },
     async* readPartial(name, start, end) { yield* slices(flat(partial.get(name)), start, end); },
     async destroy() { blobs.clear(); partial.clear(); },
   };

@@ -78,6 +78,21 @@ export function nodeFileStore(root) {
     listPartials() { return fsp.readdir(partial); },
     /** Chunks (Uint8Array) of file `hash`, bytes [start, end). */
     read(hash, start, end) { return readFile(blob(hash), start, end); },
+    /** Fills `target` with the bytes of file `hash` from `start`; -> how many it read (fewer at the end). */
+    async readInto(hash, start, target) {
+      const fh = await fsp.open(blob(hash), 'r');
+      try {
+        let done = 0;
+        while (done < target.length) {
+          const { bytesRead } = await fh.read(target, done, target.length - done, start + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+        return done;
+      } finally {
+        await fh.close();
+      }
+    },
     readPartial(name, start, end) { return readFile(part(name), start, end); },
     /** Deletes the whole store (the database is being deleted). */
     destroy() { return fsp.rm(root, { recursive: true, force: true }); },

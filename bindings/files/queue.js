@@ -201,10 +201,13 @@ export class FileQueue {
     }
     let where = await this.#probe(hash);
     let restarted = false;
+    // One buffer for all the chunks of this upload: a PUT's reply comes after its body was read, so the next
+    // chunk may reuse it, and a large file does not leave a trail of chunk-sized garbage behind.
+    const buffer = new Uint8Array(Math.min(size, this.#opts.fileChunk ?? CHUNK));
     while (!where.complete) {
       let offset = where.offset;
       this.#progress(item, offset);
-      const bytes = await this.#readRange(hash, offset, Math.min(size, offset + (this.#opts.fileChunk ?? CHUNK)));
+      const bytes = await this.#readRange(hash, offset, Math.min(size, offset + (this.#opts.fileChunk ?? CHUNK)), buffer);
       const r = await this.#transport.put(hash, offset, bytes, this.#abort.signal);
       if (r.status === 200) {
         where = r.body.complete ? { complete: true } : { offset: r.body.received };
@@ -228,10 +231,11 @@ export class FileQueue {
     await this.#host.uploaded(hash);
   }
 
-  async #readRange(hash, start, end) {
-    const out = new Uint8Array(end - start);
+  async #readRange(hash, start, end, buffer) {
+    const out = buffer ? buffer.subarray(0, end - start) : new Uint8Array(end - start);
     let at = 0;
-    for await (const c of this.#store.read(hash, start, end)) { out.set(c, at); at += c.length; }
+    if (this.#store.readInto) at = await this.#store.readInto(hash, start, out);   // no chunk copies on the way
+    else for await (const c of this.#store.read(hash, start, end)) { out.set(c, at); at += c.length; }
     if (at !== out.length) throw new FileFailure('corrupt', `the local copy of ${hash} is shorter than its reference says`);
     return out;
   }

@@ -3,6 +3,8 @@
 // that reached no server comes back as { status: 0, error }.
 import { FerryError } from '../errors.js';
 
+const IS_NODE = typeof process === 'object' && typeof process.versions?.node === 'string' && typeof globalThis.window === 'undefined';
+
 export class FileTransport {
   constructor(opts) {
     this.opts = opts;
@@ -22,7 +24,9 @@ export class FileTransport {
     const timeoutSignal = AbortSignal.timeout(timeout ?? this.opts.fileTimeout ?? 60_000);
     const sig = signal && AbortSignal.any ? AbortSignal.any([signal, timeoutSignal]) : (signal || timeoutSignal);
     try {
-      return await this.opts.fetch(url, { method, headers: await this.#headers(headers), body, signal: sig, cache: 'no-store' });
+      const init = { method, headers: await this.#headers(headers), body, signal: sig, cache: 'no-store' };
+      if (body instanceof ReadableStream) init.duplex = 'half';
+      return await this.opts.fetch(url, init);
     } catch (e) {
       if (e instanceof FerryError) throw e;
       if (signal?.aborted) throw new FerryError('closed', 'the transfer was stopped: the database is closing');
@@ -44,7 +48,13 @@ export class FileTransport {
 
   /** PUT bytes at offset. -> { status, body } (body the JSON reply) */
   async put(hash, offset, bytes, signal) {
-    const res = await this.#fetch('PUT', hash, { query: `?offset=${offset}`, headers: { 'content-type': 'application/octet-stream' }, body: bytes, signal });
+    // fetch copies a Uint8Array body (the spec takes a copy of the bytes): in
+    // Node, where a request body may stream over HTTP/1.1, the chunk goes as a
+    // stream of itself instead, so a large file does not leave a copy of
+    // every chunk behind for the garbage collector. Browsers stream request
+    // bodies only over HTTP/2, so they send the bytes.
+    const body = IS_NODE && bytes.length > 0 ? new ReadableStream({ start(c) { c.enqueue(bytes); c.close(); } }) : bytes;
+    const res = await this.#fetch('PUT', hash, { query: `?offset=${offset}`, headers: { 'content-type': 'application/octet-stream' }, body, signal });
     if (!res.status) return res;
     return { status: res.status, body: await FileTransport.json(res) };
   }
