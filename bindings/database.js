@@ -177,26 +177,32 @@ export class Database {
    */
   async signOut({ discard = false } = {}) {
     if (this.#closed || this.#closing) throw new FerryError('closed', `database '${this.name}' is closed; open it again`);
-    const unsynced = () => {
+    // Files count too: a photo whose bytes are only on this device would go with the database.
+    const uploads = async () => {
+      try { return (await this.#query('SELECT count(*) AS n FROM _ferry_files'))[0].n; } catch { return 0; }
+    };
+    const unsynced = async () => {
       const st = this.#engine ? this.#engine.status() : null;
-      return st ? { pending: st.pendingChanges, errors: st.errors } : { pending: 0, errors: 0 };
+      return st ? { pending: st.pendingChanges, errors: st.errors, uploads: await uploads() } : { pending: 0, errors: 0, uploads: 0 };
     };
     let syncError = null;
     if (this.#runner && !discard) {
       await this.#runner.running?.catch(() => {});
-      const left = await this.#enqueue(async () => unsynced());
-      if (left.pending > 0) {
+      const left = await this.#enqueue(() => unsynced());
+      if (left.pending > 0 || left.uploads > 0) {
         try { await this.sync(); } catch (e) { syncError = e; }
       }
+      if (left.uploads > 0) await this.files.flush().catch(() => {});
     }
     // The last check and the close are one step of the queue, so no write
     // slips in between them.
     this.#closing = true;
     try {
       await this.#enqueue(async () => {
-        const left = unsynced();
-        if (!discard && (left.pending > 0 || left.errors > 0)) {
+        const left = await unsynced();
+        if (!discard && (left.pending > 0 || left.errors > 0 || left.uploads > 0)) {
           const what = [left.pending && `${left.pending} object${left.pending > 1 ? 's' : ''} with changes not on the server`,
+            left.uploads && `${left.uploads} file${left.uploads > 1 ? 's' : ''} not uploaded yet (see db.files.status())`,
             left.errors && `${left.errors} sync error${left.errors > 1 ? 's' : ''} (see syncErrors())`].filter(Boolean).join(' and ');
           throw new FerryError('unsynced', `not signed out: '${this.name}' holds ${what}${syncError ? ` (the sync failed: ${syncError.message})` : ''}; `
             + 'sync again, or call signOut({ discard: true }) to delete them', syncError ? { cause: syncError } : undefined);

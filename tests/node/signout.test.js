@@ -150,3 +150,32 @@ test('sign_out_on_indexeddb_should_delete_its_idb_database', async () => {
   assert.deepEqual(await names(), []);
   assert.deepEqual(await srv.db.query("SELECT text FROM Memo WHERE id = 'so4'"), [{ text: 'from indexeddb' }]);
 });
+
+test('sign_out_should_upload_pending_files_first_and_refuse_while_one_cannot_go', async () => {
+  const model = { version: '1', entities: { Photo: { attributes: { caption: 'string', image: 'file' }, sync: 'all' } } };
+  const fsrv = await createSyncServer({ model, dataDir: path.join(dir, 'files-server'), log: () => {}, fileLimit: 1000 });
+  try {
+    const dev = (name) => open({ name, storage: 'file', path: path.join(dir, `${name}.db`), server: `${fsrv.url}/sync`, syncOnOpen: false, syncRetries: 0 });
+    const a = await dev('photos-1');
+    await a.sync();
+    await a.exec("INSERT INTO Photo(id, caption) VALUES ('small', 'fits')");
+    const small = await a.files.put('Photo', 'small', 'image', new Uint8Array(500).fill(1), { type: 'image/png', name: 's.png' });
+    await a.signOut();
+    assert.deepEqual(await fsrv.blobs.stat(small.hash), { complete: true, size: 500 }, 'the file went up before the database went');
+
+    const b = await dev('photos-2');
+    await b.sync();
+    await b.exec("INSERT INTO Photo(id, caption) VALUES ('big', 'too large for this server')");
+    await b.files.put('Photo', 'big', 'image', new Uint8Array(5000).fill(2), { type: 'image/png', name: 'b.png' });
+    const e = await rejection(b.signOut());
+    assert.equal(e.code, codes.UNSYNCED);
+    assert.match(e.message, /1 file not uploaded yet/);
+    assert.equal(b.status().closed, false);
+    assert.equal((await b.files.get('Photo', 'big', 'image')).length, 5000, 'the bytes are still on the device');
+    await b.signOut({ discard: true });
+    assert.equal(fs.existsSync(path.join(dir, 'photos-2.db')), false);
+    assert.equal(fs.existsSync(path.join(dir, 'photos-2.db.files')), false);
+  } finally {
+    await fsrv.close();
+  }
+});
