@@ -106,8 +106,16 @@ export class Database {
     }
     return this.#enqueue(async () => {
       if (!this.#engine) throw new FerryError('not_found', 'this database has no sync errors (no server)');
-      this.#engine[how](entity, id);
-      await this.#durable();
+      const objectError = this.#engine.errors().some((e) => e.entity === entity && e.id === id);
+      if (objectError) {
+        this.#engine[how](entity, id);
+        await this.#durable();
+      }
+      return objectError;
+    }).then(async (objectError) => {
+      // The object's file errors go with it (they are listed in syncErrors() too).
+      const files = await this.files.resolve(how, entity, id);
+      if (!objectError && !files) throw new FerryError('not_found', `no sync error for ${entity} ${id}`);
       this.#emit('change', { sync: true });
     });
   }

@@ -259,6 +259,22 @@ export class Files {
     return out;
   }
 
+  /**
+   * retrySyncError / discardSyncError of an object's file errors: retry tries
+   * its failed transfers again; discard stops trying to upload them (the
+   * reference stays, the bytes stay on this device while it references
+   * them). -> how many file errors of the object there were (0: none).
+   */
+  async resolve(how, entity, id) {
+    const mine = (await this.errors()).filter((e) => e.entity === entity && e.id === id);
+    for (const e of mine) {
+      if (e.direction === 'download') this.#queue?.retryDownload(e.hash);
+      else await this.#db.engine((x) => (how === 'retry' ? x.fileRetry(e.hash) : x.fileUploaded(e.hash)));
+    }
+    if (mine.length) this.kick();
+    return mine.length;
+  }
+
   kick() { this.#ready.then(() => this.#queue?.kick()).catch(() => {}); }
 
   async close() {

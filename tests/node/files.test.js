@@ -159,3 +159,30 @@ test('an_upload_cut_at_20_random_points_should_resume_and_send_nothing_twice', {
   assert.equal(a.files.status().uploads, 0);
   assert.deepEqual(await a.syncErrors(), []);
 });
+
+test('a_file_error_should_be_retried_or_discarded_like_any_sync_error', { timeout: 60_000 }, async () => {
+  const w = await world('files-resolve');
+  w.srv.blobs.fileLimit = 1000;
+  const a = await w.client('a', as('alice'));
+  await a.sync();
+  await a.exec("INSERT INTO Photo(id, caption) VALUES ('big', 'over the limit'), ('other', 'also')");
+  const big = await a.files.put('Photo', 'big', 'image', bytesOf(5000, 3), { type: 'image/png', name: 'big.png' });
+  await a.files.put('Photo', 'other', 'image', bytesOf(4000, 4), { type: 'image/png', name: 'other.png' });
+  await a.sync();
+  await a.files.flush();
+  const codes = (await a.syncErrors()).map((e) => `${e.kind} ${e.id} ${e.code}`).sort();
+  assert.deepEqual(codes, ['file big too_big', 'file other too_big']);
+  // The server takes larger files now: a retry sends the bytes.
+  w.srv.blobs.fileLimit = 1 << 20;
+  await a.retrySyncError('Photo', 'big');
+  await a.files.flush();
+  assert.deepEqual(await w.srv.blobs.stat(big.hash), { complete: true, size: 5000 });
+  assert.deepEqual((await a.syncErrors()).map((e) => e.id), ['other']);
+  // Discarding stops trying; the reference and the local bytes stay.
+  await a.discardSyncError('Photo', 'other');
+  await a.files.flush();
+  assert.deepEqual(await a.syncErrors(), []);
+  assert.equal(a.files.status().uploads, 0);
+  assert.equal((await a.files.get('Photo', 'other', 'image')).length, 4000);
+  await assert.rejects(a.retrySyncError('Photo', 'nothing-here'), (e) => e.code === 'not_found');
+});
