@@ -134,17 +134,32 @@ export class Files {
     };
   }
 
-  /** Deletes local bytes nothing references and no upload needs. */
+  /**
+   * Deletes local bytes nothing references and no upload needs. It removes
+   * only what it proved unneeded: any query that fails (the database is
+   * closing, a table is not there yet) or a model not known yet keeps
+   * everything, so a pending upload's bytes are never collected by mistake.
+   */
   async #gc() {
     const gen = this.#puts;
     if (this.#putting) return;
     const keep = new Set();
-    for (const c of await this.#fileColumns()) {
-      const rows = await this.#db.query(`SELECT DISTINCT json_extract(${q(c.attribute)}, '$.hash') AS h FROM ${q(c.entity)} WHERE ${q(c.attribute)} IS NOT NULL`).catch(() => null);
-      if (!rows) return;   // a table not there yet: keep everything
-      for (const r of rows) keep.add(r.h);
+    try {
+      const [row] = await this.#db.query("SELECT value FROM _ferry_meta WHERE key = 'model'");
+      if (!row) return;
+      const model = JSON.parse(row.value);
+      for (const [entity, e] of Object.entries(model.entities || {})) {
+        for (const [attribute, type] of Object.entries(e.attributes || {})) {
+          if (type !== 'file') continue;
+          if (!IDENT.test(entity) || !IDENT.test(attribute)) return;
+          const rows = await this.#db.query(`SELECT DISTINCT json_extract(${q(attribute)}, '$.hash') AS h FROM ${q(entity)} WHERE ${q(attribute)} IS NOT NULL`);
+          for (const r of rows) keep.add(r.h);
+        }
+      }
+      for (const r of await this.#db.query('SELECT hash FROM _ferry_files')) keep.add(r.hash);
+    } catch {
+      return;
     }
-    for (const r of await this.#db.query('SELECT hash FROM _ferry_files').catch(() => [])) keep.add(r.hash);
     if (gen !== this.#puts || this.#putting) return;   // a put began meanwhile: its bytes may not be referenced yet
     for (const hash of await this.#store.list()) if (!keep.has(hash)) await this.#store.remove(hash);
   }

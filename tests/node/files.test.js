@@ -186,3 +186,31 @@ test('a_file_error_should_be_retried_or_discarded_like_any_sync_error', { timeou
   assert.equal((await a.files.get('Photo', 'other', 'image')).length, 4000);
   await assert.rejects(a.retrySyncError('Photo', 'nothing-here'), (e) => e.code === 'not_found');
 });
+
+test('closing_the_database_while_files_move_should_never_delete_bytes_still_needed', { timeout: 120_000 }, async () => {
+  const w = await world('files-close');
+  const dir = w.dir;
+  const dev = () => w.client('closing', as('alice'));
+  let a = await dev();
+  await a.sync();
+  w.proxy.mode = 'cut-request';   // offline: every upload stays queued
+  const want = [];
+  for (let k = 0; k < 4; k++) {
+    await a.exec('INSERT INTO Photo(id, caption) VALUES (?, ?)', [`c${k}`, 'queued']);
+    want.push(await a.files.put('Photo', `c${k}`, 'image', bytesOf(3000 + k, 40 + k), { type: 'image/png', name: `c${k}.png` }));
+  }
+  // Close while the queue is busy, again and again: the bytes of queued uploads must survive every close.
+  for (let round = 0; round < 15; round++) {
+    a.files.flush().catch(() => {});
+    await new Promise((r) => setTimeout(r, round % 5));
+    await a.close();
+    a = await dev();
+    for (const ref of want) {
+      assert.ok(fs.existsSync(path.join(dir, 'closing.db.files', 'blobs', ref.hash)), `round ${round}: the bytes of ${ref.name} are still on the device`);
+    }
+  }
+  w.proxy.mode = 'pass';
+  await a.sync();
+  await a.files.flush();
+  for (const ref of want) assert.deepEqual(await w.srv.blobs.stat(ref.hash), { complete: true, size: ref.size });
+});
