@@ -39,6 +39,9 @@
 //   unique-ids    generated ids are unique (no two inserts share one; no insert
 //                 fails on a generated id that exists); client ids are unique
 //                 and stable across restarts
+//   files         every file reference a device holds opens, on that device,
+//                 bytes that hash to it (files put on Tags and Items with
+//                 db.files.put, uploaded and downloaded on their own queue)
 //   per-user      no device holds an Item of another user; no trespass
 //                 reached the server (its unique text is on no Item there)
 //   mutation-ids  (audited at the proxy) no mutation is answered as a duplicate
@@ -48,7 +51,7 @@
 //
 // runConvergence(seed) -> { ok, seed, violations, stats, report }
 // CLI: node tests/node/convergence.js [seed]   (exit 0 pass, 1 fail)
-// Environment: FERRY_SEED (the test file), FERRY_OPS (ops per device, 70),
+// Environment: FERRY_SEED (the test file), FERRY_OPS (ops per device, 70), FERRY_FILES=1 (files too),
 // FERRY_DEVICES (4), FERRY_BULK (none|push|pull: override the seed's choice),
 // FERRY_KILLS=0, FERRY_SERVER_WRITES=0, FERRY_KEEP=1 (keep the databases and
 // side logs of a passing seed too; FERRY_KEEP=0: not even of a failing one),
@@ -64,7 +67,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { open } from '../../bindings/index.js';
 import { createSyncServer } from '../../server/index.js';
 import { startConvergenceProxy, deadUrl } from './fixtures/convergence-proxy.js';
-import { MODEL, USERS, ENTITIES, attrsOf, visibleTo, Rng, mix, valueFor, bulkValues, canon, show, setAvoid } from './convergence-lib.js';
+import { MODEL, USERS, ENTITIES, attrsOf, plainAttrs, visibleTo, Rng, mix, valueFor, bulkValues, canon, show, setAvoid } from './convergence-lib.js';
 
 const DEVICE = fileURLToPath(new URL('./fixtures/device.js', import.meta.url));
 const HEAL_ROUNDS = 12;
@@ -265,7 +268,7 @@ async function serverWriter(world) {
     } else if (kind === 'update') {
       const id = target();
       const vals = {};
-      for (const a of rng.subset(Object.keys(attrsOf(e)).filter((x) => x !== 'owner'))) vals[a] = valueFor(rng, e, a, `s.${k}`);
+      for (const a of rng.subset(plainAttrs(e).filter((x) => x !== 'owner'))) vals[a] = valueFor(rng, e, a, `s.${k}`);
       const t = Date.now();
       const [row] = await srv.db.query(`SELECT * FROM "${e}" WHERE id = ?`, [id]);
       if (await serverCall(world, vals, () => srv.write(e, [{ id, ...toProtocol(e, vals) }]))) {
@@ -338,6 +341,7 @@ export async function runConvergence(seed, { log = console.log, env = process.en
         last[d.i] = m;
         const r = m.result;
         if (m.error || m.errors !== 0 || !r || r.pushed || r.pulled || r.removed || r.conflicts || r.errors) quiet = false;
+        if (m.files && (m.files.uploads || m.files.downloads)) quiet = false;   // files still to move
         // verify (every verifyEvery-th full sync) repairing during heal, when nobody else writes: the sync path had diverged.
         for (const x of r?.verified || []) {
           if (x.ok === false || x.repaired > 0) {
@@ -394,7 +398,7 @@ export async function runConvergence(seed, { log = console.log, env = process.en
 }
 
 // Report order: problems of the run itself, then root causes before their consequences.
-const ORDER = ['harness', 'device-crash', 'heal', 'unique-ids', 'mutation-ids', 'per-user', 'convergence', 'nothing-lost', 'server'];
+const ORDER = ['harness', 'device-crash', 'heal', 'unique-ids', 'mutation-ids', 'per-user', 'convergence', 'files', 'nothing-lost', 'server'];
 
 function shapeOf(msg) {
   return msg
@@ -486,6 +490,8 @@ function history(world, devices) {
           if (a.code === 'constraint' && r.ops.some((o) => o.op === 'insert' && !o.id)) generatedClash.push(`an insert without id failed because ferry generated an id that already exists: ${what}`);
           // The documented refusal (PROTOCOL.md): a string with U+0000 cannot travel, so the write is refused, whole.
           else if (hasNul && a.code === 'type' && /U\+0000/.test(a.msg)) refused++;
+          // A file put on an object that a pull removed a moment before: nothing was written.
+          else if (a.code === 'gone') { /* nothing */ }
           else failed.push(what);
         }
         if (state === 'none') continue;
@@ -666,6 +672,9 @@ async function check(world, devices, reports, stats) {
   for (const [i, r] of reports.entries()) {
     if (!r) continue;
     if (r.pending !== 0) v('nothing-lost', `device ${i} still has ${r.pending} pending change(s) after heal`);
+    // Every file reference a device holds opens the bytes it names, on that device.
+    for (const f of r.files || []) v('files', `device ${i}: ${f.e} ${f.id} references ${f.hash.slice(0, 12)}…, but ${f.problem}`);
+    if (r.uploads) v('files', `device ${i} still has ${r.uploads} file upload(s) queued after heal`);
     if (r.errors.length) {
       v('nothing-lost', `device ${i} still has ${r.errors.length} sync error(s) after heal: ${r.errors.slice(0, 3).map((x) => `${x.kind} ${x.entity} ${x.id}: ${x.reason}`).join('; ')}`);
     }
