@@ -14,7 +14,8 @@ export const CONFLICT_POLICIES = Object.freeze(['last-write-wins', 'server-wins'
 export const DEFAULT_CONFLICT = 'last-write-wins';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-const ENTITY_KEYS = new Set(['attributes', 'associations', 'sync', 'conflict']);
+const ENTITY_KEYS = new Set(['attributes', 'associations', 'sync', 'conflict', 'files']);
+export const FILE_DOWNLOADS = Object.freeze(['eager', 'lazy']);
 const MODEL = '(model)';
 
 /** Whether `name` is a plain identifier ferry accepts for an entity, attribute or association. */
@@ -88,7 +89,7 @@ export function validateModel(json) {
       continue;
     }
     for (const key of Object.keys(def)) {
-      if (!ENTITY_KEYS.has(key)) err(name, 'unknown-key', `entity ${name} has an unknown key '${key}' (expected attributes, associations, sync, conflict)`);
+      if (!ENTITY_KEYS.has(key)) err(name, 'unknown-key', `entity ${name} has an unknown key '${key}' (expected attributes, associations, sync, conflict, files)`);
     }
 
     const seen = new Map();   // lower-case member name -> 'attribute x' / 'association y'
@@ -145,6 +146,11 @@ export function validateModel(json) {
     if (def.conflict !== undefined) {
       if (CONFLICT_POLICIES.includes(def.conflict)) entity.conflict = def.conflict;
       else err(name, 'conflict', `entity ${name}: conflict policy ${describe(def.conflict)} is unknown; use ${CONFLICT_POLICIES.join(', ')}`);
+    }
+    // When devices fetch the bytes of the entity's file attributes: at sync ("eager", the default) or on first use.
+    if (def.files !== undefined) {
+      if (FILE_DOWNLOADS.includes(def.files)) entity.files = def.files;
+      else err(name, 'files', `entity ${name}: files ${describe(def.files)} is unknown; use "eager" (download at sync) or "lazy" (on first db.files.get)`);
     }
   }
 

@@ -90,7 +90,8 @@ export class Files {
     const model = await this.#model();
     const out = [];
     for (const [entity, e] of Object.entries(model?.entities || {})) {
-      const downloads = e.sync === 'all' || (e.sync && typeof e.sync === 'object');
+      // A lazy entity's files come when db.files.get asks for them, not at sync.
+      const downloads = (e.sync === 'all' || (e.sync && typeof e.sync === 'object')) && e.files !== 'lazy';
       for (const [attribute, type] of Object.entries(e.attributes || {})) {
         if (type === 'file' && IDENT.test(entity) && IDENT.test(attribute)) out.push({ entity, attribute, downloads });
       }

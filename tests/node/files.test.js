@@ -214,3 +214,28 @@ test('closing_the_database_while_files_move_should_never_delete_bytes_still_need
   await a.files.flush();
   for (const ref of want) assert.deepEqual(await w.srv.blobs.stat(ref.hash), { complete: true, size: ref.size });
 });
+
+test('a_lazy_entitys_files_should_download_on_first_get_not_at_sync', { timeout: 60_000 }, async () => {
+  const w = await startWorld('files-lazy', {
+    model: { version: '1', entities: { Scan: { attributes: { title: 'string', doc: 'file' }, sync: 'all', files: 'lazy' } } },
+    server: { authenticate: (req) => USERS[(req.headers.authorization || '').replace(/^Bearer /, '')] || null },
+  });
+  worlds.push(w);
+  const a = await w.client('a', as('alice'));
+  const b = await w.client('b', as('alice'));
+  await a.sync();
+  await a.exec("INSERT INTO Scan(id, title) VALUES ('s1', 'contract')");
+  const bytes = bytesOf(70_000, 9);
+  const ref = await a.files.put('Scan', 's1', 'doc', bytes, { type: 'application/pdf', name: 'contract.pdf' });
+  await a.sync();
+  await a.files.flush();
+  await b.sync();
+  await b.files.flush();
+  const gets = () => w.proxy.forwarded.filter((f) => f.method === 'GET' && f.path.includes(ref.hash)).length;
+  assert.equal(gets(), 0, 'nothing downloaded at sync');
+  assert.deepEqual((await b.query("SELECT doc FROM Scan WHERE id = 's1'"))[0], { doc: JSON.stringify(ref) }, 'the reference is there');
+  await assert.rejects(b.files.get('Scan', 's1', 'doc'), (e) => e.code === 'file_pending');
+  await b.files.flush();
+  assert.equal(gets(), 1);
+  assert.deepEqual(await b.files.get('Scan', 's1', 'doc'), bytes);
+});

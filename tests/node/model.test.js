@@ -337,3 +337,16 @@ test('ferry_check_previous_should_warn_about_changes_that_need_care', () => {
   assert.match(unchangedVersion.out, /version: the model changed but its version is still "1"/);
   assert.equal(ferry('check', v2, '--previous').code, 2);
 });
+
+test('an_entity_should_say_when_devices_fetch_its_files', () => {
+  const base = { attributes: { doc: 'file' }, sync: 'all' };
+  for (const files of ['eager', 'lazy']) {
+    const r = validateModel({ version: '1', entities: { Scan: { ...base, files } } });
+    assert.equal(r.ok, true, files);
+    assert.equal(r.model.entities.Scan.files, files);
+  }
+  assert.equal(validateModel({ version: '1', entities: { Scan: base } }).model.entities.Scan.files, undefined, 'eager unless said');
+  const bad = validateModel({ version: '1', entities: { Scan: { ...base, files: 'sometimes' } } });
+  assert.equal(bad.ok, false);
+  assert.deepEqual(bad.errors.map((e) => e.rule), ['files']);
+});
