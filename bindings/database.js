@@ -215,13 +215,7 @@ export class Database {
           throw new FerryError('unsynced', `not signed out: '${this.name}' holds ${what}${syncError ? ` (the sync failed: ${syncError.message})` : ''}; `
             + 'sync again, or call signOut({ discard: true }) to delete them', syncError ? { cause: syncError } : undefined);
         }
-        this.#closed = true;
-        try { await this.#storage.flush?.(); } catch { /* deleted next */ }
-        this.#engine?.close();
-        this.#engine = null;
-        this.#core.close(this.#handle);
-        this.#handle = 0;
-        this.#storage.release?.();
+        await this.#shut().catch(() => { /* a failed flush: the storage is deleted next */ });
       }, true);
     } catch (e) {
       if (!this.#closed) this.#closing = false;
@@ -240,20 +234,24 @@ export class Database {
     if (this.#closed) return this.#tail;
     this.#offOnline?.();
     const running = this.#runner?.running?.catch(() => {});
-    const done = (running || Promise.resolve()).then(() => this.files.close()).then(() => this.#enqueue(async () => {
-      this.#closed = true;
-      try { await this.#storage.flush?.(); } finally {
-        this.#engine?.close();
-        this.#core.close(this.#handle);
-        this.#handle = 0;
-        this.#storage.release?.();
-      }
-    }, true));
+    const done = (running || Promise.resolve()).then(() => this.files.close()).then(() => this.#enqueue(() => this.#shut(), true));
     this.#closing = true;
     return done;
   }
 
   // ---- internals ----------------------------------------------------------
+
+  /** The last step in the call queue of close() and signOut(): flush, then free the engine, the handle and the storage. */
+  async #shut() {
+    this.#closed = true;
+    try { await this.#storage.flush?.(); } finally {
+      this.#engine?.close();
+      this.#engine = null;
+      this.#core.close(this.#handle);
+      this.#handle = 0;
+      this.#storage.release?.();
+    }
+  }
 
   #emit(event, detail) {
     // A sync run may have pushed objects whose files can go up now, or

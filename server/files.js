@@ -9,8 +9,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
-import { HttpError } from './store.js';
+import { HttpError, userKeyOf } from './store.js';
 
 export const DEFAULT_FILE_LIMIT = 1024 * 1024 * 1024;
 export const DEFAULT_FILE_GRACE = 24 * 3600 * 1000;
@@ -28,7 +27,7 @@ export class BlobStore {
     this.partial = path.join(dir, 'partial');
     fs.mkdirSync(this.blobs, { recursive: true });
     fs.mkdirSync(this.partial, { recursive: true });
-    this.locks = new Map();   // hash -> the upload in progress
+    this.locks = new Map();   // partial upload's name -> the append in progress
   }
 
   blobPath(hash) { return path.join(this.blobs, hash.slice(0, 2), hash); }
@@ -172,7 +171,7 @@ export class BlobStore {
 
 async function hashFile(file) {
   const h = crypto.createHash('sha256');
-  await pipeline(fs.createReadStream(file), new Transform({ transform(c, _e, done) { h.update(c); done(); } }));
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk);
   return h.digest('hex');
 }
 
@@ -217,7 +216,7 @@ export async function serveFile(req, res, { hash, user, store, blobs, sendJson, 
   if (!HASH.test(hash)) throw new HttpError(404, 'not_found', 'a file is named by its SHA-256 in 64 lowercase hex digits');
   const write = req.method === 'PUT';
   if (!write && req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', 'files take GET, HEAD and PUT');
-  const uploader = store.userTag(user);
+  const uploader = userKeyOf(user);
   const readRef = await store.fileAccess(hash, user, 'read');
   const writeRef = readRef && !write ? null : await store.fileAccess(hash, user, 'write');
   const ref = readRef || writeRef;

@@ -163,8 +163,8 @@ function toJson(type, v) {
   return v;
 }
 
-/** The identity a client id is bound to: the user's id, else the whole user object. */
-function userKeyOf(user) {
+/** The identity a client id (and a held file, an upload) is bound to: the user's id, else the whole user object. */
+export function userKeyOf(user) {
   if (user && typeof user === 'object' && (typeof user.id === 'string' || typeof user.id === 'number')) return `id:${user.id}`;
   return `user:${JSON.stringify(user ?? null)}`;
 }
@@ -319,7 +319,7 @@ class EntityTable {
     let sql = this.pageSqlCache.get(key);
     if (!sql) {
       // Only the columns the filter reads (its parse tree): each exit's stored state is JSON, read per column.
-      const cols = this.filterColumns.filter((n) => n !== 'id').map((n) => `x.prev->>'$.${n}' AS ${q(n)}`).join(', ');
+      const cols = this.accessColumns.map((n) => `x.prev->>'$.${n}' AS ${q(n)}`).join(', ');
       sql = `WITH xs AS (SELECT x.id AS id${cols ? `, ${cols}` : ''} FROM _ferry_exits x WHERE x.entity = ? AND x.version > ? AND x.version <= ?) `
         + `SELECT CAST(coalesce(json_group_array(DISTINCT id), '[]') AS BLOB) AS removed FROM xs WHERE (${whereSql}) `
         + `AND NOT EXISTS (SELECT 1 FROM ${this.table} c WHERE c.id = xs.id AND c._ferry_deleted = 0 AND (${whereSql}))`;
@@ -514,11 +514,6 @@ export class SyncStore {
   /** Records that `user` holds the bytes of the file `hash`. */
   async addFileHolder(hash, user) {
     await this.db.exec('INSERT OR IGNORE INTO _ferry_file_holders(hash, user_key) VALUES (?, ?)', [hash, userKeyOf(user)]);
-  }
-
-  /** A short, stable tag of a user, naming their own partial uploads. */
-  userTag(user) {
-    return userKeyOf(user);
   }
 
   /** Whether any object, a tombstone too (it may come back), references the file `hash`. */

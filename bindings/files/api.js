@@ -68,8 +68,9 @@ export class Files {
     if (!this.#store) throw new FerryError('unsupported', `files are not available on '${this.#db.kind}' storage yet; use 'file' or 'memory'`);
   }
 
+  /** The model this database holds, or null before its first sync; rejects when the database cannot be read (closing). */
   async #model() {
-    const [row] = await this.#db.query("SELECT value FROM _ferry_meta WHERE key = 'model'").catch(() => []);
+    const [row] = await this.#db.query("SELECT value FROM _ferry_meta WHERE key = 'model'");
     return row ? JSON.parse(row.value) : null;
   }
 
@@ -77,7 +78,7 @@ export class Files {
     if (typeof entity !== 'string' || typeof id !== 'string' || typeof attribute !== 'string') {
       throw new FerryError('type', 'files take (entity, id, attribute) as three strings');
     }
-    const model = await this.#model();
+    const model = await this.#model().catch(() => null);
     const e = model?.entities?.[entity];
     if (!e) throw new FerryError('not_found', model ? `the model has no entity ${entity}` : 'this database has no model yet: sync once first');
     if (e.attributes?.[attribute] !== 'file') throw new FerryError('not_found', `${entity}.${attribute} is not a file attribute of the model`);
@@ -85,11 +86,12 @@ export class Files {
     return e;
   }
 
-  /** Every file attribute of the model: [{ entity, attribute, downloads }]. */
+  /** Every file attribute of the model: [{ entity, attribute, downloads }]; null before the first sync. */
   async #fileColumns() {
     const model = await this.#model();
+    if (!model) return null;
     const out = [];
-    for (const [entity, e] of Object.entries(model?.entities || {})) {
+    for (const [entity, e] of Object.entries(model.entities || {})) {
       // A lazy entity's files come when db.files.get asks for them, not at sync.
       const downloads = (e.sync === 'all' || (e.sync && typeof e.sync === 'object')) && e.files !== 'lazy';
       for (const [attribute, type] of Object.entries(e.attributes || {})) {
@@ -115,7 +117,7 @@ export class Files {
       downloads: async () => {
         const out = [];
         const seen = new Set();
-        for (const c of await this.#fileColumns()) {
+        for (const c of (await this.#fileColumns().catch(() => null)) || []) {
           if (!c.downloads) continue;
           const rows = await db.query(`SELECT id, ${q(c.attribute)} AS ref FROM ${q(c.entity)} WHERE ${q(c.attribute)} IS NOT NULL`).catch(() => []);
           for (const r of rows) {
@@ -146,16 +148,11 @@ export class Files {
     if (this.#putting) return;
     const keep = new Set();
     try {
-      const [row] = await this.#db.query("SELECT value FROM _ferry_meta WHERE key = 'model'");
-      if (!row) return;
-      const model = JSON.parse(row.value);
-      for (const [entity, e] of Object.entries(model.entities || {})) {
-        for (const [attribute, type] of Object.entries(e.attributes || {})) {
-          if (type !== 'file') continue;
-          if (!IDENT.test(entity) || !IDENT.test(attribute)) return;
-          const rows = await this.#db.query(`SELECT DISTINCT json_extract(${q(attribute)}, '$.hash') AS h FROM ${q(entity)} WHERE ${q(attribute)} IS NOT NULL`);
-          for (const r of rows) keep.add(r.h);
-        }
+      const columns = await this.#fileColumns();
+      if (!columns) return;
+      for (const { entity, attribute } of columns) {
+        const rows = await this.#db.query(`SELECT DISTINCT json_extract(${q(attribute)}, '$.hash') AS h FROM ${q(entity)} WHERE ${q(attribute)} IS NOT NULL`);
+        for (const r of rows) keep.add(r.h);
       }
       for (const r of await this.#db.query('SELECT hash FROM _ferry_files')) keep.add(r.hash);
     } catch {

@@ -120,8 +120,9 @@ export class FileQueue {
     const due = new Map();
     for (const r of await this.#host.downloads()) due.set(r.hash, r);
     for (const [hash, ref] of this.#wanted) {
-      if (!due.has(hash) && !(await this.#store.has(hash))) due.set(hash, ref);
-      else if (await this.#store.has(hash)) this.#wanted.delete(hash);
+      if (due.has(hash)) continue;
+      if (await this.#store.has(hash)) this.#wanted.delete(hash);
+      else due.set(hash, ref);
     }
     // A file no longer referenced is no longer a failure either.
     for (const hash of this.#downloadErrors.keys()) if (!due.has(hash)) this.#downloadErrors.delete(hash);
@@ -145,7 +146,6 @@ export class FileQueue {
     const item = { direction, hash: ref.hash, size: ref.size, done: 0, entity: ref.entity, id: ref.id, attribute: ref.attribute };
     const key = `${direction}:${ref.hash}`;
     this.#items.set(key, item);
-    this.current = item;
     const retries = this.#opts.fileRetries ?? 8;
     try {
       for (let attempt = 0; !this.#closed; attempt++) {

@@ -149,6 +149,7 @@ static void fn_check(sqlite3_context *c, int argc, sqlite3_value **argv) {
   int vt = sqlite3_value_type(v);
   const char *why = NULL;
   int code = SQLITE_MISMATCH;
+  char canon[FERRY_FILE_REF_MAX], detail[FERRY_FILE_REF_MAX + 64];   /* a file reference's refusal names it */
   switch (t) {
     case FT_INTEGER:
       if (vt == SQLITE_INTEGER) {
@@ -166,22 +167,15 @@ static void fn_check(sqlite3_context *c, int argc, sqlite3_value **argv) {
     case FT_FILE:
       /* Only a reference in its canonical form, so what is stored is what travels. */
       if (vt != SQLITE_NULL) {
-        char canon[FERRY_FILE_REF_MAX];
         const char *in = vt == SQLITE_TEXT ? (const char *)sqlite3_value_text(v) : NULL;
         size_t n = in ? (size_t)sqlite3_value_bytes(v) : 0;
         if (!in) why = "is a file attribute: it holds a file reference (use db.files.put), not bytes or numbers";
         else if (ferry_file_ref_canon(in, n, canon, sizeof canon) != FERRY_OK) {
-          char *m = sqlite3_mprintf("%s: %s", name ? name : "attribute", canon);
-          sqlite3_result_error(c, m ? m : "file reference refused", -1);
-          sqlite3_result_error_code(c, SQLITE_MISMATCH);
-          sqlite3_free(m);
-          return;
+          snprintf(detail, sizeof detail, "is not a file reference: %s", canon);
+          why = detail;
         } else if (strlen(canon) != n || memcmp(canon, in, n) != 0) {
-          char *m = sqlite3_mprintf("%s: a file reference is stored in its canonical form: %s", name ? name : "attribute", canon);
-          sqlite3_result_error(c, m ? m : "file reference refused", -1);
-          sqlite3_result_error_code(c, SQLITE_MISMATCH);
-          sqlite3_free(m);
-          return;
+          snprintf(detail, sizeof detail, "holds a file reference only in its canonical form: %s", canon);
+          why = detail;
         }
       }
       break;

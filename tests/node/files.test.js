@@ -22,9 +22,9 @@ const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
 const worlds = [];
 after(async () => { for (const w of worlds) await w.stop(); });
 
-async function world(tag) {
+async function world(tag, model = MODEL) {
   const w = await startWorld(tag, {
-    model: MODEL,
+    model,
     server: { authenticate: (req) => USERS[(req.headers.authorization || '').replace(/^Bearer /, '')] || null },
   });
   worlds.push(w);
@@ -216,11 +216,7 @@ test('closing_the_database_while_files_move_should_never_delete_bytes_still_need
 });
 
 test('a_lazy_entitys_files_should_download_on_first_get_not_at_sync', { timeout: 60_000 }, async () => {
-  const w = await startWorld('files-lazy', {
-    model: { version: '1', entities: { Scan: { attributes: { title: 'string', doc: 'file' }, sync: 'all', files: 'lazy' } } },
-    server: { authenticate: (req) => USERS[(req.headers.authorization || '').replace(/^Bearer /, '')] || null },
-  });
-  worlds.push(w);
+  const w = await world('files-lazy', { version: '1', entities: { Scan: { attributes: { title: 'string', doc: 'file' }, sync: 'all', files: 'lazy' } } });
   const a = await w.client('a', as('alice'));
   const b = await w.client('b', as('alice'));
   await a.sync();
