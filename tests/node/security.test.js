@@ -235,3 +235,22 @@ test('each_mutation_of_a_large_push_should_be_judged_by_its_own_values_before_an
     t6: 'alice open revived 0', s1: 'carol open edited 0', b1: 'bob open x 0', n1: 'alice open edited 0',
   });
 });
+
+test('removals_after_a_filter_change_should_follow_the_new_filter', async () => {
+  // An exit keeps the columns of the filter of its day for fast pulls; once
+  // the filter reads other columns, the exit's whole earlier state must.
+  const model = (version, where) => ({ version, entities: { Task: { attributes: { owner: 'string', team: 'string' }, sync: { where } } } });
+  const dataDir = path.join(base, `s${++n}`);
+  const users = { 'token-alice': { id: 'alice', team: 'red' } };
+  const serve = (m) => createSyncServer({ model: m, dataDir, log: () => {}, authenticate: (req) => users[(req.headers.authorization || '').replace(/^Bearer /, '')] || null });
+  let srv = await serve(model('1', 'owner = $user.id'));
+  await srv.write('Task', [{ id: 't1', owner: 'alice', team: 'red' }, { id: 't2', owner: 'alice', team: 'red' }]);
+  await srv.write('Task', [{ id: 't1', owner: 'bob', team: 'blue' }, { id: 't2', owner: 'bob' }]);
+  await srv.close();
+  srv = await serve(model('2', 'team = $user.team'));
+  servers.push(srv);
+  const r = await post(srv, 'pull', 'token-alice', { clientId: 'c-filter', modelVersion: '2', entity: 'Task', cursor: 0 });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.objects.map((o) => o.id), ['t2'], 't2 is still red');
+  assert.deepEqual(r.body.removed, ['t1'], 't1 left the red team');
+});
