@@ -693,7 +693,9 @@ async function check(world, devices, reports, stats) {
     if (!x.before || !x.after) continue;
     const ob = h.objs.get(key(x.e, x.id));
     for (const [attr, type] of Object.entries(attrsOf(x.e))) {
-      const mine = (ob?.attrs.get(attr) || []).filter((w) => w.who === x.who && w.committed && !w.maybe && w.t > x.at && w.okT <= x.t);
+      // Writing the value an attribute already holds captures nothing (no
+      // change to push or keep), so a retry may put the older value back over it.
+      const mine = (ob?.attrs.get(attr) || []).filter((w) => w.who === x.who && w.committed && !w.maybe && w.t > x.at && w.okT <= x.t && w.prev !== w.c);
       const newest = mine.at(-1);
       if (!newest) continue;
       const before = canon(type, x.before[attr]);
