@@ -42,6 +42,7 @@ export class Database {
       core,
       kind: storage.kind,
       path: opts.path,
+      name: opts.name,
       query: (sql, params) => this.#enqueue(() => this.#query(sql, params)),
       transaction: (fn) => this.transaction(fn),
       engine: (fn) => this.#enqueue(async () => {

@@ -3,8 +3,10 @@
 import { FerryError, storageCode } from '../errors.js';
 import { createHasher } from './hash.js';
 import { FileQueue } from './queue.js';
+import { fileUrl, serveFilesToWorker } from './page.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const EVICTED = 'evicted-';
 const q = (name) => `"${name}"`;
 
 async function* chunksOf(data) {
@@ -45,10 +47,10 @@ async function openStore(kind, path) {
 /**
  * db gives: core (fileRef), query(sql, params), transaction(fn),
  * engine(fn) (runs fn(CoreSync) in the call queue, durable after), emit,
- * kind (storage), path.
+ * kind (storage), path, name.
  */
 export class Files {
-  #db; #opts; #store = null; #queue = null; #ready; #puts = 0; #putting = 0;
+  #db; #opts; #store = null; #queue = null; #ready; #puts = 0; #putting = 0; #unserve = () => {}; #used = new Map(); #asked = new Set();
 
   constructor(db, opts) {
     this.#db = db;
@@ -59,6 +61,8 @@ export class Files {
       // A put cut by a crash left its bytes under a temporary name: nothing references them.
       for (const name of await this.#store.listPartials()) if (name.startsWith('put-')) await this.#store.removePartial(name);
       this.#queue = new FileQueue(this.#store, this.#host(), opts);
+      // A database open in the page itself (not in ferry's worker) answers the service worker here.
+      if (db.name) this.#unserve = serveFilesToWorker(db.name, (entity, id, attribute) => this.serve(entity, id, attribute));
     })();
     this.#ready.catch(() => {});
   }
@@ -116,7 +120,8 @@ export class Files {
       },
       downloads: async () => {
         const out = [];
-        const seen = new Set();
+        // Files evicted under the budget come back when asked for (get, url), not at sync.
+        const seen = await this.#evictedSet();
         for (const c of (await this.#fileColumns().catch(() => null)) || []) {
           if (!c.downloads) continue;
           const rows = await db.query(`SELECT id, ${q(c.attribute)} AS ref FROM ${q(c.entity)} WHERE ${q(c.attribute)} IS NOT NULL`).catch(() => []);
@@ -160,6 +165,56 @@ export class Files {
     }
     if (gen !== this.#puts || this.#putting) return;   // a put began meanwhile: its bytes may not be referenced yet
     for (const hash of await this.#store.list()) if (!keep.has(hash)) await this.#store.remove(hash);
+    await this.#evict();
+  }
+
+  /** Hashes evicted under the budget: a marker `evicted-<hash>` among the store's partials (it survives a restart). */
+  async #evictedSet() {
+    const out = new Set();
+    for (const name of await this.#store.listPartials()) if (name.startsWith(EVICTED)) out.add(name.slice(EVICTED.length));
+    return out;
+  }
+
+  #touch(hash) {
+    this.#used.delete(hash);
+    this.#used.set(hash, Date.now());   // a Map keeps insertion order: oldest use first
+  }
+
+  /**
+   * Keeps the downloaded files within the `fileBudget` option (bytes):
+   * the least recently used go first, and come back when get or url asks
+   * for them. A file an upload still needs is never evicted, nor one a put
+   * is writing, nor one a get asked for and has not had yet; files used
+   * this session go after the ones not used since the database opened.
+   */
+  async #evict() {
+    const budget = this.#opts.fileBudget;
+    if (!(budget >= 0)) return;
+    let pending;
+    try {
+      pending = new Set((await this.#db.query('SELECT hash FROM _ferry_files')).map((r) => r.hash));
+    } catch {
+      return;
+    }
+    const sizes = new Map();
+    let total = 0;
+    for (const hash of await this.#store.list()) {
+      const n = (await this.#store.size(hash)) ?? 0;
+      sizes.set(hash, n);
+      total += n;
+    }
+    if (total <= budget) return;
+    const order = [...sizes.keys()].filter((h) => !this.#used.has(h)).concat([...this.#used.keys()].filter((h) => sizes.has(h)));
+    for (const hash of order) {
+      if (total <= budget) break;
+      if (pending.has(hash) || this.#asked.has(hash) || this.#putting) continue;
+      const w = await this.#store.openPartial(`${EVICTED}${hash}`, 0);
+      await w.close();
+      await this.#store.remove(hash);
+      this.#used.delete(hash);
+      total -= sizes.get(hash);
+      this.#db.emit('progress', { direction: 'evict', hash, bytesTotal: sizes.get(hash) });
+    }
   }
 
   /**
@@ -202,6 +257,8 @@ export class Files {
       const hash = hasher.digest();
       if (await store.has(hash)) await store.removePartial(temp);   // the same bytes are here already
       else await store.commit(temp, hash);
+      await store.removePartial(`${EVICTED}${hash}`);
+      this.#touch(hash);
       const ref = JSON.parse(this.#db.core.fileRef({ hash, size, type, name }));
       await this.#db.transaction(async (tx) => {
         const r = await tx.exec(`UPDATE ${q(entity)} SET ${q(attribute)} = ? WHERE id = ?`, [JSON.stringify(ref), id]);
@@ -228,8 +285,17 @@ export class Files {
     if (row.ref === null) return null;
     const ref = JSON.parse(row.ref);
     if (!(await this.#store.has(ref.hash))) {
+      await this.#store.removePartial(`${EVICTED}${ref.hash}`);
+      this.#asked.add(ref.hash);   // kept, whatever the budget, until a get has had it
       this.#queue.want({ ...ref, entity, id, attribute });
       throw new FerryError('file_pending', `the bytes of ${entity}.${attribute} of ${id} (${ref.name || ref.hash}) are not on this device yet; they are being downloaded`);
+    }
+    this.#touch(ref.hash);
+    this.#asked.delete(ref.hash);
+    // Browsers' stores hand out a Blob (OPFS: backed by the file itself).
+    if (this.#store.blob) {
+      const blob = await this.#store.blob(ref.hash);
+      return stream ? blob.stream() : blob.slice(0, blob.size, ref.type);
     }
     const it = this.#store.read(ref.hash, 0, ref.size);
     if (stream) return ReadableStream.from(it);
@@ -238,6 +304,35 @@ export class Files {
     for await (const c of it) { out.set(c, at); at += c.length; }
     if (at !== ref.size) throw new FerryError('corrupt', `the local copy of ${ref.hash} holds ${at} of ${ref.size} bytes`);
     return out;
+  }
+
+  /**
+   * What the service worker serves for db.files.url(): { blob, type, name,
+   * size } of entity.attribute of `id` (a Blob where the store gives one,
+   * else the bytes), null when it holds no file. A file not on the device
+   * yet is asked for and waited for up to `wait` ms, then 'file_pending'.
+   */
+  async serve(entity, id, attribute, { wait = 30_000 } = {}) {
+    const deadline = Date.now() + wait;
+    for (;;) {
+      try {
+        const data = await this.get(entity, id, attribute);
+        if (data === null) return null;
+        const [row] = await this.#db.query(`SELECT ${q(attribute)} AS ref FROM ${q(entity)} WHERE id = ?`, [id]);
+        const ref = JSON.parse(row.ref);
+        return { blob: data, type: ref.type, name: ref.name, size: ref.size };
+      } catch (e) {
+        if (e?.code !== 'file_pending' || Date.now() >= deadline) throw e;
+        const failed = this.#queue?.downloadErrors().find((d) => d.entity === entity && d.id === id && d.attribute === attribute);
+        if (failed) throw new FerryError(failed.code, failed.message);
+        await new Promise((r) => setTimeout(r, Math.min(200, Math.max(0, deadline - Date.now()))));
+      }
+    }
+  }
+
+  /** A same-origin URL for entity.attribute of `id`, served by ferry's service worker from this device (files/page.js). */
+  url(entity, id, attribute) {
+    return fileUrl(this.#db.name, entity, id, attribute);
   }
 
   /** Sets entity.attribute of `id` to null; its bytes go once nothing references them and no upload needs them. */
@@ -292,6 +387,7 @@ export class Files {
 
   async close() {
     await this.#ready.catch(() => {});
+    this.#unserve();
     await this.#queue?.close();
   }
 

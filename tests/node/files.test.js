@@ -235,3 +235,49 @@ test('a_lazy_entitys_files_should_download_on_first_get_not_at_sync', { timeout:
   assert.equal(gets(), 1);
   assert.deepEqual(await b.files.get('Scan', 's1', 'doc'), bytes);
 });
+
+test('downloaded_files_should_be_evicted_least_recently_used_under_the_budget_and_come_back_on_demand', { timeout: 90_000 }, async () => {
+  const w = await world('files-evict');
+  const KB = 1024;
+  // A writes while the server is gone and has a budget of nothing: its
+  // pending uploads must stay until they are up, whatever the budget.
+  const a = await w.client('a', { ...as('alice'), fileBudget: 0 });
+  const b = await w.client('b', { ...as('alice'), fileBudget: 250 * KB });
+  await a.sync();
+  const files = [1, 2, 3, 4].map((k) => bytesOf(100 * KB + k, 20 + k));
+  await a.exec("INSERT INTO Photo(id) VALUES ('e1'), ('e2'), ('e3'), ('e4')");
+  w.proxy.down = true;
+  for (const [k, bytes] of files.entries()) await a.files.put('Photo', `e${k + 1}`, 'image', bytes, {});
+  await a.files.flush();
+  for (const [k, bytes] of files.entries()) assert.deepEqual(await a.files.get('Photo', `e${k + 1}`, 'image'), bytes, 'a pending upload is never evicted');
+  w.proxy.down = false;
+  await a.sync();
+  await a.files.flush();
+  assert.equal(a.files.status().uploads, 0);
+  await a.files.flush();   // uploaded: now they may go
+  await assert.rejects(a.files.get('Photo', 'e1', 'image'), (e) => e.code === 'file_pending', 'evicted once uploaded (budget 0)');
+  await a.files.flush();
+  assert.deepEqual(await a.files.get('Photo', 'e1', 'image'), files[0], 'and back when asked for');
+
+  await b.sync();
+  await b.files.flush();
+  // What B's file store holds, looked at from outside (a get would ask for the rest).
+  const stored = async () => {
+    const have = new Set(fs.readdirSync(path.join(w.dir, 'b.db.files', 'blobs')));
+    return files.map((f, k) => (have.has(sha(f)) ? k + 1 : 0)).filter(Boolean);
+  };
+  const held = await stored();
+  assert.ok(held.length <= 2, `at most 250 KB of 100 KB files stay (held ${held})`);
+  // The ones used last stay; an evicted one is not downloaded again at the next sync, only when asked for.
+  const gets = () => w.proxy.forwarded.filter((f) => f.method === 'GET' && f.path.includes('/files/')).length;
+  await b.files.get('Photo', `e${held[0]}`, 'image');
+  const before = gets();
+  await b.sync();
+  await b.files.flush();
+  assert.equal(gets(), before, 'evicted files wait to be asked for');
+  const missing = [1, 2, 3, 4].find((k) => !held.includes(k));
+  await assert.rejects(b.files.get('Photo', `e${missing}`, 'image'), (e) => e.code === 'file_pending');
+  await b.files.flush();
+  assert.deepEqual(await b.files.get('Photo', `e${missing}`, 'image'), files[missing - 1]);
+  assert.ok((await stored()).includes(held[0]), 'the file used last was kept');
+});
