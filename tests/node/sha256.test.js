@@ -6,6 +6,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { loadCore } from '../../bindings/core.js';
+import { createHasher } from '../../bindings/files/hash.js';
 import { Rng } from './convergence-lib.js';
 
 const SEED = process.env.FERRY_SEED ? Number(process.env.FERRY_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -125,4 +126,16 @@ test('hashers_ended_by_digest_or_close_should_not_grow_wasm_memory', () => {
     if (i % 2) h.digest(); else h.close();
   }
   assert.equal(core.M.HEAPU8.length, before);
+});
+
+test('create_hasher_should_give_node_crypto_digests_with_or_without_a_core', async () => {
+  const rng = new Rng(SEED + 2);
+  const data = seededBytes(rng, 100_000);
+  const want = nodeHex([data]);
+  for (const arg of [core, undefined]) {
+    const h = await createHasher(arg);
+    for (const c of cut(rng, data, 5000)) h.update(c);
+    assert.equal(h.digest(), want);
+    h.close();
+  }
 });
