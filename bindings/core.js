@@ -45,6 +45,12 @@ export function loadCore() {
   return corePromise;
 }
 
+// Bytes copied into wasm per ferry_sha256_update call.
+const HASH_SLICE = 1 << 20;
+// Frees the wasm handle of a hasher its caller dropped without digest() or close().
+const hashHandles = typeof FinalizationRegistry === 'function'
+  ? new FinalizationRegistry(({ M, h }) => M._ferry_sha256_close(h)) : null;
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -144,6 +150,75 @@ export class Core {
     }
   }
   inTransaction(db) { return this.M._ferry_db_in_transaction(db) !== 0; }
+
+  /**
+   * An incremental SHA-256 in the core (core/sha256.h), for browsers, which
+   * have none: -> { update(u8), digest() -> 64 lowercase hex digits, close() }.
+   * digest() frees the wasm handle, close() frees it without a digest (both
+   * end the hasher; close() again is a no-op). A hasher dropped unfinished
+   * is freed when it is collected, where FinalizationRegistry exists.
+   */
+  sha256() {
+    const M = this.M;
+    const core = this;
+    const out = M._malloc(4);
+    if (!out) throw new FerryError('nomem', 'out of wasm memory');
+    let h = 0;
+    try {
+      const rc = M._ferry_sha256_open(out);
+      if (rc !== 0) throw new FerryError(codeOfRc(rc), 'cannot start a SHA-256');
+      h = M.HEAPU32[out >> 2];
+    } finally {
+      M._free(out);
+    }
+    const end = () => {
+      if (!h) return;
+      hashHandles?.unregister(hasher);
+      M._ferry_sha256_close(h);
+      h = 0;
+    };
+    const live = () => {
+      if (!h) throw new FerryError('misuse', 'this SHA-256 has ended: digest() or close() was called');
+    };
+    const hasher = {
+      update(u8) {
+        live();
+        if (!(u8 instanceof Uint8Array)) throw new FerryError('type', 'sha256().update() takes a Uint8Array');
+        if (!u8.length) return;
+        // A slice at a time through one bounded buffer: a 50 MB file never
+        // needs 50 MB of wasm memory on top of its own copy.
+        const cap = Math.min(u8.length, HASH_SLICE);
+        const p = M._malloc(cap);
+        if (!p) throw new FerryError('nomem', 'out of wasm memory');
+        try {
+          for (let at = 0; at < u8.length; at += cap) {
+            const part = u8.subarray(at, at + cap);
+            M.HEAPU8.set(part, p);
+            const rc = M._ferry_sha256_update(h, p, part.length);
+            if (rc !== 0) throw new FerryError(codeOfRc(rc), 'the SHA-256 refused the bytes');
+          }
+        } finally {
+          M._free(p);
+        }
+      },
+      digest() {
+        live();
+        const p = M._malloc(65);
+        try {
+          if (!p) throw new FerryError('nomem', 'out of wasm memory');
+          const rc = M._ferry_sha256_final_hex(h, p);
+          if (rc !== 0) throw new FerryError(codeOfRc(rc), 'the SHA-256 could not finish');
+          return core.readCString(p);
+        } finally {
+          if (p) M._free(p);
+          end();
+        }
+      },
+      close: end,
+    };
+    hashHandles?.register(hasher, { M, h }, hasher);
+    return hasher;
+  }
 
   /**
    * Runs sql with encoded params on db. Returns { out, info } where out is a

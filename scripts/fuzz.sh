@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_EACH=${FERRY_FUZZ_SECONDS:-60}
-TARGETS=${FERRY_FUZZ_TARGETS:-"model pull push"}
+TARGETS=${FERRY_FUZZ_TARGETS:-"model pull push sha256"}
 JOBS=${FERRY_FUZZ_JOBS:-2}
 OUT=$ROOT/build/fuzz
 
@@ -65,8 +65,9 @@ for t in $TARGETS; do
   corpus=$OUT/corpus/$t
   artifacts=$OUT/artifacts/$t
   mkdir -p "$corpus" "$artifacts"
-  dict=tests/fuzz/sync.dict
-  [ "$t" = model ] && dict=tests/fuzz/model.dict
+  dict=(-dict=tests/fuzz/sync.dict)
+  [ "$t" = model ] && dict=(-dict=tests/fuzz/model.dict)
+  [ "$t" = sha256 ] && dict=()   # any bytes are a message: no words to suggest
   seeds=(tests/fuzz/corpus/$t)
   [ -d "tests/fuzz/regressions/$t" ] && seeds+=("tests/fuzz/regressions/$t")
   before=$(find "$artifacts" -type f | wc -l)
@@ -76,7 +77,7 @@ for t in $TARGETS; do
   status=0
   # The first folder receives new inputs; the seed folders are only read.
   "$OUT/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -print_final_stats=1 \
-    -dict="$dict" -max_len=8192 -timeout=30 -rss_limit_mb=4096 \
+    "${dict[@]}" -max_len=8192 -timeout=30 -rss_limit_mb=4096 \
     -artifact_prefix="$artifacts/" "$corpus" "${seeds[@]}" >"$log" 2>&1 || status=$?
   elapsed=$(( $(date +%s) - start ))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

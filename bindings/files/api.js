@@ -45,7 +45,7 @@ async function openStore(kind, path) {
 }
 
 /**
- * db gives: core (fileRef), query(sql, params), transaction(fn),
+ * db gives: core (fileRef, sha256), query(sql, params), transaction(fn),
  * engine(fn) (runs fn(CoreSync) in the call queue, durable after), emit,
  * kind (storage), path, name.
  */
@@ -139,6 +139,7 @@ export class Files {
       fail: (hash, code, message) => db.engine((e) => e.fileFailed(hash, code, message)).then(() => db.emit('syncerror', { file: hash, code })),
       emit: (event, detail) => db.emit(event, detail),
       gc: () => this.#gc(),
+      core: db.core,
     };
   }
 
@@ -232,8 +233,9 @@ export class Files {
     this.#putting++;
     const store = this.#store;
     const temp = `put-${globalThis.crypto.randomUUID()}`;
+    let hasher = null;
     try {
-      const hasher = await createHasher();
+      hasher = await createHasher(this.#db.core);
       let size = 0;
       try {
         const w = await store.openPartial(temp, 0);
@@ -266,6 +268,7 @@ export class Files {
       });
       return ref;
     } finally {
+      hasher?.close();   // a failed put's hasher holds a wasm handle in browsers; after digest() a no-op
       this.#putting--;
       this.#queue?.kick();
     }

@@ -1,19 +1,26 @@
-// An incremental SHA-256 for streaming files: Node's crypto here. Browsers
-// need an incremental hash too (WebCrypto only digests whole buffers); the
-// browser slice brings one behind the same { update, digest } shape.
+// An incremental SHA-256 for streaming files: Node's crypto where there is
+// one (native code, several times faster), else the core's (core/sha256.c
+// through the wasm), since browsers have none (WebCrypto digests whole
+// buffers only, and files may be larger than memory allows to hold twice).
 import { FerryError } from '../errors.js';
 
-let nodeCrypto = null;
+const isNode = typeof process === 'object' && typeof process.versions?.node === 'string';
+let nodeCrypto;   // undefined: not tried yet; null: not available
 
-/** -> { update(u8), digest() -> 64 lowercase hex digits } */
-export async function createHasher() {
-  if (!nodeCrypto) {
-    try {
-      nodeCrypto = await import('node:crypto');
-    } catch (e) {
-      throw new FerryError('unsupported', 'files need an incremental SHA-256, available in Node for now', { cause: e });
-    }
+/**
+ * core: the wasm core (bindings/core.js), used where node:crypto is not.
+ * -> { update(u8), digest() -> 64 lowercase hex digits, close() }: digest()
+ * ends the hasher; close() ends it without one (after digest(), a no-op).
+ */
+export async function createHasher(core) {
+  if (nodeCrypto === undefined) {
+    nodeCrypto = null;
+    if (isNode) nodeCrypto = await import('node:crypto').catch(() => null);
   }
-  const h = nodeCrypto.createHash('sha256');
-  return { update(u8) { h.update(u8); }, digest() { return h.digest('hex'); } };
+  if (nodeCrypto) {
+    const h = nodeCrypto.createHash('sha256');
+    return { update(u8) { h.update(u8); }, digest() { return h.digest('hex'); }, close() {} };
+  }
+  if (core) return core.sha256();
+  throw new FerryError('unsupported', 'files need an incremental SHA-256: node:crypto, or the core\'s (pass it to createHasher)');
 }

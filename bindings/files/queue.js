@@ -36,7 +36,8 @@ function transient(res, what) {
 /**
  * host gives: uploads() -> [{ hash, size, entity, id, attribute, code, ready }],
  * downloads() -> [{ hash, size, entity, id, attribute }] (referenced, not stored),
- * uploaded(hash), fail(hash, code, message), emit(event, detail), gc().
+ * uploaded(hash), fail(hash, code, message), emit(event, detail), gc(),
+ * core (the wasm core: the SHA-256 where node:crypto is not).
  */
 export class FileQueue {
   #store; #host; #opts; #transport; #abort = new AbortController();
@@ -248,7 +249,7 @@ export class FileQueue {
     if (await store.has(hash)) return;
     let have = await store.partialSize(hash);
     if (have > size) { await store.removePartial(hash); have = 0; }
-    const hasher = await createHasher();
+    const hasher = await createHasher(this.#host.core);
     if (have > 0) for await (const c of store.readPartial(hash, 0, have)) hasher.update(c);
     const res = await this.#transport.get(hash, have, this.#abort.signal);
     if (!res.status) throw transient(res, 'GET');
@@ -262,7 +263,7 @@ export class FileQueue {
     if (res.status !== 200 && res.status !== 206) { await res.body?.cancel().catch(() => {}); throw transient(res, 'GET'); }
     let from = have;
     let h = hasher;
-    if (res.status === 200 && have > 0) { from = 0; h = await createHasher(); }
+    if (res.status === 200 && have > 0) { from = 0; hasher.close(); h = await createHasher(this.#host.core); }
     if (res.status === 206 && !new RegExp(`^bytes ${have}-`).test(res.headers.get('content-range') || '')) {
       await res.body?.cancel().catch(() => {});
       throw new Transient('the server answered another range');
