@@ -18,7 +18,7 @@ after(async () => { await browser?.close(); });
 
 const T = { timeout: 120_000 };
 const MiB = 1 << 20;
-const KINDS = ['opfs'];
+const KINDS = ['opfs', 'indexeddb'];
 const hashOf = (n) => n.toString(16).padStart(64, '0');
 const seed = () => (Math.random() * 2 ** 31) | 0;
 
