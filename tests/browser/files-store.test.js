@@ -254,6 +254,21 @@ for (const kind of KINDS) {
     });
   });
 
+  test(`db_files_on_${kind}_storage_should_use_this_store_and_go_with_sign_out`, T, async () => {
+    const name = uniqueName(`fs_db_${kind}`);
+    const w = await worker();
+    try {
+      const r = await w('database', { name, storage: kind });
+      assert.equal(r.storage, kind);
+      assert.equal(r.status.uploads, 0, 'db.files answers on this storage');
+      assert.equal(await w('exists', { kind, name }), true, 'the database opened its file store');
+      await w('database', { name, storage: kind, signOut: true });
+      assert.equal(await w('exists', { kind, name }), false, 'signOut deleted the file store');
+    } finally {
+      await w.terminate();
+    }
+  });
+
   test(`${kind}_write_past_the_quota_should_fail_storage_full_and_leave_the_store_usable`, T, async () => {
     // An origin of its own, its quota lowered before it stores anything:
     // Chromium's IndexedDB checks writes against the room it saw at its
