@@ -254,7 +254,7 @@ for (const kind of KINDS) {
     });
   });
 
-  test(`db_files_on_${kind}_storage_should_use_this_store_and_go_with_sign_out`, T, async () => {
+  test(`db_files_on_${kind}_storage_should_use_this_store_and_go_with_sign_out_and_delete_database`, T, async () => {
     const name = uniqueName(`fs_db_${kind}`);
     const w = await worker();
     try {
@@ -264,6 +264,10 @@ for (const kind of KINDS) {
       assert.equal(await w('exists', { kind, name }), true, 'the database opened its file store');
       await w('database', { name, storage: kind, signOut: true });
       assert.equal(await w('exists', { kind, name }), false, 'signOut deleted the file store');
+      await w('database', { name, storage: kind });
+      assert.equal(await w('exists', { kind, name }), true);
+      await w('deleteDatabase', { name, storage: kind });
+      assert.equal(await w('exists', { kind, name }), false, 'deleteDatabase deleted the file store');
     } finally {
       await w.terminate();
     }

@@ -3,7 +3,7 @@
 // { id, reply } out. File contents are described, never sent: byte i of a
 // piece { seed, from, to } is a function of (seed, i), so the worker writes
 // and checks any size chunk by chunk without holding a file in memory.
-import { open } from '/bindings/index.js';
+import { open, deleteDatabase } from '/bindings/index.js';
 import { plainError } from './ops.js';
 
 const stores = new Map();   // `${kind}:${name}` -> store
@@ -181,6 +181,7 @@ const ops = {
     for await (const n of dir.keys()) if (n === `${name}.files`) return true;
     return false;
   },
+  async deleteDatabase({ name, storage }) { await deleteDatabase(name, { storage }); return true; },
   /** Opens database `name` on `storage`, asks db.files for its queue, then signs out or closes. */
   async database({ name, storage, signOut = false }) {
     const db = await open({ name, storage, worker: false });
