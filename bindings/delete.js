@@ -26,6 +26,9 @@ async function deleteIndexedDB(name, opts) {
   const lock = await acquireWebLock(`ferry:${name}`, opts.busyTimeout ?? 2000);
   try {
     await idbDelete(factory, `ferry:${name}`);
+    // The device file store (bindings/files/idb-store.js) goes with it; its
+    // connections close when asked to.
+    await idbDelete(factory, `ferry-files:${name}`);
   } finally {
     lock.release();
   }
@@ -51,6 +54,12 @@ async function deleteOpfs(name) {
     } catch (e) {
       if (e.name !== 'NotFoundError') throw e;
     }
+  }
+  // The device file store (bindings/files/opfs-store.js) goes with it.
+  try {
+    await dir.removeEntry(`${name}.files`, { recursive: true });
+  } catch (e) {
+    if (e.name !== 'NotFoundError') throw e;
   }
   return true;
 }

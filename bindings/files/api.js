@@ -32,7 +32,8 @@ async function* chunksOf(data) {
   throw new FerryError('type', 'files.put() takes a Uint8Array, a Blob, a ReadableStream or an async iterable of Uint8Array');
 }
 
-async function openStore(kind, path) {
+/** The device file store of the database: beside its file, in its OPFS directory, or in an IndexedDB database of its own. */
+async function openStore(kind, path, { name, indexedDB } = {}) {
   if (kind === 'file') {
     const { nodeFileStore, fileStoreDir } = await import('./node-store.js');
     return nodeFileStore(fileStoreDir(path));
@@ -40,6 +41,14 @@ async function openStore(kind, path) {
   if (kind === 'memory') {
     const { memoryFileStore } = await import('./memory-store.js');
     return memoryFileStore();
+  }
+  if (kind === 'opfs') {
+    const { opfsFileStore } = await import('./opfs-store.js');
+    return opfsFileStore(name);
+  }
+  if (kind === 'indexeddb') {
+    const { idbFileStore } = await import('./idb-store.js');
+    return idbFileStore(name, { indexedDB });
   }
   return null;
 }
@@ -56,7 +65,7 @@ export class Files {
     this.#db = db;
     this.#opts = opts;
     this.#ready = (async () => {
-      this.#store = await openStore(db.kind, db.path);
+      this.#store = await openStore(db.kind, db.path, opts);
       if (!this.#store) return;
       // A put cut by a crash left its bytes under a temporary name: nothing references them.
       for (const name of await this.#store.listPartials()) if (name.startsWith('put-')) await this.#store.removePartial(name);
@@ -69,7 +78,7 @@ export class Files {
 
   async #need() {
     await this.#ready;
-    if (!this.#store) throw new FerryError('unsupported', `files are not available on '${this.#db.kind}' storage yet; use 'file' or 'memory'`);
+    if (!this.#store) throw new FerryError('unsupported', `files are not available on '${this.#db.kind}' storage`);
   }
 
   /** The model this database holds, or null before its first sync; rejects when the database cannot be read (closing). */

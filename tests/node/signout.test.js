@@ -145,7 +145,9 @@ test('sign_out_on_indexeddb_should_delete_its_idb_database', async () => {
   });
   await a.sync();
   await a.exec("INSERT INTO Memo(id, owner, text) VALUES ('so4', 'ada', 'from indexeddb')");
-  assert.deepEqual(await names(), ['ferry:idb-user']);
+  // The database and its file store (bindings/files/idb-store.js, opened once db.files is ready).
+  await a.files.flush();
+  assert.deepEqual((await names()).sort(), ['ferry-files:idb-user', 'ferry:idb-user']);
   await a.signOut();
   assert.deepEqual(await names(), []);
   assert.deepEqual(await srv.db.query("SELECT text FROM Memo WHERE id = 'so4'"), [{ text: 'from indexeddb' }]);

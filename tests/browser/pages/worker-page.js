@@ -8,10 +8,15 @@ function gone(w, why) {
   w.pending.clear();
 }
 
-/** Starts worker `wid` and waits until its module graph loaded. -> { value } | { error } */
-window.spawn = (wid) => new Promise((resolve) => {
+/**
+ * Starts worker `wid` running `script` (a module of this directory that
+ * posts { type: 'ready' } and answers { id, op, args } with { id, reply })
+ * and waits until its module graph loaded. -> { value } | { error }
+ */
+window.spawn = (wid, script = 'ferry-worker.js') => new Promise((resolve) => {
   if (workers.has(wid)) { resolve({ error: { code: null, name: 'Error', message: `worker ${wid} exists` } }); return; }
-  const worker = new Worker(new URL('./ferry-worker.js', import.meta.url), { type: 'module', name: `ferry-${wid}` });
+  if (!/^[a-z-]+\.js$/.test(script)) { resolve({ error: { code: null, name: 'Error', message: `not a worker of pages/: ${script}` } }); return; }
+  const worker = new Worker(new URL(`./${script}`, import.meta.url), { type: 'module', name: `ferry-${wid}` });
   const w = { worker, pending: new Map(), lastCommitted: 0, loopError: null, reports: 0 };
   workers.set(wid, w);
   worker.onmessage = (ev) => {
