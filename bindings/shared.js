@@ -8,6 +8,7 @@
 import { FerryError } from './errors.js';
 import { Listeners } from './events.js';
 import { clearMark } from './lost.js';
+import { fileUrl, serveFilesToWorker } from './files/page.js';
 
 
 function restoreError(e) {
@@ -39,6 +40,7 @@ export class SharedDatabase {
   #channel; #worker = null; #leader = false; #closed = false; #status;
   #release = null; #releaseTab = null; #ready; #readyResolve; #readyReject; #watch = new Map();
   #storageKind = null; #gen; #goneResolve; #gonePromise;
+  #files = { uploads: 0, downloads: 0, failed: 0, active: 0, bytesDone: 0, bytesTotal: 0 }; #unserve = () => {};
 
   constructor(opts) {
     this.#opts = opts;
@@ -48,6 +50,37 @@ export class SharedDatabase {
     this.#ready.catch(() => {});
     this.#gen = generation(opts.name);
     this.#gonePromise = new Promise((r) => { this.#goneResolve = r; });
+    this.files = this.#filesApi();
+  }
+
+  /** db.files (bindings/files/api.js) for every tab: the writer's worker holds the file store and the queue. */
+  #filesApi() {
+    const args = (entity, id, attribute) => ({ entity, id, attribute });
+    return {
+      put: async (entity, id, attribute, data, { type = '', name = '' } = {}) => {
+        // A stream cannot cross to the worker (nor over the channel to another tab's): it goes as a Blob.
+        if (data instanceof ArrayBuffer) data = new Uint8Array(data);
+        else if (data && typeof data.getReader === 'function') data = await new Response(data).blob();
+        else if (!(data instanceof Uint8Array) && !(data instanceof Blob) && data && typeof data[Symbol.asyncIterator] === 'function') {
+          const parts = [];
+          for await (const c of data) parts.push(c);
+          data = new Blob(parts);
+        }
+        return this.#call('filesPut', { ...args(entity, id, attribute), data, type, name });
+      },
+      get: async (entity, id, attribute, { stream = false } = {}) => {
+        const blob = await this.#call('filesGet', args(entity, id, attribute));
+        return stream && blob ? blob.stream() : blob;
+      },
+      url: (entity, id, attribute) => fileUrl(this.name, entity, id, attribute),
+      remove: (entity, id, attribute) => this.#call('filesRemove', args(entity, id, attribute)),
+      status: () => ({ ...this.#files }),
+      flush: async () => {
+        this.#files = await this.#call('filesFlush', {});
+        return { ...this.#files };
+      },
+      serve: (entity, id, attribute, { wait } = {}) => this.#call('filesServe', { ...args(entity, id, attribute), wait }),
+    };
   }
 
   /** Joins the database's tabs; resolves once a writer (this tab or another) serves it. */
@@ -82,6 +115,8 @@ export class SharedDatabase {
       clearTimeout(timer);
     }
     await this.#call('status', {}).then((s) => this.#setStatus(s)).catch(() => {});
+    this.#call('filesStatus', {}).then((f) => { this.#files = f; }).catch(() => {});
+    this.#unserve = serveFilesToWorker(this.name, (entity, id, attribute) => this.files.serve(entity, id, attribute));
     return this;
   }
 
@@ -122,15 +157,17 @@ export class SharedDatabase {
   #fromWorker(msg) {
     if (msg.type === 'reply') {
       if (msg.status) this.#setStatus(msg.status);
+      if (msg.files) this.#files = msg.files;
       const mine = this.#pending.get(msg.id);
       if (mine) {
         this.#pending.delete(msg.id);
         if (msg.ok) mine.resolve(msg.value); else mine.reject(restoreError(msg.error));
       } else {
-        this.#channel.postMessage({ type: 'reply', id: msg.id, ok: msg.ok, value: msg.value, error: msg.error, status: msg.status });
+        this.#channel.postMessage({ type: 'reply', id: msg.id, ok: msg.ok, value: msg.value, error: msg.error, status: msg.status, files: msg.files });
       }
     } else if (msg.type === 'event') {
       this.#setStatus(msg.status);
+      if (msg.files) this.#files = msg.files;
       this.#channel.postMessage(msg);
       this.#emit(msg.event, msg.detail);
     } else if (msg.type === 'gone') {
@@ -192,11 +229,13 @@ export class SharedDatabase {
         if (!p) break;
         this.#pending.delete(msg.id);
         if (msg.status) this.#setStatus(msg.status);
+        if (msg.files) this.#files = msg.files;
         if (msg.ok) p.resolve(msg.value); else p.reject(restoreError(msg.error));
         break;
       }
       case 'event':
         this.#setStatus(msg.status);
+        if (msg.files) this.#files = msg.files;
         this.#emit(msg.event, msg.detail);
         break;
       case 'gone':
@@ -328,6 +367,7 @@ export class SharedDatabase {
     this.#worker = null;
     this.#closed = true;
     this.#leader = false;
+    this.#unserve();
     for (const [, ctl] of this.#watch) ctl.abort();
     for (const [, p] of this.#pending) p.reject(new FerryError('closed', `database '${this.name}' was closed`));
     this.#pending.clear();

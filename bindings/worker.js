@@ -49,8 +49,11 @@ const ops = {
     await db.exec('CREATE TABLE IF NOT EXISTS _ferry_rpc(key TEXT PRIMARY KEY, result TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID');
     // Records only have to outlive a hand-over; a day is plenty.
     await db.exec('DELETE FROM _ferry_rpc WHERE at < ?', [Date.now() - 86_400_000]);
-    for (const ev of ['change', 'sync', 'syncerror']) {
-      db.on(ev, (detail) => post({ type: 'event', event: ev, detail: ev === 'syncerror' && detail?.error ? { error: errorOf(detail.error) } : detail, status: db.status() }));
+    for (const ev of ['change', 'sync', 'syncerror', 'progress']) {
+      db.on(ev, (detail) => post({
+        type: 'event', event: ev, detail: detail?.error instanceof Error ? { ...detail, error: errorOf(detail.error) } : detail, status: db.status(),
+        ...(ev === 'progress' || ev === 'sync' ? { files: db.files.status() } : {}),
+      }));
     }
     return null;
   },
@@ -115,6 +118,16 @@ const ops = {
   retrySyncError({ entity, id }) { return db.retrySyncError(entity, id); },
   discardSyncError({ entity, id }) { return db.discardSyncError(entity, id); },
   status() { return db.status(); },
+  // db.files for the tabs (shared.js). A put repeated after a hand-over
+  // stores the same bytes under the same hash and sets the same reference.
+  async filesPut({ entity, id, attribute, data, type, name }) {
+    return db.files.put(entity, id, attribute, data, { type, name });
+  },
+  filesGet({ entity, id, attribute }) { return db.files.get(entity, id, attribute); },
+  filesServe({ entity, id, attribute, wait }) { return db.files.serve(entity, id, attribute, { wait }); },
+  filesRemove({ entity, id, attribute }) { return db.files.remove(entity, id, attribute).then(() => null); },
+  filesStatus() { return db.files.status(); },
+  filesFlush() { return db.files.flush(); },
   async signOut({ discard }) {
     await db.signOut({ discard });
     db = null;
@@ -146,7 +159,7 @@ self.onmessage = async (ev) => {
     if (!ops[op]) throw new FerryError('misuse', `unknown operation ${op}`);
     if (op !== 'open' && !db) throw new FerryError('closed', 'the database is not open in its worker');
     const value = await ops[op](args || {});
-    post({ type: 'reply', id, ok: true, value, status: db ? db.status() : null });
+    post({ type: 'reply', id, ok: true, value, status: db ? db.status() : null, files: db?.files.status() });
     // After the reply, so the caller's tab learns the outcome before its handle closes.
     if (op === 'signOut') post({ type: 'gone' });
   } catch (e) {

@@ -11,6 +11,13 @@
  *   fonts) or under a path the app named (manifest `runtime`); sync calls
  *   (/sync/*, any request made with cache: 'no-store', any non-GET) and
  *   other fetch() calls (API answers) are never touched or cached.
+ * - Device files: <scope>…/__ferry/files/<db>/<entity>/<id>/<attribute>
+ *   (db.files.url()) is answered from the device's file store: the worker
+ *   asks the page that made the request (else any open page) over
+ *   postMessage, the page's database hands back a Blob, and the worker serves
+ *   it whole or a single byte range (206/416), never cached. A file not on
+ *   the device yet is downloaded meanwhile (504 after 30 s); no open page
+ *   with that database: 503.
  * - Updates: a new version installs and waits. The page is told by the
  *   registration (bindings/pwa.js turns it into 'updateavailable') and it takes
  *   over only when the page posts { type: 'ferry:skip-waiting' }.
@@ -224,7 +231,13 @@ self.addEventListener('fetch', (event) => {
   const req = event.request;
   if (req.method !== 'GET') return;
   const url = new URL(req.url);
-  if (url.origin !== self.location.origin || isSyncCall(url, req)) return;
+  if (url.origin !== self.location.origin) return;
+  const file = FILE_ROUTE.exec(url.pathname);
+  if (file) {
+    event.respondWith(deviceFile(event, file.slice(1).map(decodeURIComponent)));
+    return;
+  }
+  if (isSyncCall(url, req)) return;
   if (req.mode === 'navigate') {
     const shell = shellPathOf(url);
     event.respondWith(shell ? shellNavigation(event, shell) : pageNavigation(event));
@@ -237,6 +250,64 @@ self.addEventListener('fetch', (event) => {
   if (req.headers.has('range') || !isRuntimeCached(url, req)) return;
   event.respondWith(staleWhileRevalidate(event));
 });
+
+// ---- device files: db.files.url() -------------------------------------------
+// The bytes live in the device's file store, which only the page that holds
+// the database can read (through ferry's worker): ask that page, the one that
+// made the request first, for a Blob, and answer from it, ranges included.
+
+const FILE_ROUTE = /\/__ferry\/files\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/;
+const FILE_WAIT_MS = 30000;   // a file not on the device yet is downloaded meanwhile
+
+function plain(status, text) {
+  return new Response(text, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+}
+
+/** [start, end] (inclusive) of a single "bytes=" range over `size` bytes; null: the whole; 'bad': unsatisfiable. */
+function rangeOf(header, size) {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;   // not one range we read: the whole file, as RFC 9110 allows
+  let start, end;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  return start > end || start >= size ? 'bad' : [start, end];
+}
+
+async function deviceFile(event, [db, entity, id, attribute]) {
+  const all = await self.clients.matchAll({ type: 'window' });
+  all.sort((a, b) => (b.id === event.clientId) - (a.id === event.clientId));
+  let reply = null;
+  for (const client of all) {
+    try {
+      reply = await ask(client, { type: 'ferry:file', db, entity, id, attribute }, FILE_WAIT_MS + 5000);
+    } catch {
+      continue;   // that page did not answer
+    }
+    if (reply.ok || reply.code !== 'no_db') break;
+  }
+  if (!reply || reply.code === 'no_db') return plain(503, `no open page holds the database ${db}`);
+  if (!reply.ok) {
+    const status = reply.code === 'file_pending' ? 504 : reply.code === 'empty' || reply.code === 'not_found' ? 404 : 502;
+    return plain(status, `${reply.code}: ${reply.message}`);
+  }
+  const blob = reply.blob;
+  const type = reply.type || 'application/octet-stream';
+  const headers = { 'content-type': type, 'accept-ranges': 'bytes', 'cache-control': 'no-store' };
+  const range = rangeOf(event.request.headers.get('range'), blob.size);
+  if (range === 'bad') return new Response(null, { status: 416, headers: { ...headers, 'content-range': `bytes */${blob.size}` } });
+  if (!range) return new Response(blob, { status: 200, headers: { ...headers, 'content-length': String(blob.size) } });
+  const [start, end] = range;
+  return new Response(blob.slice(start, end + 1, type), {
+    status: 206,
+    headers: { ...headers, 'content-range': `bytes ${start}-${end}/${blob.size}`, 'content-length': String(end - start + 1) },
+  });
+}
 
 // ---- messages from pages -----------------------------------------------------
 
@@ -251,10 +322,10 @@ self.addEventListener('message', (event) => {
 
 // ---- background sync: wake a page to run db.sync() --------------------------
 
-function ask(client, message) {
+function ask(client, message, timeoutMs = SYNC_REPLY_TIMEOUT_MS) {
   return new Promise((resolve, reject) => {
     const channel = new MessageChannel();
-    const timer = setTimeout(() => reject(new Error('the page did not answer')), SYNC_REPLY_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new Error('the page did not answer')), timeoutMs);
     channel.port1.onmessage = (e) => { clearTimeout(timer); resolve(e.data || {}); };
     client.postMessage(message, [channel.port2]);
   });

@@ -69,7 +69,7 @@ test('a_first_visit_should_be_signed_in_as_the_first_demo_user_at_once', T, asyn
   assert.equal(await pageA.textContent('#user-name'), 'Ada Lovelace');
   const st = await status(pageA);
   assert.equal(st.user, 'ada');
-  assert.equal(st.modelVersion, '4');
+  assert.equal(st.modelVersion, '5');
   assert.ok(st.clientId);
   assert.ok(await pageA.isVisible('.switch-user[data-user=ben]'));
   // The token came from the server's sign-in and the server takes it.

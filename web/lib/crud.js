@@ -11,6 +11,7 @@ function control(f) {
     case 'checkbox': return h('input', { type: 'checkbox', name: f.name });
     case 'date': return h('input', { type: 'date', name: f.name });
     case 'email': return h('input', { ...common, type: 'email' });
+    case 'file': return h('input', { type: 'file', name: f.name, accept: f.accept || '' });
     default: return h('input', { ...common, type: 'text', inputmode: f.inputmode });
   }
 }
@@ -43,13 +44,22 @@ export function crudView(spec) {
     const empty = h('p', { class: 'empty', hidden: true }, spec.empty || `No ${spec.title.toLowerCase()} yet.`);
     const idInput = h('input', { type: 'hidden', name: 'id' });
     const controls = Object.fromEntries(fields.map((f) => [f.name, control(f)]));
+    // A file attribute is not a column the form writes: its bytes go to the
+    // device's file store (db.files.put) and the preview comes from there
+    // through the service worker (db.files.url), offline too.
+    const fileFields = fields.filter((f) => f.type === 'file');
+    const columns = fields.filter((f) => f.type !== 'file');
+    const image = (f) => (f.accept || '').startsWith('image/');
+    const previews = Object.fromEntries(fileFields.map((f) => [f.name, image(f)
+      ? h('img', { class: 'thumb', alt: f.label, hidden: true })
+      : h('a', { class: 'attachment', target: '_blank', hidden: true })]));
     const heading = h('h2');
     const del = h('button', { type: 'button', class: 'danger', onclick: remove }, 'Delete');
     const form = h('form', { id: `${key}-form`, class: 'card', onsubmit: save },
       heading, idInput,
       fields.map((f) => (f.type === 'checkbox'
         ? h('label', { class: 'check' }, controls[f.name], f.label)
-        : h('label', {}, f.label, controls[f.name]))),
+        : h('label', {}, f.label, controls[f.name], previews[f.name] || ''))),
       h('div', { class: 'actions' },
         h('button', { type: 'submit', class: 'primary' }, spec.saveLabel || 'Save'),
         editable ? h('button', { type: 'button', onclick: () => edit(null) }, 'New') : null,
@@ -65,25 +75,45 @@ export function crudView(spec) {
       idInput.value = row ? row.id : '';
       heading.textContent = row ? `Edit ${spec.singular}` : `New ${spec.singular}`;
       del.hidden = !row;
-      for (const f of fields) write(f, controls[f.name], row ? row[f.name] : undefined);
+      for (const f of columns) write(f, controls[f.name], row ? row[f.name] : undefined);
+      for (const f of fileFields) {
+        controls[f.name].value = '';
+        const el = previews[f.name];
+        const ref = row?.[f.name] ? JSON.parse(row[f.name]) : null;
+        el.hidden = !ref;
+        // The URL names the attribute; the hash in the query makes a new file load anew.
+        const url = ref ? `${db.files.url(entity, row.id, f.name)}?v=${ref.hash.slice(0, 16)}` : null;
+        if (image(f)) {
+          if (url) el.src = url; else el.removeAttribute('src');
+        } else {
+          el.href = url || '#';
+          el.textContent = ref ? `${ref.name || 'attachment'} (${Math.ceil(ref.size / 1024)} KB)` : '';
+        }
+      }
       for (const li of list.children) li.classList.toggle('selected', li.dataset.id === idInput.value);
     }
 
     async function save(ev) {
       ev.preventDefault();
-      const values = Object.fromEntries(fields.map((f) => [f.name, read(f, controls[f.name])]));
-      const names = fields.map((f) => f.name);
+      const values = Object.fromEntries(columns.map((f) => [f.name, read(f, controls[f.name])]));
+      const names = columns.map((f) => f.name);
       try {
-        if (idInput.value) {
+        let id = idInput.value;
+        if (id) {
           await db.exec(`UPDATE "${entity}" SET ${names.map((n) => `"${n}" = :${n}`).join(', ')} WHERE id = :id`,
-            { ...values, id: idInput.value });
+            { ...values, id });
           notify(`${spec.singular} saved on this device`);
         } else {
           const all = { ...spec.fixed?.(ctx), ...values };
           const cols = Object.keys(all);
+          id = newId(spec.prefix);
           await db.exec(`INSERT INTO "${entity}"(id, ${cols.map((n) => `"${n}"`).join(', ')}) VALUES (:id, ${cols.map((n) => `:${n}`).join(', ')})`,
-            { ...all, id: newId(spec.prefix) });
+            { ...all, id });
           notify(spec.createdMessage || `${spec.singular} added on this device`);
+        }
+        for (const f of fileFields) {
+          const file = controls[f.name].files?.[0];
+          if (file) await db.files.put(entity, id, f.name, file, { type: file.type, name: file.name });
         }
         await edit(null);
       } catch (e) {

@@ -16,6 +16,7 @@ export const customers = {
       { name: 'credit', label: 'Credit', inputmode: 'decimal', placeholder: '0.00' },
       { name: 'since', label: 'Customer since', type: 'date' },
       { name: 'active', label: 'Active', type: 'checkbox' },
+      { name: 'photo', label: 'Photo', type: 'file', accept: 'image/*' },
     ],
     listSql: `SELECT c.id, c.name, c.email, c.active, c.credit, r.name AS regionName
               FROM Customer c LEFT JOIN Region r ON r.id = c.region ORDER BY c.name`,

@@ -16,6 +16,7 @@ export const visits = {
         options: async (db) => (await db.query('SELECT id, name FROM Customer ORDER BY name')).map((c) => [c.id, c.name]) },
       { name: 'status', label: 'Status', type: 'select', default: 'planned', options: async () => STATUSES.map((s) => [s, s]), required: true },
       { name: 'note', label: 'Note', type: 'textarea', required: true, placeholder: 'What is to be done, what was done' },
+      { name: 'attachment', label: 'Attachment (photo, signed form, PDF)', type: 'file' },
     ],
     listSql: `SELECT v.id, v.note, v.status, c.name AS customerName
               FROM Visit v LEFT JOIN Customer c ON c.id = v.customer
