@@ -2,12 +2,12 @@
 import createFerryCore from './dist/ferry-core.mjs';
 import { Host } from './host.js';
 import { FerryError, codeOfRc, hintOf } from './errors.js';
+import { isNode } from './env.js';
 
 // Codes whose message also says what the user can do about it.
 const ADVISED = new Set(['storage_full', 'io', 'corrupt', 'busy', 'storage_lost']);
 
 const wasmUrl = new URL('./dist/ferry-core.wasm', import.meta.url);
-const isNode = typeof process === 'object' && typeof process.versions?.node === 'string';
 let corePromise = null;
 
 async function compileWasm() {

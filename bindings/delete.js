@@ -5,9 +5,8 @@
 import { FerryError, storageCode } from './errors.js';
 import { acquireWebLock } from './storage/weblock.js';
 import { clearMark } from './lost.js';
+import { isNode } from './env.js';
 
-const isNode = typeof process === 'object' && typeof process.versions?.node === 'string'
-  && typeof globalThis.window === 'undefined';
 
 function idbDelete(factory, dbName) {
   return new Promise((resolve, reject) => {

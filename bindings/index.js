@@ -7,6 +7,7 @@ import { openOpfs, opfsAvailable } from './storage/opfs.js';
 import { SharedDatabase, sharedAvailable } from './shared.js';
 import { checkNotLost, markSupported } from './lost.js';
 import { deleteDatabase as deleteStored } from './delete.js';
+import { isNode } from './env.js';
 
 // Options holding functions or objects that cannot be sent to a worker keep
 // the database in the calling window.
@@ -14,8 +15,6 @@ const LOCAL_ONLY = ['faults', 'wrapFile', 'indexedDB', 'fetch'];
 
 export { FerryError, codes };
 
-const isNode = typeof process === 'object' && typeof process.versions?.node === 'string'
-  && typeof globalThis.window === 'undefined';
 const STORAGES = new Set(['auto', 'opfs', 'indexeddb', 'memory', 'file']);
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 

@@ -1,9 +1,10 @@
 // db.files (README, Files): file bytes in the device's file store, their
 // references in the rows, and the transfer queue that moves the bytes.
 import { FerryError, storageCode } from '../errors.js';
-import { createHasher } from './hash.js';
+import { createHasher, digestWhole, WHOLE_LIMIT } from './hash.js';
 import { FileQueue } from './queue.js';
 import { fileUrl, serveFilesToWorker } from './page.js';
+import { isNode } from '../env.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const EVICTED = 'evicted-';
@@ -59,7 +60,7 @@ async function openStore(kind, path, { name, indexedDB } = {}) {
  * kind (storage), path, name.
  */
 export class Files {
-  #db; #opts; #store = null; #queue = null; #ready; #puts = 0; #putting = 0; #unserve = () => {}; #used = new Map(); #asked = new Set();
+  #db; #opts; #store = null; #queue = null; #ready; #puts = 0; #putting = 0; #unserve = () => {}; #used = new Map(); #asked = new Set(); #evicted = new Set();
 
   constructor(db, opts) {
     this.#db = db;
@@ -68,7 +69,10 @@ export class Files {
       this.#store = await openStore(db.kind, db.path, opts);
       if (!this.#store) return;
       // A put cut by a crash left its bytes under a temporary name: nothing references them.
-      for (const name of await this.#store.listPartials()) if (name.startsWith('put-')) await this.#store.removePartial(name);
+      for (const name of await this.#store.listPartials()) {
+        if (name.startsWith('put-')) await this.#store.removePartial(name);
+        else if (name.startsWith(EVICTED)) this.#evicted.add(name.slice(EVICTED.length));
+      }
       this.#queue = new FileQueue(this.#store, this.#host(), opts);
       // A database open in the page itself (not in ferry's worker) answers the service worker here.
       if (db.name) this.#unserve = serveFilesToWorker(db.name, (entity, id, attribute) => this.serve(entity, id, attribute));
@@ -130,7 +134,7 @@ export class Files {
       downloads: async () => {
         const out = [];
         // Files evicted under the budget come back when asked for (get, url), not at sync.
-        const seen = await this.#evictedSet();
+        const seen = new Set(this.#evicted);
         for (const c of (await this.#fileColumns().catch(() => null)) || []) {
           if (!c.downloads) continue;
           const rows = await db.query(`SELECT id, ${q(c.attribute)} AS ref FROM ${q(c.entity)} WHERE ${q(c.attribute)} IS NOT NULL`).catch(() => []);
@@ -178,11 +182,9 @@ export class Files {
     await this.#evict();
   }
 
-  /** Hashes evicted under the budget: a marker `evicted-<hash>` among the store's partials (it survives a restart). */
-  async #evictedSet() {
-    const out = new Set();
-    for (const name of await this.#store.listPartials()) if (name.startsWith(EVICTED)) out.add(name.slice(EVICTED.length));
-    return out;
+  async #unevict(hash) {
+    if (!this.#evicted.delete(hash)) return;
+    await this.#store.removePartial(`${EVICTED}${hash}`);
   }
 
   #touch(hash) {
@@ -218,8 +220,10 @@ export class Files {
     for (const hash of order) {
       if (total <= budget) break;
       if (pending.has(hash) || this.#asked.has(hash) || this.#putting) continue;
+      // A marker among the partials (`evicted-<hash>`) keeps it evicted across a restart.
       const w = await this.#store.openPartial(`${EVICTED}${hash}`, 0);
       await w.close();
+      this.#evicted.add(hash);
       await this.#store.remove(hash);
       this.#used.delete(hash);
       total -= sizes.get(hash);
@@ -244,15 +248,31 @@ export class Files {
     const temp = `put-${globalThis.crypto.randomUUID()}`;
     let hasher = null;
     try {
-      hasher = await createHasher(this.#db.core);
+      // A photo-sized file held whole (bytes, or a Blob read at once) is
+      // hashed whole: in browsers WebCrypto is many times faster than the
+      // wasm's incremental hash, which streams and larger files still take.
+      let whole = null;
+      let wholeHash = null;
       let size = 0;
       try {
-        const w = await store.openPartial(temp, 0);
+        // Opening a partial (OPFS: a sync access handle) takes as long as reading a photo's Blob: both at once.
+        const opening = store.openPartial(temp, 0);
         try {
-          for await (const chunk of chunksOf(data)) {
+          whole = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+          if (whole && typeof whole.arrayBuffer === 'function' && typeof whole.size === 'number' && whole.size <= WHOLE_LIMIT) whole = new Uint8Array(await whole.arrayBuffer());
+          if (!(whole instanceof Uint8Array) || whole.length > WHOLE_LIMIT) whole = null;
+          wholeHash = whole ? digestWhole(whole).catch(() => null) : null;
+          if (!whole) hasher = await createHasher(this.#db.core);
+        } catch (e) {
+          await opening.then((x) => x.close(), () => {});
+          throw e;
+        }
+        const w = await opening;
+        try {
+          for await (const chunk of whole ? [whole] : chunksOf(data)) {
             if (!(chunk instanceof Uint8Array)) throw new FerryError('type', 'a file stream must yield Uint8Array chunks');
             await w.write(chunk);
-            hasher.update(chunk);
+            hasher?.update(chunk);
             size += chunk.length;
           }
           await w.sync();
@@ -265,10 +285,14 @@ export class Files {
         const code = storageCode(e);
         throw new FerryError(code === 'storage_full' ? 'storage_full' : 'io', `the file could not be stored on the device (${e?.message || e}); nothing was changed`, { cause: e });
       }
-      const hash = hasher.digest();
+      let hash = whole ? await wholeHash : null;
+      if (!hash) {   // no WebCrypto here: the incremental hash, over the same bytes
+        if (!hasher) { hasher = await createHasher(this.#db.core); hasher.update(whole); }
+        hash = hasher.digest();
+      }
       if (await store.has(hash)) await store.removePartial(temp);   // the same bytes are here already
       else await store.commit(temp, hash);
-      await store.removePartial(`${EVICTED}${hash}`);
+      await this.#unevict(hash);
       this.#touch(hash);
       const ref = JSON.parse(this.#db.core.fileRef({ hash, size, type, name }));
       await this.#db.transaction(async (tx) => {
@@ -297,15 +321,15 @@ export class Files {
     if (row.ref === null) return null;
     const ref = JSON.parse(row.ref);
     if (!(await this.#store.has(ref.hash))) {
-      await this.#store.removePartial(`${EVICTED}${ref.hash}`);
+      await this.#unevict(ref.hash);
       this.#asked.add(ref.hash);   // kept, whatever the budget, until a get has had it
       this.#queue.want({ ...ref, entity, id, attribute });
       throw new FerryError('file_pending', `the bytes of ${entity}.${attribute} of ${id} (${ref.name || ref.hash}) are not on this device yet; they are being downloaded`);
     }
     this.#touch(ref.hash);
     this.#asked.delete(ref.hash);
-    // Browsers' stores hand out a Blob (OPFS: backed by the file itself).
-    if (this.#store.blob) {
+    // In browsers a Blob (OPFS: backed by the file itself); Node gets bytes from any store.
+    if (this.#store.blob && !isNode) {
       const blob = await this.#store.blob(ref.hash);
       return stream ? blob.stream() : blob.slice(0, blob.size, ref.type);
     }

@@ -3,8 +3,8 @@
 // through the wasm), since browsers have none (WebCrypto digests whole
 // buffers only, and files may be larger than memory allows to hold twice).
 import { FerryError } from '../errors.js';
+import { isNode } from '../env.js';
 
-const isNode = typeof process === 'object' && typeof process.versions?.node === 'string';
 let nodeCrypto;   // undefined: not tried yet; null: not available
 
 /**
@@ -23,4 +23,21 @@ export async function createHasher(core) {
   }
   if (core) return core.sha256();
   throw new FerryError('unsupported', 'files need an incremental SHA-256: node:crypto, or the core\'s (pass it to createHasher)');
+}
+
+/** Up to this many bytes, a put that has its bytes whole hashes them whole. */
+export const WHOLE_LIMIT = 32 << 20;
+
+/**
+ * The SHA-256 (hex) of bytes held whole, by WebCrypto (native code, in
+ * browsers many times faster than the incremental hash through the wasm);
+ * null where there is no WebCrypto.
+ */
+export async function digestWhole(u8) {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return null;
+  const d = new Uint8Array(await subtle.digest('SHA-256', u8));
+  let hex = '';
+  for (const b of d) hex += b.toString(16).padStart(2, '0');
+  return hex;
 }

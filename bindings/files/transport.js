@@ -2,8 +2,8 @@
 // URL and headers() as sync. Never throws for transport problems: a request
 // that reached no server comes back as { status: 0, error }.
 import { FerryError } from '../errors.js';
+import { isNode as IS_NODE } from '../env.js';
 
-const IS_NODE = typeof process === 'object' && typeof process.versions?.node === 'string' && typeof globalThis.window === 'undefined';
 
 export class FileTransport {
   constructor(opts) {

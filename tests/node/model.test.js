@@ -29,7 +29,7 @@ test('demo_model_should_validate_and_be_normalized_with_defaults', () => {
   const r = validateModel(demo);
   assert.deepEqual(r.errors, []);
   assert.equal(r.ok, true);
-  assert.equal(r.model.version, '4');
+  assert.equal(r.model.version, '5');
   assert.deepEqual(r.model.entities.Region, { attributes: { name: 'string' }, associations: {}, sync: 'all', conflict: 'last-write-wins' });
   assert.deepEqual(r.model.entities.Visit.sync, { where: "status != 'archived'" });
   assert.equal(r.model.entities.Draft.sync, 'never');
@@ -278,7 +278,7 @@ function file(name, text) {
 test('ferry_check_should_exit_0_and_summarize_a_valid_model', () => {
   const r = ferry('check', path.join(root, 'server/demo-model.json'));
   assert.equal(r.code, 0, r.err);
-  assert.equal(r.out.trim(), 'model ok: 6 entities (version 4)');
+  assert.equal(r.out.trim(), 'model ok: 6 entities (version 5)');
 });
 
 test('ferry_check_should_exit_1_and_print_entity_rule_message_per_error', () => {

@@ -646,7 +646,7 @@ test('model_can_be_a_path_and_data_dir_can_be_omitted', async () => {
   const srv = await createSyncServer({ model: path.join(root, 'server/demo-model.json') });
   try {
     const m = await (await fetch(`${srv.url}/sync/model`)).json();
-    assert.equal(m.version, '4');
+    assert.equal(m.version, '5');
     assert.ok(srv.dataDir);
   } finally {
     await srv.close();
