@@ -146,3 +146,36 @@ test('a_pending_upload_should_never_be_evicted_under_a_small_budget_in_the_brows
   assert.equal(r.back, PHOTO.length, 'and it comes back when asked for');
   assert.equal(await site.srv.blobs.has(r.ref.hash), true);
 });
+
+test('the_demo_should_take_a_customer_photo_and_a_visit_attachment_offline_and_show_them_from_the_device', T, async () => {
+  const page = await device();
+  site.setDown(true);
+  try {
+    await page.click('#tab-customers');
+    await page.click('#customer-list li:has-text("Bell & Sons")');
+    await page.waitForFunction(() => document.querySelector('#customer-form input[name=name]').value === 'Bell & Sons');
+    await page.setInputFiles('#customer-form input[name=photo]', { name: 'bell.png', mimeType: 'image/png', buffer: PHOTO });
+    await page.click('#customer-form button[type=submit]');
+    await page.click('#customer-list li:has-text("Bell & Sons")');
+    await page.waitForFunction(() => {
+      const img = document.querySelector('#customer-form img.thumb');
+      return img && !img.hidden && img.complete && img.naturalWidth === 192;
+    }, null, { timeout: 30_000 });
+
+    await page.click('#tab-visits');
+    await page.click('#visit-list li:has-text("Replaced pressure valve")');
+    await page.waitForFunction(() => document.querySelector('#visit-form textarea[name=note]').value.includes('pressure valve'));
+    const form = Buffer.from('%PDF-1.4 signed form\n');
+    await page.setInputFiles('#visit-form input[name=attachment]', { name: 'signed.pdf', mimeType: 'application/pdf', buffer: form });
+    await page.click('#visit-form button[type=submit]');
+    await page.click('#visit-list li:has-text("Replaced pressure valve")');
+    const link = await page.waitForFunction(() => {
+      const a = document.querySelector('#visit-form a.attachment');
+      return a && !a.hidden && a.textContent.startsWith('signed.pdf') && a.href;
+    }, null, { timeout: 30_000 });
+    const got = await fetchFromPage(page, await link.jsonValue());
+    assert.deepEqual([got.status, got.type, got.size], [200, 'application/pdf', form.length], 'the attachment opens from the device, offline');
+  } finally {
+    site.setDown(false);
+  }
+});
