@@ -188,7 +188,7 @@ export class Database {
     if (this.#closed || this.#closing) throw new FerryError('closed', `database '${this.name}' is closed; open it again`);
     // Files count too: a photo whose bytes are only on this device would go with the database.
     const uploads = async () => {
-      try { return (await this.#query('SELECT count(*) AS n FROM _ferry_files'))[0].n; } catch { return 0; }
+      try { return (await this.#query("SELECT count(*) AS n FROM _ferry_files WHERE code IS NOT 'discarded'"))[0].n; } catch { return 0; }
     };
     const unsynced = async () => {
       const st = this.#engine ? this.#engine.status() : null;

@@ -8,6 +8,8 @@ import { isNode } from '../env.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const EVICTED = 'evicted-';
+// The code of an upload the app gave up on (discardSyncError).
+export const DISCARDED = 'discarded';
 const q = (name) => `"${name}"`;
 
 async function* chunksOf(data) {
@@ -126,7 +128,7 @@ export class Files {
           'SELECT f.hash, f.size, f.entity, f.oid AS id, f.attr AS attribute, f.code, f.message, '
           + 'EXISTS(SELECT 1 FROM _ferry_outbox o WHERE o.entity = f.entity AND o.oid = f.oid) '
           + 'OR EXISTS(SELECT 1 FROM _ferry_errors e WHERE e.entity = f.entity AND e.oid = f.oid) AS waiting '
-          + 'FROM _ferry_files f ORDER BY f.at, f.hash').catch(() => []);
+          + 'FROM _ferry_files f WHERE f.code IS NOT ? ORDER BY f.at, f.hash', [DISCARDED]).catch(() => []);
         // An upload waits until its object's row is on the server: the
         // server accepts bytes only for a hash an object references.
         return rows.map((r) => ({ ...r, ready: !r.waiting }));
@@ -173,7 +175,12 @@ export class Files {
         const rows = await this.#db.query(`SELECT DISTINCT json_extract(${q(attribute)}, '$.hash') AS h FROM ${q(entity)} WHERE ${q(attribute)} IS NOT NULL`);
         for (const r of rows) keep.add(r.h);
       }
-      for (const r of await this.#db.query('SELECT hash FROM _ferry_files')) keep.add(r.hash);
+      // A discarded upload keeps its bytes while a row still references
+      // them (a push may arm it again); after that its row goes too.
+      for (const r of await this.#db.query('SELECT hash, code FROM _ferry_files')) {
+        if (r.code === DISCARDED && !keep.has(r.hash)) await this.#db.engine((x) => x.fileUploaded(r.hash));
+        else keep.add(r.hash);
+      }
     } catch {
       return;
     }
@@ -395,7 +402,7 @@ export class Files {
   /** File failures for syncErrors(): [{ entity, id, kind: 'file', attribute, hash, code, reason, at }]. */
   async errors() {
     await this.#ready;
-    const rows = await this.#db.query('SELECT hash, entity, oid, attr, code, message, at FROM _ferry_files WHERE code IS NOT NULL').catch(() => []);
+    const rows = await this.#db.query('SELECT hash, entity, oid, attr, code, message, at FROM _ferry_files WHERE code IS NOT NULL AND code != ?', [DISCARDED]).catch(() => []);
     const out = rows.map((r) => ({ entity: r.entity, id: r.oid, kind: 'file', direction: 'upload', attribute: r.attr, hash: r.hash, code: r.code, reason: r.message, at: r.at }));
     for (const d of this.#queue?.downloadErrors() || []) {
       out.push({ entity: d.entity, id: d.id, kind: 'file', direction: 'download', attribute: d.attribute, hash: d.hash, code: d.code, reason: d.message, at: null });
@@ -413,7 +420,9 @@ export class Files {
     const mine = (await this.errors()).filter((e) => e.entity === entity && e.id === id);
     for (const e of mine) {
       if (e.direction === 'download') this.#queue?.retryDownload(e.hash);
-      else await this.#db.engine((x) => (how === 'retry' ? x.fileRetry(e.hash) : x.fileUploaded(e.hash)));
+      // Discarded uploads stay as rows (out of syncErrors): a later applied
+      // push of the object arms them again (core/sync/push_results.c).
+      else await this.#db.engine((x) => (how === 'retry' ? x.fileRetry(e.hash) : x.fileFailed(e.hash, DISCARDED, 'discarded by the app')));
     }
     if (mine.length) this.kick();
     return mine.length;

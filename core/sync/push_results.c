@@ -104,6 +104,13 @@ static int tx_push_results(ferry_sync *s, void *arg) {
       /* An applied change resolves an earlier error of the object. */
       rc = ferry__sync_exec_bind2(s, "DELETE FROM _ferry_errors WHERE entity=? AND oid=?", f->entity, f->oid, 0, 0);
       if (rc != FERRY_OK) return rc;
+      /* And it may be what lets its files go up: an upload refused or given
+       * up (the object was deleted on the server, and this write brought it
+       * back with its references) is tried again, or the server would hold
+       * a reference whose bytes no device sends. */
+      rc = ferry__sync_exec_bind2(s, "UPDATE _ferry_files SET code = NULL, message = NULL WHERE entity=? AND oid=? AND code IS NOT NULL",
+                                  f->entity, f->oid, 0, 0);
+      if (rc != FERRY_OK) return rc;
     }
     if (e && e->mode == SYNC_NOTHING_CLEAR && !still_pending) {
       char sql[200];

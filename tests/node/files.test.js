@@ -281,3 +281,40 @@ test('downloaded_files_should_be_evicted_least_recently_used_under_the_budget_an
   assert.deepEqual(await b.files.get('Photo', `e${missing}`, 'image'), files[missing - 1]);
   assert.ok((await stored()).includes(held[0]), 'the file used last was kept');
 });
+
+test('an_edit_that_brings_a_deleted_object_back_should_upload_its_file_even_after_the_upload_was_discarded', { timeout: 90_000 }, async () => {
+  // The upload was refused while the object was deleted on the server, and
+  // the app discarded that error; the edit revives the object (last write
+  // wins) with its reference, so the bytes must go up after all, or every
+  // device waits for bytes no one sends (a soak seed found this).
+  const w = await world('files-revive');
+  const a = await w.client('a', { ...as('alice'), fileRetries: 1, fileBackoff: 1 });
+  const b = await w.client('b', as('alice'));
+  await a.sync();
+  await a.exec("INSERT INTO Photo(id, caption) VALUES ('rv', 'before')");
+  await a.sync();
+  const block = { path: /\/sync\/files\//, fault: 'cut-request' };
+  w.proxy.rules.push(block);
+  const bytes = bytesOf(30_000, 31);
+  const ref = await a.files.put('Photo', 'rv', 'image', bytes, { type: 'image/png' });
+  await a.sync();
+  await a.files.flush();   // the upload could not go: parked
+  await b.sync();
+  await b.exec("DELETE FROM Photo WHERE id = 'rv'");
+  await b.sync();
+  w.proxy.rules.splice(w.proxy.rules.indexOf(block), 1);
+  await a.files.flush();   // no live object references the bytes now: refused
+  const fileErr = (await a.syncErrors()).find((e) => e.id === 'rv' && e.kind === 'file');
+  assert.equal(fileErr?.code, 'forbidden');
+  await a.discardSyncError('Photo', 'rv');
+  assert.deepEqual(await a.syncErrors(), [], 'a discarded upload is no sync error');
+  await a.exec("UPDATE Photo SET caption = 'edited after the delete' WHERE id = 'rv'");
+  await a.sync();
+  assert.deepEqual(await w.srv.db.query("SELECT _ferry_deleted AS deleted, json_extract(image, '$.hash') AS hash FROM Photo WHERE id = 'rv'"),
+    [{ deleted: 0, hash: ref.hash }], 'the edit brought the object back with its reference');
+  await a.files.flush();
+  assert.equal(await w.srv.blobs.has(ref.hash), true, 'and its bytes went up');
+  await b.sync();
+  await b.files.flush();
+  assert.deepEqual(await b.files.get('Photo', 'rv', 'image'), bytes);
+});
