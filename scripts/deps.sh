@@ -115,7 +115,7 @@ if [ "${FERRY_DEPS_BENCH:-}" = 1 ] && [ ! -f "$DEPS/speedtest1/speedtest1.c" ]; 
 fi
 
 # --- npm packages -------------------------------------------------------------
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fake-indexeddb ] || [ ! -d node_modules/jose ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fake-indexeddb ] || [ ! -d node_modules/jose ] || [ ! -d node_modules/typescript ]; then
   say "installing npm packages"
   npm install --no-audit --no-fund --silent || die "npm install failed"
 fi
