@@ -9,7 +9,7 @@ export type { FerryErrorCode, FerryCodes };
 
 /** ferry's errors: `code` is stable (one of `codes`), the message is for people. */
 export declare class FerryError extends Error {
-  constructor(code: FerryErrorCode, message?: string, options?: ErrorOptions);
+  constructor(code: FerryErrorCode, message?: string, options?: { cause?: unknown });
   name: 'FerryError';
   code: FerryErrorCode;
 }
