@@ -75,7 +75,9 @@ ensure_deb_src() {
 if [ ! -f "$DEPS/sqlite/sqlite3.c" ]; then
   say "fetching SQLite $SQLITE_VERSION from better-sqlite3@$BSQLITE_VERSION (npm registry)"
   tmp=$(mktemp -d)
-  ( cd "$tmp" && npm pack --silent "better-sqlite3@$BSQLITE_VERSION" >/dev/null ) \
+  # --pack-destination: under `npm pack` (prepack) npm hands its own options
+  # down (npm_config_pack_destination), which would put the tarball elsewhere.
+  ( cd "$tmp" && npm pack --silent --pack-destination "$tmp" "better-sqlite3@$BSQLITE_VERSION" >/dev/null ) \
     || die "npm pack better-sqlite3@$BSQLITE_VERSION failed (npm registry unreachable?)"
   echo "$BSQLITE_SHA256  $tmp/better-sqlite3-$BSQLITE_VERSION.tgz" | sha256sum -c --quiet - \
     || die "sha256 mismatch for better-sqlite3-$BSQLITE_VERSION.tgz"
@@ -115,7 +117,7 @@ if [ "${FERRY_DEPS_BENCH:-}" = 1 ] && [ ! -f "$DEPS/speedtest1/speedtest1.c" ]; 
 fi
 
 # --- npm packages -------------------------------------------------------------
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fake-indexeddb ] || [ ! -d node_modules/jose ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fake-indexeddb ] || [ ! -d node_modules/jose ] || [ ! -d node_modules/typescript ]; then
   say "installing npm packages"
   npm install --no-audit --no-fund --silent || die "npm install failed"
 fi
