@@ -6,7 +6,9 @@
 // /plain/<name> streams a file back. No ferry logic on that path: no access
 // check, no offsets, no hash.
 //
-//   node bench/files-server.mjs <dataDir>
+//   node bench/files-server.mjs <dataDir> [<server/index.js>]
+//
+// (the second argument: another tree's server module, to A/B a server change).
 //
 // Prints one JSON line { url, plain } and answers IPC messages:
 //   { cpu: true }        -> { cpu } this process's CPU time in ms
@@ -19,11 +21,12 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createSyncServer } from '../server/index.js';
+import { pathToFileURL } from 'node:url';
 
 export const MODEL = { version: '1', entities: { Photo: { attributes: { caption: 'string', image: 'file' }, sync: 'all' } } };
 
-const [dataDir] = process.argv.slice(2);
+const [dataDir, serverModule] = process.argv.slice(2);
+const { createSyncServer } = await import(serverModule ? pathToFileURL(path.resolve(serverModule)).href : '../server/index.js');
 const srv = await createSyncServer({
   model: MODEL, dataDir, log: () => {},
   authenticate: (req) => {

@@ -29,13 +29,15 @@
 //   FERRY_BENCH_FILE_MB (100)  FERRY_BENCH_FILE_REPS (3)
 //   FERRY_BENCH_FILE_CHUNK: the client's fileChunk option in bytes (default: the product's, 4 MiB)
 //   FERRY_BENCH_DEADLINE: ms since the epoch; repetitions that would not fit are skipped
+//   FERRY_BENCH_FILE_SERVER=<path>/server/index.js: the server module to run (default this checkout's), for A/B
 //   FERRY_BENCH_FILE_TRACE=1: print each file request of the ferry variants (start, time to its reply)
-//   FERRY_BENCH_FILE_PROFILE=<dir>: the server process writes a V8 CPU profile to <dir>/server
-//     (profile the client with node --cpu-prof bench/files.mjs)
+//   FERRY_BENCH_FILE_PROFILE=<dir>: V8 CPU profiles: the server process's whole run in <dir>/server,
+//     the client's of each variant alone in <dir>/client/<variant>-<rep>.cpuprofile
 import { fork } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import inspector from 'node:inspector';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,7 +55,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-files-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
 
 const profileDir = process.env.FERRY_BENCH_FILE_PROFILE && path.resolve(process.env.FERRY_BENCH_FILE_PROFILE);
-const server = fork(fileURLToPath(new URL('./files-server.mjs', import.meta.url)), [path.join(dir, 'server')], {
+const server = fork(fileURLToPath(new URL('./files-server.mjs', import.meta.url)), [path.join(dir, 'server'), ...(process.env.FERRY_BENCH_FILE_SERVER ? [process.env.FERRY_BENCH_FILE_SERVER] : [])], {
   stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   execArgv: profileDir ? ['--cpu-prof', '--cpu-prof-dir', path.join(profileDir, 'server')] : [],
 });
@@ -65,6 +67,12 @@ const { url, plain } = await new Promise((resolve, reject) => {
 const ask = (msg) => new Promise((resolve) => { server.once('message', resolve); server.send(msg); });
 const serverCpu = async () => (await ask({ cpu: true })).cpu;
 const clientCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+
+// With FERRY_BENCH_FILE_PROFILE, the client profiles each variant on its own (<dir>/client/<variant>-<rep>.cpuprofile).
+const session = profileDir ? new inspector.Session() : null;
+session?.connect();
+const post = (method) => new Promise((resolve, reject) => session.post(method, (e, r) => (e ? reject(e) : resolve(r))));
+if (session) await post('Profiler.enable');
 
 let peak = 0;
 const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);
@@ -143,8 +151,9 @@ async function destroy(dev) {
 }
 
 /** Times fn() -> { ms, clientCpu, serverCpu, rssPeak }; fn may return its own start and end (performance.now()), else all of it is timed. */
-async function measure(fn) {
+async function measure(fn, label) {
   global.gc?.();
+  if (session) await post('Profiler.start');
   peak = process.memoryUsage().rss;
   const c0 = clientCpu();
   const s0 = await serverCpu();
@@ -154,6 +163,11 @@ async function measure(fn) {
   const s1 = await serverCpu();
   const c1 = clientCpu();
   peak = Math.max(peak, process.memoryUsage().rss);
+  if (session) {
+    const { profile } = await post('Profiler.stop');
+    fs.mkdirSync(path.join(profileDir, 'client'), { recursive: true });
+    fs.writeFileSync(path.join(profileDir, 'client', `${label}.cpuprofile`), JSON.stringify(profile));
+  }
   return { ms: t1 - start, clientCpu: c1 - c0, serverCpu: s1 - s0, rssPeak: peak, ...extra };
 }
 
@@ -218,7 +232,7 @@ async function one(rep, size, order) {
   const out = { putMs };
   try {
     for (const k of order) {
-      out[k] = await measure(variants[k]);
+      out[k] = await measure(variants[k], `${k}-${rep}`);
       if (k === 'ferryUp') { await a.db.close(); a.closed = true; }
     }
     // Outside the timings: what arrived is the file.
