@@ -12,7 +12,7 @@
 //                   pushes the reference and wakes the queue; timed from the
 //                   queue's first request (its HEAD) to flush() resolving,
 //                   the server holding the whole, hash-checked file
-//   plain upload    fetch PUT of the same file, streamed from disk, to the
+//   plain upload    fetch PUT of the same file, streamed from disk (1 MiB reads), to the
 //                   plain server; timed to its reply (after its fsync)
 //   ferry download  device B (a fresh database): sync() pulls the
 //                   reference and wakes the queue; timed from its first
@@ -23,8 +23,9 @@
 // The order of the variants alternates between repetitions (ferry first,
 // then plain first). Reported: medians of MB/s (1 MB = 10^6 bytes), the
 // ratio ferry/plain of throughput (medians, and the median of the
-// per-repetition ratios), client and server CPU time per variant, the
-// client's peak RSS during each.
+// per-repetition ratios), client and server CPU time per variant (of the
+// whole variant: for ferry with the sync() that pushes or pulls the row), the
+// client's peak RSS during each (median over the repetitions) and over the run.
 //
 //   FERRY_BENCH_FILE_MB (100)  FERRY_BENCH_FILE_REPS (3)
 //   FERRY_BENCH_FILE_CHUNK: the client's fileChunk option in bytes (default: the product's, 4 MiB)
@@ -75,7 +76,7 @@ const post = (method) => new Promise((resolve, reject) => session.post(method, (
 if (session) await post('Profiler.enable');
 
 let peak = 0;
-const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 5);
+const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 5);
 sampler.unref();
 
 /** A file of `size` random bytes at `file`; -> its SHA-256. */
@@ -250,6 +251,7 @@ async function one(rep, size, order) {
   return out;
 }
 
+const V = ['ferryUp', 'plainUp', 'ferryDown', 'plainDown'];
 const ORDERS = [
   ['ferryUp', 'plainUp', 'ferryDown', 'plainDown'],
   ['plainUp', 'ferryUp', 'plainDown', 'ferryDown'],
@@ -272,6 +274,7 @@ for (let rep = 0; rep < REPS; rep++) {
   repMs = Date.now() - t;
 }
 const loadEnd = os.loadavg();
+const runPeak = Math.max(...samples.flatMap((s) => V.map((k) => s[k].rssPeak)));
 clearInterval(sampler);
 server.disconnect();
 
@@ -281,13 +284,12 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const mbps = (s) => SIZE / 1e6 / (s.ms / 1000);
-const V = ['ferryUp', 'plainUp', 'ferryDown', 'plainDown'];
 const med = Object.fromEntries(V.map((k) => [k, {
   mbps: median(samples.map((s) => mbps(s[k]))),
   ms: median(samples.map((s) => s[k].ms)),
   clientCpu: median(samples.map((s) => s[k].clientCpu)),
   serverCpu: median(samples.map((s) => s[k].serverCpu)),
-  rssPeakMB: Math.max(...samples.map((s) => s[k].rssPeak)) / 1e6,
+  rssPeakMB: median(samples.map((s) => s[k].rssPeak)) / 1e6,
 }]));
 const ratio = (f, p) => ({
   medians: med[f].mbps / med[p].mbps,
@@ -302,17 +304,17 @@ const lines = [];
 lines.push(`files: ${MB} MB random file on 127.0.0.1, ${samples.length} repetitions (order alternating), chunk ${CHUNK ?? '4 MiB (default)'}, load ${loadStart[0].toFixed(2)} -> ${loadEnd[0].toFixed(2)}`);
 lines.push(`  put() of the file on device A (not in the figures): median ${f0(median(samples.map((s) => s.putMs)))} ms; requests per ferry upload ${JSON.stringify(samples[0].ferryUp.requests)}, download ${JSON.stringify(samples[0].ferryDown.requests)}`);
 lines.push('');
-lines.push('| variant | MB/s (median) | time (ms, median) | client CPU (ms) | server CPU (ms) | client peak RSS (MB) |');
+lines.push('| variant | MB/s (median) | time (ms, median) | client CPU (ms) | server CPU (ms) | client peak RSS (MB, median) |');
 lines.push('|---|---|---|---|---|---|');
 for (const k of V) lines.push(`| ${LABEL[k]} | ${f1(med[k].mbps)} | ${f0(med[k].ms)} | ${f0(med[k].clientCpu)} | ${f0(med[k].serverCpu)} | ${f0(med[k].rssPeakMB)} |`);
 lines.push('');
 lines.push(`| ratio ferry/plain (throughput) | medians | paired (median of per-repetition ratios) | goal |`);
 lines.push('|---|---|---|---|');
 for (const [k, r] of Object.entries(ratios)) lines.push(`| ${k} | **${r.medians.toFixed(2)}** | ${r.paired.toFixed(2)} | >= ${GOAL}: ${r.medians >= GOAL ? 'met' : 'not met'} |`);
-lines.push(`client RSS idle ${f0(idle / 1e6)} MB`);
+lines.push(`client RSS: ${f0(idle / 1e6)} MB after start, ${f0(runPeak / 1e6)} MB at most during the run (one process for all variants: a variant's peak includes what the ones before it left)`);
 console.log(lines.join('\n'));
 console.log(JSON.stringify({
   fileMB: MB, reps: samples.length, chunk: CHUNK ?? null, load: { start: loadStart, end: loadEnd },
-  rssIdleMB: +f0(idle / 1e6), medians: med, ratios,
+  rssIdleMB: +f0(idle / 1e6), rssPeakMB: +f0(runPeak / 1e6), medians: med, ratios,
   samples: samples.map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'number' ? +v.toFixed(1) : { ms: +v.ms.toFixed(1), clientCpu: +v.clientCpu.toFixed(0), serverCpu: +v.serverCpu.toFixed(0), rssPeakMB: +(v.rssPeak / 1e6).toFixed(0) }]))),
 }));
