@@ -2,7 +2,8 @@
 # npm run bench: SQLite's speedtest1 natively and as ferry's wasm on ferry's
 # VFS (memory and file stores), wasm/native time ratios, and durable one-row
 # commits on Node 'file', Chromium IndexedDB and OPFS (latency, bytes);
-# sync, time to first data, and the cost of the server's access checks.
+# sync, time to first data, the cost of the server's access checks, and
+# file transfer throughput against a plain fetch.
 # Not part of npm test. Bounded to FERRY_BENCH_BUDGET seconds in all
 # (default 570, builds included); writes only under build/ (build/bench/) and
 # the OS temp dir. See BENCHMARKS.md and bench/README.md.
@@ -50,23 +51,41 @@ access_bench() {
       printf 'bench: access: no time left to build the server of %s; comparing with the same-code baseline only (FERRY_BENCH_ONLY=access npm run bench builds it)\n' "$access_base" >&2
     fi
   fi
-  remaining=$(left)
+  # What the files benchmark after it needs is kept back (files_reserve, 0 when it is not run).
+  remaining=$(( $(left) - ${files_reserve:-0} ))
   if [ "$remaining" -lt 90 ]; then
     printf 'bench: access: skipped, %s s left of the %s s budget (FERRY_BENCH_ONLY=access npm run bench runs it alone)\n' "$remaining" "$budget" >&2
     return 0
   fi
   say "access checks: 100,000-object pull through a per-user filter, 10,000-change push, with and without the checks (up to ${remaining} s)"
-  export FERRY_BENCH_DEADLINE=$(( (start + budget - 10) * 1000 ))
+  export FERRY_BENCH_DEADLINE=$(( (start + budget - 10 - ${files_reserve:-0}) * 1000 ))
   timeout --kill-after=10 "$remaining" node bench/access.mjs || fail "access benchmark (bench/access.mjs)"
 }
 
-# FERRY_BENCH_ONLY=access: only the access-check benchmark (and the build of its base).
-if [ "${FERRY_BENCH_ONLY:-}" = access ]; then
-  [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
-  bash scripts/deps.sh || fail "fetching dependencies (see the message above)"
-  access_bench
-  exit 0
-fi
+# File transfers (issue "Files on the device", Measure): a 100 MB file up
+# and down through ferry's file queue against a plain fetch PUT/GET of the
+# same bytes to a plain server in the same server process (same run). About
+# 20 s (45 s are kept back for it from the access benchmark before it).
+files_bench() {
+  remaining=$(left)
+  if [ "$remaining" -lt 30 ]; then
+    printf 'bench: files: skipped, %s s left of the %s s budget (FERRY_BENCH_ONLY=files npm run bench runs it alone)\n' "$remaining" "$budget" >&2
+    return 0
+  fi
+  say "files: ${FERRY_BENCH_FILE_MB:-100} MB upload and download, ferry against a plain fetch (up to ${remaining} s)"
+  export FERRY_BENCH_DEADLINE=$(( (start + budget - 10) * 1000 ))
+  timeout --kill-after=10 "$remaining" node --expose-gc bench/files.mjs || fail "files benchmark (bench/files.mjs)"
+}
+
+# FERRY_BENCH_ONLY=access: only the access-check benchmark (and the build of its base);
+# FERRY_BENCH_ONLY=files: only the file transfer benchmark.
+case "${FERRY_BENCH_ONLY:-}" in
+  access|files)
+    [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
+    bash scripts/deps.sh || fail "fetching dependencies (see the message above)"
+    "${FERRY_BENCH_ONLY}_bench"
+    exit 0 ;;
+esac
 variants=OFF
 [ "${FERRY_BENCH_VARIANTS:-}" = 1 ] && variants=ON
 
@@ -115,4 +134,6 @@ timeout --kill-after=10 300 node bench/sync.mjs || fail "sync benchmark (bench/s
 say "demo: time to first data (cold, warm, offline)"
 timeout --kill-after=10 200 node bench/first-data.mjs || fail "first-data benchmark (bench/first-data.mjs)"
 
+case ",${FERRY_BENCH_SKIP:-}," in *,files,*) files_reserve=0 ;; *) files_reserve=45 ;; esac
 case ",${FERRY_BENCH_SKIP:-}," in *,access,*) ;; *) access_bench ;; esac
+case ",${FERRY_BENCH_SKIP:-}," in *,files,*) ;; *) files_bench ;; esac

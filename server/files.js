@@ -28,6 +28,9 @@ export class BlobStore {
     fs.mkdirSync(this.blobs, { recursive: true });
     fs.mkdirSync(this.partial, { recursive: true });
     this.locks = new Map();   // partial upload's name -> the append in progress
+    // partial upload's name -> { sha, at, ino, mtimeMs }: the SHA-256 of its first `at` bytes, as this
+    // process wrote them, while its appends come in order (see #append).
+    this.hashing = new Map();
   }
 
   blobPath(hash) { return path.join(this.blobs, hash.slice(0, 2), hash); }
@@ -90,21 +93,37 @@ export class BlobStore {
 
   async #append(hash, size, offset, body, uploader) {
     if (size > this.fileLimit) { body.resume(); throw new HttpError(413, 'too_large', `the file is ${size} bytes; the limit is ${this.fileLimit}`); }
-    const at = await this.received(hash, uploader);
+    const key = this.partialName(hash, uploader);
+    const file = path.join(this.partial, key);
+    const before = await fsp.stat(file).catch((e) => { if (e.code === 'ENOENT') return null; throw e; });
+    const at = before ? before.size : 0;
     if (offset !== at) {
       body.resume();
       throw new HttpError(409, 'offset_mismatch', `the upload of ${hash} stands at ${at} bytes, not ${offset}`, { received: at });
     }
-    const file = this.partialPath(hash, uploader);
+    // The hash is taken as the bytes are written, and carried from one append
+    // to the next while the partial file is as this process left it (the
+    // same file, size and mtime); anything else (a restart, a cut, an error,
+    // a short write) drops it, and the file is hashed from disk at the end.
+    let running = this.hashing.get(key);
+    this.hashing.delete(key);
+    if (at === 0) running = { sha: crypto.createHash('sha256'), at: 0 };
+    else if (!running || running.at !== at || running.ino !== before.ino || running.mtimeMs !== before.mtimeMs) running = null;
     const handle = await fsp.open(file, 'a');
     let written = 0;
+    let after = null;
     try {
       for await (const chunk of body) {
         if (offset + written + chunk.length > size) throw new HttpError(400, 'bad_request', `the bytes run past the file's size of ${size}`);
-        await handle.write(chunk);
+        const w = handle.write(chunk);
+        running?.sha.update(chunk);   // while the write runs on the thread pool
+        const { bytesWritten } = await w;
+        if (bytesWritten !== chunk.length) running = null;
+        else if (running) running.at += chunk.length;
         written += chunk.length;
       }
       await handle.sync();
+      if (running) after = await handle.stat();
     } catch (e) {
       if (e instanceof HttpError) {
         await handle.truncate(offset).catch(() => {});   // a body that does not fit the file: none of it counts
@@ -119,8 +138,12 @@ export class BlobStore {
       await handle.close();
     }
     const received = offset + written;
-    if (received < size) return { received, complete: false };
-    const got = await hashFile(file);
+    const hashed = running && after && running.at === received && after.size === received;
+    if (received < size) {
+      if (hashed) this.hashing.set(key, { sha: running.sha, at: received, ino: after.ino, mtimeMs: after.mtimeMs });
+      return { received, complete: false };
+    }
+    const got = hashed ? running.sha.digest('hex') : await hashFile(file);
     if (got !== hash) {
       await fsp.rm(file, { force: true });
       throw new HttpError(422, 'hash_mismatch', `the ${size} bytes received hash to ${got}, not ${hash}; upload them again from 0`);
@@ -163,6 +186,7 @@ export class BlobStore {
       const st = await fsp.stat(file).catch(() => null);
       if (!st || now - st.mtimeMs < grace || this.locks.has(name)) continue;
       await fsp.rm(file, { force: true });
+      this.hashing.delete(name);
       out.partial++;
     }
     return out;
@@ -171,7 +195,7 @@ export class BlobStore {
 
 async function hashFile(file) {
   const h = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) h.update(chunk);
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk);
   return h.digest('hex');
 }
 

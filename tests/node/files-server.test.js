@@ -5,6 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { createSyncServer } from '../../server/index.js';
@@ -176,6 +177,38 @@ test('bytes_that_do_not_hash_right_should_be_refused_and_the_upload_should_start
   assert.deepEqual(await skip.json(), { error: 'offset_mismatch', message: `the upload of ${ref.hash} stands at 1000 bytes, not 5000`, received: 1000 });
   assert.equal((await put(srv, 'alice', ref.hash, 1000, bytes.subarray(1000))).status, 200);
   assert.equal(await received(srv, 'alice', ref.hash), bytes.length);
+});
+
+test('the_hash_taken_while_bytes_are_written_should_vouch_only_for_the_partial_file_as_this_server_left_it', async () => {
+  const dir = path.join(tempDir('files-hashing'), 'server');
+  let srv = await start({ dataDir: dir });
+  const bytes = crypto.randomBytes(300_000);
+  const ref = refOf(bytes);
+  await push(srv, 'alice', [{ entity: 'Photo', id: 'p', values: { caption: 'x', image: ref } }]);
+  assert.equal((await put(srv, 'alice', ref.hash, 0, bytes.subarray(0, 100_000))).status, 200);
+  assert.equal(srv.blobs.hashing.size, 1, 'the hash of the bytes so far is kept for the next append');
+  // A restart between appends: the new process hashes the file from disk at the end.
+  await srv.close();
+  servers.splice(servers.indexOf(srv), 1);
+  srv = await start({ dataDir: dir });
+  assert.equal((await put(srv, 'alice', ref.hash, 100_000, bytes.subarray(100_000, 200_000))).status, 200);
+  assert.equal(srv.blobs.hashing.size, 0);
+  assert.deepEqual(await (await put(srv, 'alice', ref.hash, 200_000, bytes.subarray(200_000))).json(), { hash: ref.hash, size: bytes.length, received: bytes.length, complete: true });
+  assert.equal(sha(Buffer.from(await (await fetch(`${srv.url}/sync/files/${ref.hash}`, { headers: auth('alice') })).arrayBuffer())), ref.hash);
+  // A partial file changed on disk between appends (same size) is hashed from disk, so its bytes are refused.
+  const other = crypto.randomBytes(200_000);
+  const oref = refOf(other);
+  await push(srv, 'alice', [{ entity: 'Photo', id: 'q', values: { caption: 'y', image: oref } }]);
+  assert.equal((await put(srv, 'alice', oref.hash, 0, other.subarray(0, 100_000))).status, 200);
+  await new Promise((r) => setTimeout(r, 50));   // past the file system's clock tick, so the mtime moves
+  const [partial] = fs.readdirSync(srv.blobs.partial).filter((n) => n.startsWith(oref.hash));
+  const fd = fs.openSync(path.join(srv.blobs.partial, partial), 'r+');
+  fs.writeSync(fd, Buffer.from([other[10] ^ 1]), 0, 1, 10);
+  fs.closeSync(fd);
+  const r = await put(srv, 'alice', oref.hash, 100_000, other.subarray(100_000));
+  assert.equal(r.status, 422);
+  assert.equal((await r.json()).error, 'hash_mismatch');
+  assert.equal(srv.blobs.hashing.size, 0);
 });
 
 test('the_same_bytes_should_be_stored_once_and_not_uploaded_again', async () => {
