@@ -46,6 +46,106 @@ int ferry__sync_has_attr(const cJSON *set, const char *name) {
   return 0;
 }
 
+/* A mutation sent before (numbered, its answer not in) is sent again with
+ * the object's values as they are now. What later pending writes of the
+ * object changed belongs to those writes: sent with an earlier mutation, a
+ * value would reach the server even if its own write is refused (a write
+ * that also gives the object away). So a resend leaves those attributes
+ * out (later_attrs), and one left with nothing of its own, or followed by
+ * a delete or a re-creation, joins the next mutation of the object
+ * instead (merge_covered): an empty upsert would bring a deleted object
+ * back. Own earlier writes never count as conflicts on the server, so the
+ * joined mutation conflicts only where the later write would. */
+static int later_attrs(ferry_sync *s, sqlite3_stmt *q, const char *entity, const char *oid, int64_t after_seq, cJSON **attrs) {
+  sqlite3_reset(q);
+  sqlite3_bind_int64(q, 3, after_seq);
+  return ferry__sync_pending_attrs(s, q, entity, oid, attrs);
+}
+
+static int covers(const ferry__entity *e, const cJSON *later, int later_kind, sqlite3_stmt *rows) {
+  if (later_kind == 2) return 1;
+  if (later_kind == 0 || !e) return 0;
+  int all_covered = 1;
+  while (sqlite3_step(rows) == SQLITE_ROW) {
+    if (strcmp((const char *)sqlite3_column_text(rows, 0), "delete") == 0) { all_covered = 0; continue; }
+    cJSON *a = cJSON_Parse((const char *)sqlite3_column_text(rows, 1));
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) {
+      if (!cJSON_IsString(it)) continue;
+      if (strcmp(it->valuestring, "*") == 0) {
+        for (int k = 0; k < e->nattrs; k++) if (!ferry__sync_has_attr(later, e->attrs[k].name)) all_covered = 0;
+      } else if (!ferry__sync_has_attr(later, it->valuestring)) {
+        all_covered = 0;
+      }
+    }
+    cJSON_Delete(a);
+  }
+  sqlite3_reset(rows);
+  return all_covered;
+}
+
+static int merge_covered(ferry_sync *s) {
+  sqlite3_stmt *groups = NULL, *later = NULL, *rows = NULL, *next = NULL, *move = NULL;
+  int rc = FERRY_OK;
+  if (sqlite3_prepare_v2(s->sq, "SELECT entity, oid, mid, max(seq) FROM _ferry_outbox WHERE mid IS NOT NULL "
+                         "GROUP BY entity, oid, mid ORDER BY entity, oid, mid", -1, &groups, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT op, attrs FROM _ferry_outbox WHERE entity=?1 AND oid=?2 AND seq > ?3", -1, &later, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT op, attrs FROM _ferry_outbox WHERE entity=?1 AND oid=?2 AND mid=?3", -1, &rows, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT mid FROM _ferry_outbox WHERE entity=?1 AND oid=?2 AND seq > ?3 ORDER BY seq LIMIT 1", -1, &next, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "UPDATE _ferry_outbox SET mid=?4 WHERE entity=?1 AND oid=?2 AND mid=?3", -1, &move, NULL) != SQLITE_OK) {
+    rc = ferry__sync_fail_db(s, "cannot read the outbox");
+    goto done;
+  }
+  /* Collected first: moving rows while the grouping query runs would change what it reads. */
+  typedef struct { char *entity, *oid; int64_t mid, seq; } group;
+  group *list = NULL;
+  size_t n = 0;
+  while (sqlite3_step(groups) == SQLITE_ROW) {
+    group *g = realloc(list, (n + 1) * sizeof *g);
+    if (!g) { rc = ferry__sync_fail(s, FERRY_NOMEM, "out of memory"); break; }
+    list = g;
+    list[n].entity = ferry__sync_dup((const char *)sqlite3_column_text(groups, 0));
+    list[n].oid = ferry__sync_dup((const char *)sqlite3_column_text(groups, 1));
+    list[n].mid = sqlite3_column_int64(groups, 2);
+    list[n].seq = sqlite3_column_int64(groups, 3);
+    n++;
+  }
+  for (size_t i = 0; rc == FERRY_OK && i < n; i++) {
+    const group *g = &list[i];
+    sqlite3_bind_text(later, 1, g->entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(later, 2, g->oid, -1, SQLITE_STATIC);
+    cJSON *after = NULL;
+    int kind = later_attrs(s, later, g->entity, g->oid, g->seq, &after);
+    sqlite3_reset(rows);
+    sqlite3_bind_text(rows, 1, g->entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(rows, 2, g->oid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(rows, 3, g->mid);
+    int covered = covers(ferry__model_entity(s->model, g->entity), after, kind, rows);
+    cJSON_Delete(after);
+    if (!covered) continue;
+    sqlite3_reset(next);
+    sqlite3_bind_text(next, 1, g->entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(next, 2, g->oid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(next, 3, g->seq);
+    if (sqlite3_step(next) != SQLITE_ROW) { sqlite3_reset(next); continue; }
+    int joins_unnumbered = sqlite3_column_type(next, 0) == SQLITE_NULL;
+    int64_t into = sqlite3_column_int64(next, 0);
+    sqlite3_reset(next);
+    sqlite3_reset(move);
+    sqlite3_bind_text(move, 1, g->entity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(move, 2, g->oid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(move, 3, g->mid);
+    if (joins_unnumbered) sqlite3_bind_null(move, 4); else sqlite3_bind_int64(move, 4, into);
+    if (sqlite3_step(move) != SQLITE_DONE) rc = ferry__sync_fail_db(s, "cannot renumber the outbox");
+    sqlite3_reset(move);
+  }
+  for (size_t i = 0; i < n; i++) { free(list[i].entity); free(list[i].oid); }
+  free(list);
+done:
+  sqlite3_finalize(groups); sqlite3_finalize(later); sqlite3_finalize(rows); sqlite3_finalize(next); sqlite3_finalize(move);
+  return rc;
+}
+
 /* Builds the next push batch in one transaction: objects with pending
  * changes (coalesced), each with a mutation id that is reused when the very
  * same rows are sent again, so a retried push is recognised by the server.
@@ -60,9 +160,13 @@ static int tx_build_push(ferry_sync *s, void *arg) {
   if (next_mid < 1) next_mid = 1;
   size_t bytes = 0;
   if (!s->push_budget) s->push_budget = PUSH_BYTES;
+  sqlite3_stmt *later = NULL;
+  rc = merge_covered(s);
+  if (rc != FERRY_OK) goto done;
   if (sqlite3_prepare_v2(s->sq,
-        "SELECT entity, oid, min(mid), max(mid), count(mid) = count(*), max(ts), min(seq) FROM _ferry_outbox "
+        "SELECT entity, oid, min(mid), max(mid), count(mid) = count(*), max(ts), min(seq), max(seq) FROM _ferry_outbox "
         "GROUP BY entity, oid, mid ORDER BY min(seq)", -1, &groups, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "SELECT op, attrs FROM _ferry_outbox WHERE entity=?1 AND oid=?2 AND seq > ?3", -1, &later, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "SELECT op, attrs, ts FROM _ferry_outbox WHERE entity=? AND oid=? AND mid IS ? ORDER BY seq", -1, &rows, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "UPDATE _ferry_outbox SET mid=? WHERE entity=? AND oid=? AND mid IS NULL", -1, &setmid, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "SELECT version FROM _ferry_base WHERE entity=? AND oid=?", -1, &base, NULL) != SQLITE_OK ||
@@ -114,6 +218,23 @@ static int tx_build_push(ferry_sync *s, void *arg) {
       cJSON_Delete(a);
     }
     sqlite3_reset(rows);
+    if (sqlite3_column_type(groups, 2) != SQLITE_NULL && !last_delete && e) {
+      /* A resend: what later pending writes changed goes with them (see merge_covered). */
+      cJSON *after = NULL;
+      sqlite3_bind_text(later, 1, entity, -1, SQLITE_STATIC);
+      sqlite3_bind_text(later, 2, oid, -1, SQLITE_STATIC);
+      if (later_attrs(s, later, entity, oid, sqlite3_column_int64(groups, 7), &after) == 1) {
+        cJSON *kept = cJSON_CreateArray();
+        for (int k = 0; k < e->nattrs; k++) {
+          const char *an = e->attrs[k].name;
+          if ((all || ferry__sync_has_attr(changed, an)) && !ferry__sync_has_attr(after, an)) cJSON_AddItemToArray(kept, cJSON_CreateString(an));
+        }
+        cJSON_Delete(changed);
+        changed = kept;
+        all = 0;
+      }
+      cJSON_Delete(after);
+    }
     int64_t basev = 0;
     sqlite3_reset(base);
     sqlite3_bind_text(base, 1, entity, -1, SQLITE_STATIC);
@@ -236,7 +357,7 @@ static int tx_build_push(ferry_sync *s, void *arg) {
   }
 done:
   sqlite3_finalize(groups); sqlite3_finalize(rows); sqlite3_finalize(setmid);
-  sqlite3_finalize(base); sqlite3_finalize(abase);
+  sqlite3_finalize(base); sqlite3_finalize(abase); sqlite3_finalize(later);
   return rc;
 }
 

@@ -254,3 +254,32 @@ test('removals_after_a_filter_change_should_follow_the_new_filter', async () => 
   assert.deepEqual(r.body.objects.map((o) => o.id), ['t2'], 't2 is still red');
   assert.deepEqual(r.body.removed, ['t1'], 't1 left the red team');
 });
+
+test('a_resent_change_should_not_carry_the_values_of_a_later_refused_write', { timeout: 60_000 }, async () => {
+  // A push whose answer never came is sent again with the object's values
+  // as they are now: those of a later write that also gave the note away
+  // (refused, as it must be) must not reach the server through it.
+  const { startWorld } = await import('./sync-helpers.js');
+  const w = await startWorld('resend-later', {
+    model: MODEL,
+    server: { authenticate: (req) => USERS[(req.headers.authorization || '').replace(/^Bearer /, '')] || null },
+  });
+  try {
+    await w.srv.write('Note', [{ id: 'n1', owner: 'alice', text: 'as the server has it' }]);
+    const a = await w.client('a', { headers: async () => ({ authorization: 'Bearer token-alice' }) });
+    await a.sync();
+    await a.exec("UPDATE Note SET text = 'first edit' WHERE id = 'n1'");
+    w.proxy.mode = 'cut-request';   // the push goes out numbered, and no answer comes
+    await assert.rejects(a.sync(), (e) => e.code === 'sync_network');
+    w.proxy.mode = 'pass';
+    await a.exec("UPDATE Note SET owner = 'bob', text = 'given away' WHERE id = 'n1'");
+    await a.sync();
+    const [row] = await w.srv.db.query("SELECT owner, text FROM Note WHERE id = 'n1'");
+    assert.equal(row.owner, 'alice');
+    assert.notEqual(row.text, 'given away', 'the refused write\'s text came through the resend');
+    const errs = (await a.syncErrors()).filter((e) => e.id === 'n1');
+    assert.equal(errs[0]?.reason, 'forbidden');
+  } finally {
+    await w.stop();
+  }
+});
