@@ -17,9 +17,7 @@
 //   node bench/files-browser.mjs
 //
 // Output: a short table on stdout, then one JSON line.
-import {
-  buildSite, startSite, launchBrowser, openApp, waitForModel, waitControlled, removeTemps,
-} from '../tests/browser/pwa-helpers.js';
+import { buildSite, startSite, launchBrowser, openSynced, removeTemps } from '../tests/browser/pwa-helpers.js';
 
 const REPS = Number(process.env.FERRY_BENCH_PHOTO_REPS || 9);
 const WARM = 2;
@@ -29,10 +27,7 @@ const site = await startSite({ web: dir });
 const browser = await launchBrowser();
 try {
   const page = await browser.newPage();
-  await openApp(page, `${site.url}/`);
-  await waitForModel(page);
-  await waitControlled(page);
-  await page.waitForFunction(() => window.db.status().lastSyncAt !== null, null, { timeout: 30_000 });
+  await openSynced(page, `${site.url}/`);
   const out = await page.evaluate(async ({ reps, warm }) => {
     const W = 1280, H = 1000;
     const canvas = new OffscreenCanvas(W, H);

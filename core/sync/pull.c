@@ -94,6 +94,31 @@ typedef struct page {
   int by_ids;
 } page;
 
+/* The server references a file this device gave up uploading (refused
+ * while no object it could write named the hash, or discarded): now that a
+ * pulled object names it, the upload is tried again, for that object, or
+ * the server would hold a reference whose bytes no device sends. */
+static int rearm_files(ferry_sync *s, const ferry__entity *e, const char *id, const cJSON *values) {
+  for (int k = 0; k < e->nattrs; k++) {
+    if (e->attrs[k].type != FT_FILE) continue;
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(values, e->attrs[k].name);
+    const char *hash = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "hash"));
+    if (!hash) continue;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->sq, "UPDATE _ferry_files SET code = NULL, message = NULL, entity = ?2, oid = ?3, attr = ?4 "
+                           "WHERE hash = ?1 AND code IS NOT NULL", -1, &st, NULL) != SQLITE_OK)
+      return ferry__sync_fail_db(s, "cannot queue a file again");
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->attrs[k].name, -1, SQLITE_STATIC);
+    int ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    if (!ok) return ferry__sync_fail_db(s, "cannot queue a file again");
+  }
+  return FERRY_OK;
+}
+
 static int tx_apply_page(ferry_sync *s, void *arg) {
   page *pg = arg;
   const ferry__entity *e = pg->e;
@@ -204,6 +229,7 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
     sqlite3_bind_int64(base, 3, (sqlite3_int64)ver->valuedouble);
     if (sqlite3_step(base) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot apply a pulled object"); goto done; }
     if (ferry__sync_exec_bind2(s, "DELETE FROM _ferry_attr_base WHERE entity=? AND oid=?", e->name, id, 0, 0) != FERRY_OK) { rc = FERRY_SQL; goto done; }
+    if ((rc = rearm_files(s, e, id, values)) != FERRY_OK) goto done;
     s->pulled++;
   }
   cJSON_ArrayForEach(o, pg->removed) {

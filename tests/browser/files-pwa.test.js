@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  buildSite, startSite, launchBrowser, openApp, waitForModel, waitControlled, removeTemps,
+  buildSite, startSite, launchBrowser, openApp, openSynced, removeTemps,
 } from './pwa-helpers.js';
 import { ROOT } from './harness.js';
 
@@ -20,10 +20,7 @@ async function device() {
   const b = await launchBrowser();
   browsers.push(b);
   const page = await b.newPage();
-  await openApp(page, `${site.url}/`);
-  await waitForModel(page);
-  await waitControlled(page);
-  await page.waitForFunction(() => window.db.status().lastSyncAt !== null, null, { timeout: 30_000 });
+  await openSynced(page, `${site.url}/`);
   return page;
 }
 

@@ -181,6 +181,14 @@ export async function waitForModel(page) {
   await page.waitForFunction(() => !!window.db?.status().modelVersion, null, { timeout: 30_000 });
 }
 
+/** openApp, then waits for the model, the service worker's control and the first sync's end. */
+export async function openSynced(page, url) {
+  await openApp(page, url);
+  await waitForModel(page);
+  await waitControlled(page);
+  await page.waitForFunction(() => window.db.status().lastSyncAt !== null, null, { timeout: 30_000 });
+}
+
 /** Waits until the page is controlled by the service worker. */
 export async function waitControlled(page) {
   await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 30_000 });

@@ -318,3 +318,35 @@ test('an_edit_that_brings_a_deleted_object_back_should_upload_its_file_even_afte
   await b.files.flush();
   assert.deepEqual(await b.files.get('Photo', 'rv', 'image'), bytes);
 });
+
+test('a_file_whose_upload_was_refused_should_go_up_once_the_server_references_it_again', { timeout: 90_000 }, async () => {
+  // Another writer (here the server; a device's retry does the same) puts
+  // the old reference back: the device that holds the bytes and gave up
+  // learns it from the pull and sends them.
+  const w = await world('files-referenced-again');
+  const a = await w.client('a', { ...as('alice'), fileRetries: 1, fileBackoff: 1 });
+  const b = await w.client('b', as('alice'));
+  await a.sync();
+  await a.exec("INSERT INTO Photo(id, caption) VALUES ('ra', 'x')");
+  await a.sync();
+  const block = { path: /\/sync\/files\//, fault: 'cut-request' };
+  w.proxy.rules.push(block);
+  const bytes = bytesOf(25_000, 41);
+  const ref = await a.files.put('Photo', 'ra', 'image', bytes, { type: 'image/png' });
+  await a.sync();
+  await a.files.flush();
+  await b.sync();
+  await b.files.put('Photo', 'ra', 'image', bytesOf(1000, 42), { type: 'image/png' });
+  await b.sync();
+  w.proxy.rules.splice(w.proxy.rules.indexOf(block), 1);
+  await a.files.flush();   // the server references b's file now: a's is refused
+  assert.equal((await a.syncErrors()).find((e) => e.kind === 'file')?.code, 'forbidden');
+  await a.discardSyncError('Photo', 'ra');
+  await w.srv.write('Photo', [{ id: 'ra', image: ref }]);
+  await a.sync();
+  await a.files.flush();
+  assert.equal(await w.srv.blobs.has(ref.hash), true, 'the device that holds the bytes sent them');
+  await b.sync();
+  await b.files.flush();
+  assert.deepEqual(await b.files.get('Photo', 'ra', 'image'), bytes);
+});
