@@ -6,8 +6,8 @@
 export const USERS = ['alice', 'bob'];
 
 // Files in the workload (FERRY_FILES=1): a file attribute on Tag and Item and
-// db.files.put ops. Off by default until the dangling references it finds are
-// fixed (docs/TESTING.md); the seeds of npm test run without it.
+// db.files.put ops. It changes the model, so it is off by default; npm test
+// runs one seed with it in a process of its own (convergence.test.js).
 export const FILES = (globalThis.process?.env?.FERRY_FILES ?? '') === '1';
 const PIC = FILES ? { pic: 'file' } : {};
 
