@@ -8,7 +8,7 @@ import { SyncRunner } from './sync.js';
 import { Listeners } from './events.js';
 import { deleteStorage } from './delete.js';
 import { clearMark } from './lost.js';
-import { Files } from './files/api.js';
+import { Files, DISCARDED } from './files/api.js';
 
 
 export class Database {
@@ -188,7 +188,7 @@ export class Database {
     if (this.#closed || this.#closing) throw new FerryError('closed', `database '${this.name}' is closed; open it again`);
     // Files count too: a photo whose bytes are only on this device would go with the database.
     const uploads = async () => {
-      try { return (await this.#query("SELECT count(*) AS n FROM _ferry_files WHERE code IS NOT 'discarded'"))[0].n; } catch { return 0; }
+      try { return (await this.#query('SELECT count(*) AS n FROM _ferry_files WHERE code IS NOT ?', [DISCARDED]))[0].n; } catch { return 0; }
     };
     const unsynced = async () => {
       const st = this.#engine ? this.#engine.status() : null;

@@ -115,7 +115,6 @@ export class SharedDatabase {
       clearTimeout(timer);
     }
     await this.#call('status', {}).then((s) => this.#setStatus(s)).catch(() => {});
-    this.#call('filesStatus', {}).then((f) => { this.#files = f; }).catch(() => {});
     this.#unserve = serveFilesToWorker(this.name, (entity, id, attribute) => this.files.serve(entity, id, attribute));
     return this;
   }
@@ -156,8 +155,7 @@ export class SharedDatabase {
 
   #fromWorker(msg) {
     if (msg.type === 'reply') {
-      if (msg.status) this.#setStatus(msg.status);
-      if (msg.files) this.#files = msg.files;
+      this.#setStatus(msg.status, msg.files);
       const mine = this.#pending.get(msg.id);
       if (mine) {
         this.#pending.delete(msg.id);
@@ -166,8 +164,7 @@ export class SharedDatabase {
         this.#channel.postMessage({ type: 'reply', id: msg.id, ok: msg.ok, value: msg.value, error: msg.error, status: msg.status, files: msg.files });
       }
     } else if (msg.type === 'event') {
-      this.#setStatus(msg.status);
-      if (msg.files) this.#files = msg.files;
+      this.#setStatus(msg.status, msg.files);
       this.#channel.postMessage(msg);
       this.#emit(msg.event, msg.detail);
     } else if (msg.type === 'gone') {
@@ -228,14 +225,12 @@ export class SharedDatabase {
         const p = this.#pending.get(msg.id);
         if (!p) break;
         this.#pending.delete(msg.id);
-        if (msg.status) this.#setStatus(msg.status);
-        if (msg.files) this.#files = msg.files;
+        this.#setStatus(msg.status, msg.files);
         if (msg.ok) p.resolve(msg.value); else p.reject(restoreError(msg.error));
         break;
       }
       case 'event':
-        this.#setStatus(msg.status);
-        if (msg.files) this.#files = msg.files;
+        this.#setStatus(msg.status, msg.files);
         this.#emit(msg.event, msg.detail);
         break;
       case 'gone':
@@ -261,7 +256,9 @@ export class SharedDatabase {
     });
   }
 
-  #setStatus(s) {
+  /** status: the database's (db.status()); files: db.files.status(); each as the worker last sent it. */
+  #setStatus(s, files) {
+    if (files) this.#files = files;
     if (!s) return;
     this.#status = { ...this.#status, ...s };
     if (s.storage) this.#storageKind = s.storage;

@@ -126,7 +126,6 @@ const ops = {
   filesGet({ entity, id, attribute }) { return db.files.get(entity, id, attribute); },
   filesServe({ entity, id, attribute, wait }) { return db.files.serve(entity, id, attribute, { wait }); },
   filesRemove({ entity, id, attribute }) { return db.files.remove(entity, id, attribute).then(() => null); },
-  filesStatus() { return db.files.status(); },
   filesFlush() { return db.files.flush(); },
   async signOut({ discard }) {
     await db.signOut({ discard });

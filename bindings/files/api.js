@@ -168,6 +168,7 @@ export class Files {
     const gen = this.#puts;
     if (this.#putting) return;
     const keep = new Set();
+    const uploads = new Set();   // hashes an upload row names: never evicted
     try {
       const columns = await this.#fileColumns();
       if (!columns) return;
@@ -179,14 +180,14 @@ export class Files {
       // them (a push may arm it again); after that its row goes too.
       for (const r of await this.#db.query('SELECT hash, code FROM _ferry_files')) {
         if (r.code === DISCARDED && !keep.has(r.hash)) await this.#db.engine((x) => x.fileUploaded(r.hash));
-        else keep.add(r.hash);
+        else { keep.add(r.hash); uploads.add(r.hash); }
       }
     } catch {
       return;
     }
     if (gen !== this.#puts || this.#putting) return;   // a put began meanwhile: its bytes may not be referenced yet
     for (const hash of await this.#store.list()) if (!keep.has(hash)) await this.#store.remove(hash);
-    await this.#evict();
+    await this.#evict(uploads);
   }
 
   async #unevict(hash) {
@@ -206,15 +207,9 @@ export class Files {
    * is writing, nor one a get asked for and has not had yet; files used
    * this session go after the ones not used since the database opened.
    */
-  async #evict() {
+  async #evict(uploads) {
     const budget = this.#opts.fileBudget;
     if (!(budget >= 0)) return;
-    let pending;
-    try {
-      pending = new Set((await this.#db.query('SELECT hash FROM _ferry_files')).map((r) => r.hash));
-    } catch {
-      return;
-    }
     const sizes = new Map();
     let total = 0;
     for (const hash of await this.#store.list()) {
@@ -226,7 +221,7 @@ export class Files {
     const order = [...sizes.keys()].filter((h) => !this.#used.has(h)).concat([...this.#used.keys()].filter((h) => sizes.has(h)));
     for (const hash of order) {
       if (total <= budget) break;
-      if (pending.has(hash) || this.#asked.has(hash) || this.#putting) continue;
+      if (uploads.has(hash) || this.#asked.has(hash) || this.#putting) continue;
       // A marker among the partials (`evicted-<hash>`) keeps it evicted across a restart.
       const w = await this.#store.openPartial(`${EVICTED}${hash}`, 0);
       await w.close();
@@ -321,6 +316,11 @@ export class Files {
    * (their download is queued).
    */
   async get(entity, id, attribute, { stream = false } = {}) {
+    return (await this.#read(entity, id, attribute, stream))?.data ?? null;
+  }
+
+  /** get()'s work: { ref, data } of entity.attribute of `id`, null when it holds no file. */
+  async #read(entity, id, attribute, stream) {
     await this.#need();
     await this.#fileAttr(entity, id, attribute);
     const [row] = await this.#db.query(`SELECT ${q(attribute)} AS ref FROM ${q(entity)} WHERE id = ?`, [id]);
@@ -338,15 +338,15 @@ export class Files {
     // In browsers a Blob (OPFS: backed by the file itself); Node gets bytes from any store.
     if (this.#store.blob && !isNode) {
       const blob = await this.#store.blob(ref.hash);
-      return stream ? blob.stream() : blob.slice(0, blob.size, ref.type);
+      return { ref, data: stream ? blob.stream() : blob.slice(0, blob.size, ref.type) };
     }
     const it = this.#store.read(ref.hash, 0, ref.size);
-    if (stream) return ReadableStream.from(it);
+    if (stream) return { ref, data: ReadableStream.from(it) };
     const out = new Uint8Array(ref.size);
     let at = 0;
     for await (const c of it) { out.set(c, at); at += c.length; }
     if (at !== ref.size) throw new FerryError('corrupt', `the local copy of ${ref.hash} holds ${at} of ${ref.size} bytes`);
-    return out;
+    return { ref, data: out };
   }
 
   /**
@@ -359,10 +359,9 @@ export class Files {
     const deadline = Date.now() + wait;
     for (;;) {
       try {
-        const data = await this.get(entity, id, attribute);
-        if (data === null) return null;
-        const [row] = await this.#db.query(`SELECT ${q(attribute)} AS ref FROM ${q(entity)} WHERE id = ?`, [id]);
-        const ref = JSON.parse(row.ref);
+        const file = await this.#read(entity, id, attribute, false);
+        if (!file) return null;
+        const { ref, data } = file;
         return { blob: data, type: ref.type, name: ref.name, size: ref.size };
       } catch (e) {
         if (e?.code !== 'file_pending' || Date.now() >= deadline) throw e;

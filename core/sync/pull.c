@@ -97,24 +97,20 @@ typedef struct page {
 /* The server references a file this device gave up uploading (refused
  * while no object it could write named the hash, or discarded): now that a
  * pulled object names it, the upload is tried again, for that object, or
- * the server would hold a reference whose bytes no device sends. */
-static int rearm_files(ferry_sync *s, const ferry__entity *e, const char *id, const cJSON *values) {
-  for (int k = 0; k < e->nattrs; k++) {
+ * the server would hold a reference whose bytes no device sends. `rearm`
+ * is prepared once per page, only for an entity with a file attribute. */
+static int rearm_files(ferry_sync *s, sqlite3_stmt *rearm, const ferry__entity *e, const char *id, const cJSON *values) {
+  for (int k = 0; rearm && k < e->nattrs; k++) {
     if (e->attrs[k].type != FT_FILE) continue;
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(values, e->attrs[k].name);
     const char *hash = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "hash"));
     if (!hash) continue;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->sq, "UPDATE _ferry_files SET code = NULL, message = NULL, entity = ?2, oid = ?3, attr = ?4 "
-                           "WHERE hash = ?1 AND code IS NOT NULL", -1, &st, NULL) != SQLITE_OK)
-      return ferry__sync_fail_db(s, "cannot queue a file again");
-    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, e->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, e->attrs[k].name, -1, SQLITE_STATIC);
-    int ok = sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
-    if (!ok) return ferry__sync_fail_db(s, "cannot queue a file again");
+    sqlite3_reset(rearm);
+    sqlite3_bind_text(rearm, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(rearm, 2, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(rearm, 3, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(rearm, 4, e->attrs[k].name, -1, SQLITE_STATIC);
+    if (sqlite3_step(rearm) != SQLITE_DONE) return ferry__sync_fail_db(s, "cannot queue a file again");
   }
   return FERRY_OK;
 }
@@ -122,7 +118,7 @@ static int rearm_files(ferry_sync *s, const ferry__entity *e, const char *id, co
 static int tx_apply_page(ferry_sync *s, void *arg) {
   page *pg = arg;
   const ferry__entity *e = pg->e;
-  sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *cur = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL, *attrbase = NULL;
+  sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *cur = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL, *attrbase = NULL, *rearm = NULL;
   ferry__buf sql = {0};
   char part[200];
   int rc = FERRY_OK;
@@ -156,6 +152,14 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
       sqlite3_prepare_v2(s->sq, "INSERT OR REPLACE INTO _ferry_attr_base VALUES (?, ?, ?, ?)", -1, &attrbase, NULL) != SQLITE_OK) {
     rc = sql.oom ? ferry__sync_fail(s, FERRY_NOMEM, "out of memory") : ferry__sync_fail_db(s, "cannot prepare the pull");
     goto done;
+  }
+  for (int k = 0; k < e->nattrs && !rearm; k++) {
+    if (e->attrs[k].type != FT_FILE) continue;
+    if (sqlite3_prepare_v2(s->sq, "UPDATE _ferry_files SET code = NULL, message = NULL, entity = ?2, oid = ?3, attr = ?4 "
+                           "WHERE hash = ?1 AND code IS NOT NULL", -1, &rearm, NULL) != SQLITE_OK) {
+      rc = ferry__sync_fail_db(s, "cannot prepare the pull");
+      goto done;
+    }
   }
   const cJSON *o;
   cJSON_ArrayForEach(o, pg->objects) {
@@ -229,7 +233,7 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
     sqlite3_bind_int64(base, 3, (sqlite3_int64)ver->valuedouble);
     if (sqlite3_step(base) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot apply a pulled object"); goto done; }
     if (ferry__sync_exec_bind2(s, "DELETE FROM _ferry_attr_base WHERE entity=? AND oid=?", e->name, id, 0, 0) != FERRY_OK) { rc = FERRY_SQL; goto done; }
-    if ((rc = rearm_files(s, e, id, values)) != FERRY_OK) goto done;
+    if ((rc = rearm_files(s, rearm, e, id, values)) != FERRY_OK) goto done;
     s->pulled++;
   }
   cJSON_ArrayForEach(o, pg->removed) {
@@ -280,7 +284,7 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
 done:
   ferry__buf_free(&sql);
   sqlite3_finalize(up); sqlite3_finalize(pend); sqlite3_finalize(base); sqlite3_finalize(del);
-  sqlite3_finalize(delbase); sqlite3_finalize(cur); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr); sqlite3_finalize(attrbase);
+  sqlite3_finalize(delbase); sqlite3_finalize(cur); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr); sqlite3_finalize(attrbase); sqlite3_finalize(rearm);
   return rc;
 }
 
