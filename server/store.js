@@ -313,7 +313,11 @@ class EntityTable {
     return sql;
   }
 
-  /** The ids that left the view of a user between two versions (access-filtered entities). */
+  /**
+   * The ids that left the view of a user between two versions (access-filtered
+   * entities). Its SQL reads `whereSql` three times: pass the filter's
+   * parameters three times after entity and the two versions.
+   */
   exitsSql(whereSql) {
     const key = `x${whereSql}`;
     let sql = this.pageSqlCache.get(key);
@@ -323,10 +327,17 @@ class EntityTable {
       // where the filter changed since the exit, and the whole state is read.
       // An id twice in one page's exits is listed twice (a client deletes once),
       // which is cheaper than sorting every page's ids to drop the rare repeat.
-      const cols = this.accessColumns.map((n) => `coalesce(x.keys, x.prev)->>'$.${n}' AS ${q(n)}`).join(', ');
-      sql = `WITH xs AS (SELECT x.id AS id${cols ? `, ${cols}` : ''} FROM _ferry_exits x WHERE x.entity = ? AND x.version > ? AND x.version <= ?) `
-        + `SELECT CAST(coalesce(json_group_array(id), '[]') AS BLOB) AS removed FROM xs WHERE (${whereSql}) `
-        + `AND NOT EXISTS (SELECT 1 FROM ${this.table} c WHERE c.id = xs.id AND c._ferry_deleted = 0 AND (${whereSql}))`;
+      // Whether the object is readable now: from the exit's `next` while it is
+      // `live` (no write since has changed the filter's columns or brought the
+      // object back), else from the object's row (a lookup per exit).
+      const prevCols = this.accessColumns.map((n) => `coalesce(x.keys, x.prev)->>'$.${n}' AS ${q(n)}`).join(', ');
+      const nextCols = this.accessColumns.map((n) => `_ferry_next->>'$.${n}' AS ${q(n)}`).join(', ');
+      sql = `WITH xs AS (SELECT x.id AS id, x.live AS _ferry_live, x.next AS _ferry_next${prevCols ? `, ${prevCols}` : ''} FROM _ferry_exits x WHERE x.entity = ? AND x.version > ? AND x.version <= ?), `
+        + `gone AS (SELECT id, _ferry_live, _ferry_next FROM xs WHERE (${whereSql})), `
+        + `cur AS (SELECT id, _ferry_live, _ferry_next IS NULL AS _ferry_dead${nextCols ? `, ${nextCols}` : ''} FROM gone) `
+        + "SELECT CAST(coalesce(json_group_array(id), '[]') AS BLOB) AS removed FROM cur "
+        + `WHERE CASE WHEN _ferry_live THEN _ferry_dead OR NOT coalesce((${whereSql}), 0) `
+        + `ELSE NOT EXISTS (SELECT 1 FROM ${this.table} c WHERE c.id = cur.id AND c._ferry_deleted = 0 AND (${whereSql})) END`;
       this.pageSqlCache.set(key, sql);
     }
     return sql;
@@ -408,6 +419,14 @@ export class SyncStore {
       if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_exits') WHERE name = 'keys'")).length) {
         await tx.exec('ALTER TABLE _ferry_exits ADD COLUMN keys TEXT');
       }
+      // `next`: the filter's columns after the exit (null: deleted); `live`:
+      // no write since has changed them or brought the object back, so `next`
+      // is what the object is now and a pull need not look the object up.
+      if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_exits') WHERE name = 'live'")).length) {
+        await tx.exec('ALTER TABLE _ferry_exits ADD COLUMN next TEXT');
+        await tx.exec('ALTER TABLE _ferry_exits ADD COLUMN live INTEGER NOT NULL DEFAULT 0');
+      }
+      await tx.exec('CREATE INDEX IF NOT EXISTS _ferry_exits_live ON _ferry_exits(entity, id) WHERE live = 1');
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_results(client_id TEXT NOT NULL, mid INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY(client_id, mid)) WITHOUT ROWID');
       // Who holds the bytes of a file: users who uploaded them (they hashed right) or were served them.
       await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_file_holders(hash TEXT NOT NULL, user_key TEXT NOT NULL, PRIMARY KEY(hash, user_key)) WITHOUT ROWID');
@@ -439,6 +458,11 @@ export class SyncStore {
         for (const n of t.fileAttrs) {
           await tx.exec(`CREATE INDEX IF NOT EXISTS ${q(`_ferry_file_${t.name}_${n}`)} ON ${t.table}(json_extract(${q(n)}, '$.hash'))`);
         }
+      }
+      if (stored.model !== undefined && stored.model !== JSON.stringify(model)) {
+        // A migration may rewrite the columns a filter reads: every exit's
+        // object is looked up again.
+        await tx.exec('UPDATE _ferry_exits SET live = 0 WHERE live = 1');
       }
       if (stored.model !== undefined) {
         // An exit's keys are the columns of the filter of its time: where the
@@ -720,6 +744,7 @@ export class SyncStore {
         // (A shallow copy is enough: only its member values are read, and
         // #commit replaces those on the row, never changes them in place.)
         if (t.access && !r._ferry_deleted) r._before = { ...r };
+        if (t.access && r._ferry_deleted) r._tomb = true;
         map.set(r.id, r);
       }
       rows.set(t, map);
@@ -736,11 +761,19 @@ export class SyncStore {
         // someone's view: its state before is kept, so a pull lists it as
         // removed only to the users who could read it then.
         const members = [...t.members.keys()];
-        const json = (r, names) => JSON.stringify(Object.fromEntries(names.map((n) => [n, r._before[n]])), (k, v) => (typeof v === 'bigint' ? String(v) : v));
-        const exits = rows.filter((r) => r._before && (r._ferry_deleted || t.accessColumns.some((n) => r[n] !== r._before[n])))
-          .map((r) => [r._ferry_version, r.id, json(r, members), json(r, t.accessColumns)]);
+        const json = (o, names) => JSON.stringify(Object.fromEntries(names.map((n) => [n, o[n]])), (k, v) => (typeof v === 'bigint' ? String(v) : v));
+        const left = rows.filter((r) => r._before && (r._ferry_deleted || t.accessColumns.some((n) => r[n] !== r._before[n])));
+        // Earlier exits of these objects (and of objects brought back) no
+        // longer tell what the object is now.
+        const moved = [...left, ...rows.filter((r) => r._tomb && !r._ferry_deleted)].map((r) => r.id);
+        for (let i = 0; i < moved.length; i += WRITE_CHUNK) {
+          await tx.exec('UPDATE _ferry_exits SET live = 0 WHERE entity = ? AND live = 1 AND id IN (SELECT value FROM json_each(?))',
+            [t.name, JSON.stringify(moved.slice(i, i + WRITE_CHUNK))]);
+        }
+        const exits = left.map((r) => [r._ferry_version, r.id, json(r._before, members), json(r._before, t.accessColumns),
+          r._ferry_deleted ? null : json(r, t.accessColumns)]);
         for (let i = 0; i < exits.length; i += WRITE_CHUNK) {
-          await tx.exec('INSERT OR REPLACE INTO _ferry_exits(entity, version, id, prev, keys) SELECT ?, value->>0, value->>1, value->>2, value->>3 FROM json_each(?)',
+          await tx.exec('INSERT OR REPLACE INTO _ferry_exits(entity, version, id, prev, keys, next, live) SELECT ?, value->>0, value->>1, value->>2, value->>3, value->>4, 1 FROM json_each(?)',
             [t.name, JSON.stringify(exits.slice(i, i + WRITE_CHUNK))]);
         }
       }
@@ -1013,7 +1046,7 @@ export class SyncStore {
     let { removed } = r;
     if (t.access && r.n > 0) {
       // Removals come from the exits, never from rows this user could not read.
-      [{ removed }] = await this.db.query(t.exitsSql(where.sql), [name, body.cursor, cursor, ...where.params, ...where.params]);
+      [{ removed }] = await this.db.query(t.exitsSql(where.sql), [name, body.cursor, cursor, ...where.params, ...where.params, ...where.params]);
     } else if (t.access) {
       removed = Buffer.from('[]');
     }

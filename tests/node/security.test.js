@@ -236,6 +236,37 @@ test('each_mutation_of_a_large_push_should_be_judged_by_its_own_values_before_an
   });
 });
 
+test('an_object_that_left_a_view_and_came_back_should_not_be_listed_as_removed', async () => {
+  // A pull reads "is it readable now" from the exit while no later write
+  // touched the filter's columns; one that did (or brought a deleted object
+  // back) must send the pull to the object itself. One object per page, so
+  // the object comes back in a later page than its exit: a removal would
+  // make it vanish from the device in between.
+  const srv = await start();
+  await srv.write('Note', [{ id: 'back', owner: 'alice', text: 'a' }, { id: 'gone', owner: 'alice', text: 'b' },
+    { id: 'revived', owner: 'alice', text: 'c' }, { id: 'kept', owner: 'alice', text: 'd' }]);
+  const cursor = (await post(srv, 'pull', 'token-alice', { clientId: 'c-back', modelVersion: '1', entity: 'Note', cursor: 0 })).body.cursor;
+  await srv.write('Note', [{ id: 'back', owner: 'bob' }, { id: 'gone', owner: 'bob' }]);
+  await srv.remove('Note', ['revived']);
+  await srv.write('Note', [{ id: 'kept', text: 'edited' }]);   // not the filter's column: its object is looked up no more
+  await srv.write('Note', [{ id: 'back', owner: 'alice' }, { id: 'revived', owner: 'alice', text: 'again' }]);
+  const removed = [];
+  const objects = [];
+  for (let c = cursor, more = true; more;) {
+    const r = await post(srv, 'pull', 'token-alice', { clientId: 'c-back', modelVersion: '1', entity: 'Note', cursor: c, limit: 1 });
+    assert.equal(r.status, 200);
+    removed.push(...r.body.removed);
+    objects.push(...r.body.objects.map((o) => o.id));
+    ({ cursor: c, more } = r.body);
+  }
+  assert.deepEqual(removed, ['gone'], 'only the note that stayed with bob left alice');
+  assert.deepEqual(objects.sort(), ['back', 'kept', 'revived']);
+  // Bob could read 'back' for a while: it left him, and he may be told so.
+  const bob = await post(srv, 'pull', 'token-bob', { clientId: 'c-back-bob', modelVersion: '1', entity: 'Note', cursor: 0 });
+  assert.deepEqual(bob.body.objects.map((o) => o.id), ['gone']);
+  assert.deepEqual(bob.body.removed, ['back']);
+});
+
 test('removals_after_a_filter_change_should_follow_the_new_filter', async () => {
   // An exit keeps the columns of the filter of its day for fast pulls; once
   // the filter reads other columns, the exit's whole earlier state must.
