@@ -628,6 +628,60 @@ test('static_files_should_never_serve_dotfiles_or_anything_outside_the_root_thro
   }
 });
 
+test('static_files_should_be_served_compressed_with_a_validator', async () => {
+  // The demo's wasm and modules are most of a first visit's bytes: they go
+  // out compressed, and a revalidation with the ETag costs no body.
+  const { request } = await import('node:http');
+  const zlib = await import('node:zlib');
+  const site = path.join(base, `site-${++dirs}`);
+  fs.mkdirSync(site, { recursive: true });
+  const script = `export const words = ${JSON.stringify(Array.from({ length: 3000 }, (_, i) => `word${i % 97}`))};\n`;
+  fs.writeFileSync(path.join(site, 'app.js'), script);
+  fs.writeFileSync(path.join(site, 'tiny.js'), 'export {};\n');
+  fs.writeFileSync(path.join(site, 'photo.png'), Buffer.alloc(4096, 7));
+  const srv = await start({ static: site });
+  const get = (p, headers = {}, method = 'GET') => new Promise((resolve, reject) => {
+    const req = request(`${srv.url}${p}`, { method, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const br = await get('/app.js', { 'accept-encoding': 'gzip, deflate, br' });
+  assert.equal(br.status, 200);
+  assert.equal(br.headers['content-encoding'], 'br');
+  assert.match(br.headers.vary, /accept-encoding/i);
+  assert.equal(zlib.brotliDecompressSync(br.body).toString(), script);
+  assert.ok(br.body.length < script.length / 4, `${br.body.length} bytes for ${script.length}`);
+  const gz = await get('/app.js', { 'accept-encoding': 'gzip' });
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.equal(zlib.gunzipSync(gz.body).toString(), script);
+  const plain = await get('/app.js');
+  assert.equal(plain.headers['content-encoding'], undefined);
+  assert.equal(plain.body.toString(), script);
+  const etag = plain.headers.etag;
+  assert.ok(etag);
+  assert.equal(br.headers.etag, etag.replace(/"$/, '-br"'), 'each encoding has its own validator');
+  const again = await get('/app.js', { 'accept-encoding': 'br', 'if-none-match': br.headers.etag });
+  assert.equal(again.status, 304);
+  assert.equal(again.body.length, 0);
+  const head = await get('/app.js', { 'accept-encoding': 'br' }, 'HEAD');
+  assert.equal(Number(head.headers['content-length']), br.body.length);
+  assert.equal(head.body.length, 0);
+  for (const p of ['/tiny.js', '/photo.png']) {
+    const r = await get(p, { 'accept-encoding': 'br, gzip' });
+    assert.equal(r.headers['content-encoding'], undefined, `${p}: too small or already compressed`);
+    assert.equal(r.body.length, fs.statSync(path.join(site, p)).size);
+  }
+  // A changed file is never answered from the compressed copy of its old bytes.
+  fs.writeFileSync(path.join(site, 'app.js'), `${script}// v2\n`);
+  const changed = await get('/app.js', { 'accept-encoding': 'br' });
+  assert.equal(zlib.brotliDecompressSync(changed.body).toString(), `${script}// v2\n`);
+  assert.notEqual(changed.headers.etag, br.headers.etag);
+});
+
 test('invalid_model_should_fail_start_with_model_invalid_listing_errors', async () => {
   const e = await rejection(createSyncServer({
     model: { version: '2', entities: { A: { attributes: { x: 'text' } }, B: { attributes: {}, sync: { where: 'y = 1' } } } },
