@@ -2,7 +2,7 @@
 import createFerryCore from './dist/ferry-core.mjs';
 import { Host } from './host.js';
 import { FerryError, codeOfRc, hintOf } from './errors.js';
-import { isNode } from './env.js';
+import { isNode, nodeImport } from './env.js';
 
 // Codes whose message also says what the user can do about it.
 const ADVISED = new Set(['storage_full', 'io', 'corrupt', 'busy', 'storage_lost']);
@@ -12,7 +12,7 @@ let corePromise = null;
 
 async function compileWasm() {
   if (isNode && wasmUrl.protocol === 'file:') {
-    const { readFile } = await import('node:fs/promises');
+    const { readFile } = await nodeImport('node:fs/promises');
     return WebAssembly.compile(await readFile(wasmUrl));
   }
   const res = await fetch(wasmUrl, { credentials: 'same-origin' });

@@ -5,7 +5,7 @@
 import { FerryError, storageCode } from './errors.js';
 import { acquireWebLock } from './storage/weblock.js';
 import { clearMark } from './lost.js';
-import { isNode } from './env.js';
+import { isNode, nodeImport } from './env.js';
 
 
 function idbDelete(factory, dbName) {
@@ -68,7 +68,7 @@ async function deleteFile(name, filePath) {
     throw new FerryError('misuse', "deleting a 'file' database needs its path (deleteDatabase(name, { storage: 'file', path }))");
   }
   const [{ default: fs }, { default: path }, { acquireLock }] = await Promise.all([
-    import('node:fs'), import('node:path'), import('./storage/node-file.js'),
+    nodeImport('node:fs'), nodeImport('node:path'), nodeImport('./storage/node-file.js', import.meta.url),
   ]);
   const abs = path.resolve(filePath);
   const lock = acquireLock(`${abs}-lock`, abs);

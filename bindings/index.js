@@ -7,7 +7,7 @@ import { openOpfs, opfsAvailable } from './storage/opfs.js';
 import { SharedDatabase, sharedAvailable } from './shared.js';
 import { checkNotLost, markSupported } from './lost.js';
 import { deleteDatabase as deleteStored } from './delete.js';
-import { isNode } from './env.js';
+import { isNode, nodeImport } from './env.js';
 
 // Options holding functions or objects that cannot be sent to a worker keep
 // the database in the calling window.
@@ -33,7 +33,7 @@ async function openStorage(core, kind, opts) {
       return { handle: core.openMemory(`memory:${name}`), kind };
     case 'file': {
       if (!isNode) throw new FerryError('unsupported', "storage 'file' is for Node; use 'opfs' or 'indexeddb' in a browser");
-      const { openFileStorage } = await import('./storage/node-file.js');
+      const { openFileStorage } = await nodeImport('./storage/node-file.js', import.meta.url);
       return openFileStorage(core, name, opts.path, opts);
     }
     case 'indexeddb':

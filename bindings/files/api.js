@@ -4,7 +4,7 @@ import { FerryError, storageCode } from '../errors.js';
 import { createHasher, digestWhole, WHOLE_LIMIT } from './hash.js';
 import { FileQueue } from './queue.js';
 import { fileUrl, serveFilesToWorker } from './page.js';
-import { isNode } from '../env.js';
+import { isNode, nodeImport } from '../env.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const EVICTED = 'evicted-';
@@ -38,7 +38,7 @@ async function* chunksOf(data) {
 /** The device file store of the database: beside its file, in its OPFS directory, or in an IndexedDB database of its own. */
 async function openStore(kind, path, { name, indexedDB } = {}) {
   if (kind === 'file') {
-    const { nodeFileStore, fileStoreDir } = await import('./node-store.js');
+    const { nodeFileStore, fileStoreDir } = await nodeImport('./node-store.js', import.meta.url);
     return nodeFileStore(fileStoreDir(path));
   }
   if (kind === 'memory') {

@@ -3,7 +3,7 @@
 // through the wasm), since browsers have none (WebCrypto digests whole
 // buffers only, and files may be larger than memory allows to hold twice).
 import { FerryError } from '../errors.js';
-import { isNode } from '../env.js';
+import { isNode, nodeImport } from '../env.js';
 
 let nodeCrypto;   // undefined: not tried yet; null: not available
 
@@ -15,7 +15,7 @@ let nodeCrypto;   // undefined: not tried yet; null: not available
 export async function createHasher(core) {
   if (nodeCrypto === undefined) {
     nodeCrypto = null;
-    if (isNode) nodeCrypto = await import('node:crypto').catch(() => null);
+    if (isNode) nodeCrypto = await nodeImport('node:crypto').catch(() => null);
   }
   if (nodeCrypto) {
     const h = nodeCrypto.createHash('sha256');

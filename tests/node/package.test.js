@@ -5,50 +5,23 @@
 // goes through it, never through this checkout's files.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tempDir } from './helpers.js';
+import { packAndInstall, run, must } from './pack-helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fixtures = path.join(root, 'tests', 'node', 'fixtures', 'package');
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const work = tempDir('package');
-const project = path.join(work, 'app');
-const installed = path.join(project, 'node_modules', 'ferry');
-
-function run(cmd, args, cwd) {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 120_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
-  if (r.error) throw r.error;
-  return r;
-}
-
-function must(r, what) {
-  assert.equal(r.status, 0, `${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
 
 let pack;   // npm pack's report: { filename, size, entryCount, files: [{ path }] }
+let project;
+let installed;
 
 before(() => {
-  const r = must(run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], root), 'npm pack');
-  [pack] = JSON.parse(r.stdout);
-  const tarball = path.join(work, pack.filename);
-  fs.mkdirSync(project);
-  fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'ferry-package-test', private: true, type: 'module' }));
-  const flags = ['--offline', '--no-audit', '--no-fund'];
-  let install = run('npm', ['install', tarball, ...flags], project);
-  if (install.status !== 0) {
-    // Offline, npm needs jose's registry metadata in its cache, which a
-    // machine whose node_modules was copied or installed long ago may not
-    // have (ENOTCACHED), and the test must not depend on the network: pack
-    // the jose this repository installed and install it beside ferry. It
-    // satisfies ferry's exact pin only if it is that version, so the
-    // dependency is still checked, and the server still imports it.
-    const jose = JSON.parse(must(run('npm', ['pack', path.join(root, 'node_modules', 'jose'), '--ignore-scripts', '--json', '--pack-destination', work], work), 'npm pack jose').stdout)[0];
-    install = must(run('npm', ['install', tarball, path.join(work, jose.filename), ...flags], project), `npm install (offline; first try: ${install.stderr.trim()})`);
-  }
+  ({ pack, project, installed } = packAndInstall(work));
 });
 
 test('npm_pack_should_ship_the_built_wasm_module_error_codes_types_and_service_worker', () => {
