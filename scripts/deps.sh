@@ -117,8 +117,14 @@ if [ "${FERRY_DEPS_BENCH:-}" = 1 ] && [ ! -f "$DEPS/speedtest1/speedtest1.c" ]; 
 fi
 
 # --- npm packages -------------------------------------------------------------
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/fake-indexeddb ] || [ ! -d node_modules/jose ] || [ ! -d node_modules/typescript ]; then
-  say "installing npm packages"
+# Every dependency and devDependency package.json names (pinned by the lock).
+missing=$(node -e '
+  const p = require("./package.json");
+  const names = Object.keys({ ...p.dependencies, ...p.devDependencies });
+  console.log(names.filter((n) => !require("fs").existsSync(`node_modules/${n}/package.json`)).join(" "));
+')
+if [ -n "$missing" ]; then
+  say "installing npm packages (missing: $missing)"
   npm install --no-audit --no-fund --silent || die "npm install failed"
 fi
 say "ok"
