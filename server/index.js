@@ -333,8 +333,12 @@ export async function createSyncServer(options = {}) {
       if (res.headersSent) { res.destroy(); return; }
       sendJson(res, status, body, headers);
       if (status === 413) {
-        // Do not read the rest of an oversized body: close once the reply is out.
-        res.on('finish', () => setTimeout(() => req.socket?.destroy(), 50).unref());
+        // Do not read the rest of an oversized body: close once the reply is
+        // out. Closing a socket with unread bytes resets it, and a reset that
+        // reaches the client before it read the reply loses the reply
+        // ("fetch failed" instead of 413, seen under load with 50 ms): give
+        // it a second; the kernel's buffers bound what it can send meanwhile.
+        res.on('finish', () => setTimeout(() => req.socket?.destroy(), 1000).unref());
       }
     });
   });
