@@ -310,6 +310,27 @@ export class CoreSync {
       M._free(out);
     }
   }
+  /**
+   * Applies the next slice of the pull page being applied (each slice its
+   * own transaction); true while slices remain. Throws the FerryError of a
+   * failed run.
+   */
+  applyMore() {
+    const M = this.core.M;
+    const out = M._malloc(4);
+    try {
+      const rc = M._ferry_sync_apply(this.s, out);
+      if (rc !== 0) throw this.#error(rc);
+      return M.HEAP32[out >> 2] !== 0;
+    } finally {
+      M._free(out);
+    }
+  }
+  /** Objects per pull slice (0: whole pages). */
+  setApplySlice(n) {
+    const rc = this.core.M._ferry_sync_set_apply_slice(this.s, n);
+    if (rc !== 0) throw this.#error(rc);
+  }
   /** Feeds a reply; throws the FerryError of a failed run. */
   feed(status, body) {
     const M = this.core.M;

@@ -1,4 +1,4 @@
-// The Database object of DESIGN.md §1: a queue of calls on one core handle.
+// The Database object (README, Use): a queue of calls on one core handle.
 // Calls run one at a time in the order made; a call that commits resolves
 // only once its store has made the commit durable.
 import { FerryError } from './errors.js';
@@ -14,7 +14,7 @@ import { Files, DISCARDED } from './files/api.js';
 export class Database {
   #core; #handle; #storage; #tail = Promise.resolve(); #closed = false; #closing = false;
   #listeners = new Listeners(); #depth = 0; #reopen;
-  #engine = null; #runner = null; #offOnline = null; #where;
+  #engine = null; #runner = null; #offOnline = null; #where; #pullSlice;
 
   constructor(core, storage, reopen, opts = {}) {
     this.#core = core;
@@ -27,7 +27,11 @@ export class Database {
       if (typeof opts.server !== 'string') throw new FerryError('misuse', 'server must be the sync endpoint URL, e.g. http://127.0.0.1:8080/sync');
       const fetchFn = opts.fetch || globalThis.fetch?.bind(globalThis);
       if (typeof fetchFn !== 'function') throw new FerryError('unsupported', 'no fetch here: pass open({ fetch })');
-      this.#engine = new CoreSync(core, this.#handle);
+      if (opts.pullSlice !== undefined && !(Number.isInteger(opts.pullSlice) && opts.pullSlice >= 0)) {
+        throw new FerryError('type', 'pullSlice is a whole number of objects (0: a whole pull page per transaction)');
+      }
+      this.#pullSlice = opts.pullSlice;
+      this.#engine = this.#newEngine(core);
       this.#runner = new SyncRunner({
         step: (fn, write = true) => this.#enqueue(async () => {
           const r = fn(this.#engine);
@@ -304,7 +308,13 @@ export class Database {
     this.#storage.release?.();
     this.#storage = await this.#reopen();
     this.#handle = this.#storage.handle;
-    if (this.#engine) this.#engine = new CoreSync(this.#core, this.#handle);
+    if (this.#engine) this.#engine = this.#newEngine(this.#core);
+  }
+
+  #newEngine(core) {
+    const engine = new CoreSync(core, this.#handle);
+    if (this.#pullSlice !== undefined) engine.setApplySlice(this.#pullSlice);
+    return engine;
   }
 
   async #exec(sql, params) {

@@ -98,6 +98,16 @@ function checkFilter(filter) {
   return { entities: entities || [], objects: objects || [] };
 }
 
+/** Resolves after the event loop has turned once (a macrotask, not clamped like setTimeout). */
+function yieldToEvents() {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { ch.port1.close(); resolve(); };
+    ch.port2.postMessage(0);
+  });
+}
+
 /**
  * Runs sync rounds for one database. `db` gives: step(fn, write = true) to
  * run fn on the CoreSync in the call queue and, when write, wait until its
@@ -150,6 +160,11 @@ export class SyncRunner {
           throw e;
         }
         await db.step((e) => e.feed(reply.status, reply.body));
+        // A pull page goes in slices, each a call of its own in the queue,
+        // so the app's queries and writes wait for one slice, not a page;
+        // between slices the event loop turns, so what events ask for gets
+        // in line before the next slice.
+        while (await db.step((e) => e.applyMore())) await yieldToEvents();
       }
       const report = await db.step((e) => e.report(), false);
       const result = {

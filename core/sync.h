@@ -1,7 +1,9 @@
 /* ferry_sync: the sync engine of one database. It never does I/O itself: it
  * says which request to make next and is fed the reply, so the wasm build
  * drives it with fetch and native tests with an in-memory transport. Every
- * reply is applied in one SQLite transaction; bad replies change nothing. */
+ * reply is checked whole before any of it is applied (a bad reply changes
+ * nothing) and applied in transactions (pull pages in slices: see
+ * ferry_sync_apply). */
 #ifndef FERRY_SYNC_H
 #define FERRY_SYNC_H
 
@@ -48,6 +50,16 @@ int ferry_sync_next(ferry_sync *s, ferry_request *req);
  * server was not reached) and body. A failure ends the run; nothing of a bad
  * reply is applied and no pending change is lost. */
 int ferry_sync_feed(ferry_sync *s, int status, const char *body, size_t len);
+/* A pull page is applied a slice of objects at a time, each slice in its
+ * own transaction (the last one also applies the removals and moves the
+ * cursor), so the app's queries run between slices. ferry_sync_feed applies
+ * the first slice; each call applies the next and sets *more while slices
+ * remain; ferry_sync_next applies whatever remains before the next request.
+ * A page interrupted between slices (a crash, a new run) is pulled again
+ * from its cursor; applying an object again changes nothing. */
+int ferry_sync_apply(ferry_sync *s, int *more);
+/* Objects per slice (0: a whole page in one transaction); default 1000. */
+int ferry_sync_set_apply_slice(ferry_sync *s, int objects);
 /* Runs a whole sync through a synchronous transport. */
 int ferry_sync_run(ferry_sync *s, const char *filter, size_t len, const ferry_transport *t);
 

@@ -99,7 +99,7 @@ variants=OFF
 say "dependencies (with speedtest1.c)"
 FERRY_DEPS_BENCH=1 bash scripts/deps.sh || fail "fetching dependencies (see the message above)"
 
-# The native baseline is gcc -O2 (DESIGN.md section 4), no sanitizers; the
+# The native baseline is gcc -O2 (as the peers' figures use), no sanitizers; the
 # wasm build is the product's configuration (Release: -O3 -mbulk-memory).
 say "native build (build/bench/native, gcc -O2)"
 cmake -S . -B build/bench/native -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" \

@@ -53,6 +53,11 @@ export interface OpenOptions {
   worker?: boolean;
   /** Sync at the first open of a database that never synced. Default true. */
   syncOnOpen?: boolean;
+  /**
+   * Objects of a pull page applied per transaction (0: a whole page in one);
+   * queries and writes wait for one slice, not a page. Default 1000.
+   */
+  pullSlice?: number;
   /** Sync when the browser comes back online with changes pending. Default true. */
   syncOnOnline?: boolean;
   /** Every n-th full sync also verifies (see Database.verify); 0 never. Default 10. */

@@ -19,7 +19,7 @@ export interface EntityDefinition {
   files?: 'eager' | 'lazy';
 }
 
-/** A sync model (DESIGN.md §2). */
+/** A sync model: entities with typed attributes, associations, a sync mode and a conflict policy (README, Sync). */
 export interface Model {
   /** Change it whenever the model changes. */
   version: string;

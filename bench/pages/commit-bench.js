@@ -127,7 +127,7 @@ export async function commitBench(open, { storage, name, path, n = 1000, warmup 
   }
 }
 
-/** The peers' raw baselines of DESIGN.md section 6, measured in the same run. */
+/** The peers' raw baselines (raw OPFS write + flush, raw IndexedDB put), measured in the same run. */
 export async function rawOpfs(n = 200) {
   const root = await navigator.storage.getDirectory();
   const fh = await root.getFileHandle(`ferry-bench-raw-${Date.now()}`, { create: true });

@@ -41,6 +41,7 @@ int ferry_sync_open(ferry_sync **out, ferry_db *db) {
   if (!s) return FERRY_NOMEM;
   *out = s;
   s->db = db;
+  s->apply_slice = APPLY_SLICE;
   s->sq = ferry_db_sqlite(db);
   if (!s->sq) return ferry__sync_fail(s, FERRY_CLOSED, "the database is not open");
   char err[400];
@@ -81,6 +82,7 @@ void ferry_sync_close(ferry_sync *s) {
   if (!s) return;
   if (s->db && s->sq) ferry__sync_guard_install(s, 0);
   ferry__sync_free_filter(s); ferry__sync_free_batch(s); ferry__sync_free_targets(s); ferry__sync_free_verify(s);
+  ferry__sync_free_page(s);
   ferry__model_free(s->model);
   sqlite3_free(s->errmsg);
   sqlite3_free(s->deferred_msg);
@@ -138,6 +140,9 @@ int ferry_sync_begin(ferry_sync *s, const char *filter, size_t len) {
   s->deferred_rc = 0;
   s->verify = s->verified = 0;
   s->resyncs = 0;
+  /* A page a failed or abandoned run left half applied is pulled again
+   * from its cursor, which did not move. */
+  ferry__sync_free_page(s);
   ferry__sync_free_batch(s); ferry__sync_free_targets(s); ferry__sync_free_verify(s);
   int rc = ferry__sync_parse_filter(s, filter, len);
   if (rc != FERRY_OK) { s->ph = P_FAILED; return rc; }
@@ -145,8 +150,37 @@ int ferry_sync_begin(ferry_sync *s, const char *filter, size_t len) {
   return FERRY_OK;
 }
 
+static int defer_pull_failure(ferry_sync *s, int rc);
+
+/* One slice of the page in progress; a bad page defers like a bad reply. */
+static int pull_step(ferry_sync *s) {
+  int rc = ferry__sync_pull_step(s);
+  if (rc == FERRY_SYNC_PROTOCOL) return defer_pull_failure(s, rc);
+  if (rc != FERRY_OK) s->ph = P_FAILED;
+  return rc;
+}
+
+int ferry_sync_apply(ferry_sync *s, int *more) {
+  *more = 0;
+  if (s->ph == P_FAILED) return ferry__sync_fail(s, FERRY_MISUSE, "this sync run has failed; start a new one");
+  int rc = s->page.root ? pull_step(s) : FERRY_OK;
+  *more = rc == FERRY_OK && s->page.root != NULL;
+  return rc;
+}
+
+int ferry_sync_set_apply_slice(ferry_sync *s, int objects) {
+  if (objects < 0) return ferry__sync_fail(s, FERRY_RANGE, "an apply slice is 0 (whole pages) or more objects");
+  s->apply_slice = objects;
+  return FERRY_OK;
+}
+
 int ferry_sync_next(ferry_sync *s, ferry_request *req) {
   memset(req, 0, sizeof *req);
+  /* A driver that does not apply slices itself gets the page finished here. */
+  while (s->page.root && s->ph != P_FAILED) {
+    int rc = pull_step(s);
+    if (rc != FERRY_OK) return rc;
+  }
   for (;;) {
     switch (s->ph) {
       case P_MODEL:

@@ -88,11 +88,6 @@ int ferry__sync_build_pull(ferry_sync *s, ferry_request *req) {
   return ferry__sync_post(s, req, "/pull", root);
 }
 
-typedef struct page {
-  const ferry__entity *e;
-  cJSON *objects, *removed, *cursor;
-  int by_ids;
-} page;
 
 /* The server references a file this device gave up uploading (refused
  * while no object it could write named the hash, or discarded): now that a
@@ -115,8 +110,13 @@ static int rearm_files(ferry_sync *s, sqlite3_stmt *rearm, const ferry__entity *
   return FERRY_OK;
 }
 
-static int tx_apply_page(ferry_sync *s, void *arg) {
-  page *pg = arg;
+/* Applies objects [pg->next, *end) of the page; the last slice also the
+ * removals and the cursor. Runs in one transaction (ferry__sync_in_tx). */
+typedef struct slice { int end; cJSON *stop; } slice;
+
+static int tx_apply_slice(ferry_sync *s, void *arg) {
+  pull_page *pg = &s->page;
+  slice *sl = arg;
   const ferry__entity *e = pg->e;
   sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *cur = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL, *attrbase = NULL, *rearm = NULL;
   ferry__buf sql = {0};
@@ -161,8 +161,9 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
       goto done;
     }
   }
-  const cJSON *o;
-  cJSON_ArrayForEach(o, pg->objects) {
+  const cJSON *o = pg->item;
+  int last = sl->end >= pg->count;
+  for (int at = pg->next; at < sl->end; at++, o = o->next) {
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "version");
     const cJSON *values = cJSON_GetObjectItemCaseSensitive(o, "values");
@@ -236,6 +237,8 @@ static int tx_apply_page(ferry_sync *s, void *arg) {
     if ((rc = rearm_files(s, rearm, e, id, values)) != FERRY_OK) goto done;
     s->pulled++;
   }
+  sl->stop = (cJSON *)o;
+  if (!last) goto done;
   cJSON_ArrayForEach(o, pg->removed) {
     const char *id = cJSON_GetStringValue(o);
     if (!id) { rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: removed holds a non-string", e->name); goto done; }
@@ -288,34 +291,88 @@ done:
   return rc;
 }
 
+void ferry__sync_free_page(ferry_sync *s) {
+  cJSON_Delete(s->page.root);
+  memset(&s->page, 0, sizeof s->page);
+}
+
+/* Every object of a page well formed and of its attributes' types, before
+ * any of it is applied: a bad reply changes nothing, though the page is
+ * applied in several transactions. */
+static int check_page(ferry_sync *s, const pull_page *pg) {
+  const ferry__entity *e = pg->e;
+  sqlite3_stmt *probe = NULL;
+  if (sqlite3_prepare_v2(s->sq, "SELECT ?", -1, &probe, NULL) != SQLITE_OK) return ferry__sync_fail_db(s, "cannot check the pull");
+  int rc = FERRY_OK;
+  const cJSON *o;
+  cJSON_ArrayForEach(o, pg->objects) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "version");
+    const cJSON *values = cJSON_GetObjectItemCaseSensitive(o, "values");
+    if (!id || !*id || strlen(id) > 128 || !ferry__sync_is_count(ver) || !cJSON_IsObject(values)) {
+      rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: an object needs id, version and values", e->name);
+      break;
+    }
+    for (int k = 0; k < e->nattrs && rc == FERRY_OK; k++) {
+      int b = ferry__sync_bind_json(probe, 1, cJSON_GetObjectItemCaseSensitive(values, e->attrs[k].name), e->attrs[k].type);
+      if (b != FERRY_OK) rc = ferry__sync_fail(s, b, "pull reply for %s: attribute %s of %s should be %s", e->name, e->attrs[k].name, id, ferry__type_name(e->attrs[k].type));
+    }
+    sqlite3_clear_bindings(probe);
+    if (rc != FERRY_OK) break;
+  }
+  if (rc == FERRY_OK) {
+    cJSON_ArrayForEach(o, pg->removed) {
+      if (!cJSON_IsString(o)) { rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: removed holds a non-string", e->name); break; }
+    }
+  }
+  sqlite3_finalize(probe);
+  return rc;
+}
+
+int ferry__sync_pull_step(ferry_sync *s) {
+  pull_page *pg = &s->page;
+  if (!pg->root) return FERRY_OK;
+  int n = s->apply_slice > 0 ? s->apply_slice : pg->count;
+  slice sl = { pg->next + n < pg->count ? pg->next + n : pg->count, pg->item };
+  int rc = ferry__sync_in_tx(s, tx_apply_slice, &sl);
+  if (rc != FERRY_OK) { ferry__sync_free_page(s); return rc; }
+  pg->next = sl.end;
+  pg->item = sl.stop;
+  if (pg->next < pg->count) return FERRY_OK;
+  /* The last slice: the page is applied and its cursor moved. */
+  pull_target *t = &s->targets[s->cur_target];
+  if (s->pulled + s->removed != pg->before) s->changed++;
+  if (pg->by_ids || !pg->more) {
+    s->cur_target++;
+    s->last_cursor = -1; s->same_cursor = 0;
+  } else {
+    int64_t c = (int64_t)pg->cursor->valuedouble;
+    if (c == s->last_cursor && ++s->same_cursor > 2) rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull of %s does not advance its cursor", t->e->name);
+    s->last_cursor = c;
+  }
+  ferry__sync_free_page(s);
+  return rc;
+}
+
 int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len) {
   pull_target *t = &s->targets[s->cur_target];
+  ferry__sync_free_page(s);
   cJSON *root = cJSON_ParseWithLength(body, len);
   int rc = FERRY_OK;
-  if (!cJSON_IsObject(root)) { rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply is not a JSON object"); goto done; }
-  page pg = { t->e, cJSON_GetObjectItemCaseSensitive(root, "objects"), cJSON_GetObjectItemCaseSensitive(root, "removed"),
-              cJSON_GetObjectItemCaseSensitive(root, "cursor"), t->nids > 0 };
+  if (!cJSON_IsObject(root)) { cJSON_Delete(root); return ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply is not a JSON object"); }
+  pull_page pg = { root, t->e, cJSON_GetObjectItemCaseSensitive(root, "objects"), cJSON_GetObjectItemCaseSensitive(root, "removed"),
+                   cJSON_GetObjectItemCaseSensitive(root, "cursor"), t->nids > 0, 0, NULL, 0, 0, s->pulled + s->removed };
   const char *ent = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "entity"));
   const cJSON *more = cJSON_GetObjectItemCaseSensitive(root, "more");
   if (!ent || strcmp(ent, t->e->name) || (pg.objects && !cJSON_IsArray(pg.objects)) || (pg.removed && !cJSON_IsArray(pg.removed)) ||
       (!pg.by_ids && (!ferry__sync_is_count(pg.cursor) || !cJSON_IsBool(more)))) {
-    rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: entity, objects, removed, cursor and more do not match the protocol", t->e->name);
-    goto done;
+    cJSON_Delete(root);
+    return ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: entity, objects, removed, cursor and more do not match the protocol", t->e->name);
   }
-  int64_t before = s->pulled + s->removed;
-  rc = ferry__sync_in_tx(s, tx_apply_page, &pg);
-  if (rc != FERRY_OK) goto done;
-  if (s->pulled + s->removed != before) s->changed++;
-  if (pg.by_ids || !cJSON_IsTrue(more)) {
-    s->cur_target++;
-    s->last_cursor = -1; s->same_cursor = 0;
-  } else {
-    int64_t c = (int64_t)pg.cursor->valuedouble;
-    if (c == s->last_cursor && ++s->same_cursor > 2) { rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull of %s does not advance its cursor", t->e->name); goto done; }
-    s->last_cursor = c;
-  }
-done:
-  cJSON_Delete(root);
-  return rc;
+  pg.more = cJSON_IsTrue(more);
+  pg.item = pg.objects ? pg.objects->child : NULL;
+  pg.count = pg.objects ? cJSON_GetArraySize(pg.objects) : 0;
+  if ((rc = check_page(s, &pg)) != FERRY_OK) { cJSON_Delete(root); return rc == FERRY_NOMEM ? rc : FERRY_SYNC_PROTOCOL; }
+  s->page = pg;
+  return ferry__sync_pull_step(s);
 }
-

@@ -17,6 +17,7 @@
 #define PUSH_BYTES (4u << 20)   /* a push body aims at this size: well under the server limit (16 MiB by default) */
 #define PULL_BYTES (4u << 20)   /* a pull page asks for at most this many bytes */
 #define PULL_LIMIT 5000
+#define APPLY_SLICE 1000        /* objects of a pull page applied per transaction (0: the whole page) */
 #define MAX_FILTER 1000
 
 typedef enum { P_IDLE, P_MODEL, P_PUSH, P_PULL, P_VERIFY, P_DONE, P_FAILED } phase;
@@ -33,6 +34,18 @@ typedef struct pull_target {
   const ferry__entity *e;
   char **ids; int nids;  /* a pull by ids (db.sync({ objects }) or refresh) */
 } pull_target;
+
+/* A pull page being applied, a slice of objects per transaction; the last
+ * slice also applies the removals and moves the cursor. */
+typedef struct pull_page {
+  cJSON *root;           /* the parsed reply (owned), NULL when no page is in progress */
+  const ferry__entity *e;
+  cJSON *objects, *removed, *cursor;
+  int by_ids, more;
+  cJSON *item;           /* the first object not applied yet */
+  int next, count;       /* objects applied so far, objects in the page */
+  int64_t before;        /* pulled + removed when the page began */
+} pull_page;
 
 struct ferry_sync {
   ferry_db *db;
@@ -55,6 +68,8 @@ struct ferry_sync {
   /* pull */
   pull_target *targets; int ntargets, cur_target;
   int64_t last_cursor; int same_cursor;
+  pull_page page;        /* the page being applied (page.root != NULL) */
+  int apply_slice;       /* APPLY_SLICE unless set */
   int deferred_rc; char *deferred_msg;
   /* verify */
   int verify, verified, resyncs;
@@ -132,7 +147,12 @@ int ferry__sync_apply_server_values(ferry_sync *s, const ferry__entity *e, const
 /* ---- pull.c ---- */
 int ferry__sync_plan_pulls(ferry_sync *s);
 int ferry__sync_build_pull(ferry_sync *s, ferry_request *req);
+/* Checks a pull reply whole and applies its first slice. */
 int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len);
+/* Applies the next slice of the page in progress (a no-op without one). */
+int ferry__sync_pull_step(ferry_sync *s);
+/* Forgets the page in progress (what it applied stays; its cursor did not move). */
+void ferry__sync_free_page(ferry_sync *s);
 void ferry__sync_free_targets(ferry_sync *s);
 
 /* ---- guard.c ---- */

@@ -1,4 +1,4 @@
-// The local API of DESIGN.md §1 on memory storage: values, parameters,
+// The local API (README, Use) on memory storage: values, parameters,
 // transactions, errors and events.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Shared setup for the sync suites: the DESIGN.md example model, a server
+// Shared setup for the sync suites: the example model of the README, a server
 // behind a fault proxy, and clients on file storage.
 import path from 'node:path';
 import { open } from '../../bindings/index.js';

@@ -1,6 +1,6 @@
 // Two clients and the reference server on 127.0.0.1: offline changes reach
 // the other device, concurrent edits follow the conflict policy, and the
-// sync modes download and upload what DESIGN.md §2 says.
+// sync modes download and upload what the README's table says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rejection } from './helpers.js';
@@ -309,6 +309,36 @@ test('model_change_should_migrate_local_tables_and_keep_pending_changes', async 
     await b.sync();
     assert.deepEqual(await b.query("SELECT note FROM Visit WHERE id = 'v1'"), [{ note: 'pending across the change' }]);
     assert.deepEqual(await b.query('SELECT name FROM Region'), [{ name: 'North' }]);
+  } finally {
+    await w.stop();
+  }
+});
+
+test('queries_during_a_large_pull_should_run_between_its_slices', async () => {
+  // A pull page of 3,000 objects goes in slices of 500, each its own
+  // transaction and its own call in the database's queue: a query made
+  // meanwhile waits for one slice, not the whole page, and sees whole slices.
+  const w = await startWorld('slices');
+  try {
+    const a = await w.client('a', { pullSlice: 500 });
+    await a.sync();   // the model and its tables
+    await w.srv.write('Region', Array.from({ length: 3000 }, (_, i) => ({ id: `r${String(i).padStart(4, '0')}`, name: `Region ${i}` })));
+    const seen = new Set();
+    let done = false;
+    const syncing = a.sync().finally(() => { done = true; });
+    while (!done) {
+      const [{ n }] = await a.query('SELECT count(*) AS n FROM Region');
+      seen.add(n);
+      await new Promise((resolve) => setImmediate(resolve));   // as an app's events would: I/O goes on
+    }
+    const r = await syncing;
+    assert.equal(r.pulled, 3000);
+    const partial = [...seen].filter((n) => n > 0 && n < 3000);
+    assert.ok(partial.length > 0, `a query ran between slices (counts seen: ${[...seen].sort((x, y) => x - y)})`);
+    assert.ok(partial.every((n) => n % 500 === 0), `queries see whole slices only (${partial})`);
+    const [{ n }] = await a.query('SELECT count(*) AS n FROM Region');
+    assert.equal(n, 3000);
+    await assert.rejects(w.client('b', { pullSlice: -1 }), { code: 'type' });
   } finally {
     await w.stop();
   }
