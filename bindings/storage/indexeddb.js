@@ -115,7 +115,7 @@ export async function openIndexedDB(core, name, opts = {}) {
       request(tx.objectStore('pages').getAll()),
       request(tx.objectStore('meta').get('size')),
     ]);
-    const store = new IdbStore(idb, keys, values, size || 0, opts.faults, opts.maxIndexedDBBytes);
+    const store = new IdbStore(idb, keys, values, size || 0, opts.faults, Math.min(opts.maxIndexedDBBytes || MAX_BYTES, MAX_BYTES));
     const created = keys.length === 0;
     const handle = core.openJsStore(`indexeddb:${name}`, store, opts.cacheSize || 0);
     return {
