@@ -3,17 +3,19 @@
  * A commit appends one record to the log and syncs it: the record is the
  * commit point. A record carries the log's salt, a sequence number, the new
  * database size, the changed blocks and a checksum of all of it, so a torn
- * or stale record is recognised and ignored on replay. Once the log passes
- * its bound, its records are copied into the main file, the main file is
- * synced, and the log starts over with a new salt. Opening replays the log
- * the same way, so a crash at any point leaves the last synced record as the
- * state that is read.
+ * or stale record is recognised and ignored when the log is scanned. Once
+ * the log passes its bound (at a commit), the latest copy of each block in
+ * it is copied into the main file, the main file is synced, and the log
+ * starts over with a new salt.
  *
- * Opening reads no data into memory: it scans the log's record headers and
- * checksums and builds an index (block -> offset of its latest committed
- * copy in the log); a read comes from the log through the index, else from
- * the main file. The index follows each appended record and empties when a
- * checkpoint starts the log over, so its size is bounded by the log's.
+ * Opening reads no data into memory: it scans the log's records up to the
+ * first that is not whole (headers and checksums, streamed) and builds an
+ * index (block -> offset of its latest committed copy in the log), so a
+ * crash at any point leaves the last synced record as the state that is
+ * read. A read comes from the log through the index, else from the main
+ * file (zeros past what a record cut off). The index follows each appended
+ * record and empties when a checkpoint starts the log over, so its size is
+ * bounded by the log's; open time grows with the log, not the database.
  *
  * A checkpoint that fails leaves nothing the store relies on changed: until
  * the main file is synced the log holds every record, the store keeps the
