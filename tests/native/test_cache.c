@@ -281,6 +281,54 @@ static void opening_a_large_database_should_read_only_the_log_not_the_database(v
   ferry_db_close(db);
 }
 
+/* The VFS alone, as SQLite's pager drives it, without the journal rollback
+ * SQLite runs after a failed commit: the image itself must fall back to the
+ * store's last commit, for blocks that were cached and those that were not. */
+static void failed_commit_should_put_the_image_back_without_sqlite_rollback(void) {
+  const char *path = temp_db_path("cache-vfs");
+  fault_store *f = file_store(path, 0);
+  CHECK(f);
+  CHECK_RC(sqlite3_initialize(), SQLITE_OK);
+  ferry__image *img = NULL;
+  char err[300];
+  CHECK_RC(ferry__vfs_attach("cache-vfs", &f->base, 16 * 1024, &img, err, sizeof err), FERRY_OK);
+  sqlite3_vfs *vfs = sqlite3_vfs_find(FERRY_VFS_NAME);
+  sqlite3_file *file = calloc(1, (size_t)vfs->szOsFile);
+  int flags = 0;
+  CHECK_RC(vfs->xOpen(vfs, "cache-vfs", file, SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &flags), SQLITE_OK);
+  static uint8_t blk[FERRY_BLOCK], got[FERRY_BLOCK];
+  for (int i = 0; i < 10; i++) {
+    memset(blk, 'A' + i, sizeof blk);
+    CHECK_RC(file->pMethods->xWrite(file, blk, FERRY_BLOCK, (sqlite3_int64)i * FERRY_BLOCK), SQLITE_OK);
+  }
+  CHECK_RC(file->pMethods->xSync(file, 0), SQLITE_OK);
+  /* Block 3 is read (cached) before it changes; 2, 4 and 5 are not. */
+  CHECK_RC(file->pMethods->xRead(file, got, FERRY_BLOCK, 3 * FERRY_BLOCK), SQLITE_OK);
+  memset(blk, 'z', sizeof blk);
+  for (int i = 2; i < 6; i++) CHECK_RC(file->pMethods->xWrite(file, blk, FERRY_BLOCK, (sqlite3_int64)i * FERRY_BLOCK), SQLITE_OK);
+  CHECK_RC(file->pMethods->xWrite(file, blk, 100, 12 * FERRY_BLOCK + 50), SQLITE_OK);   /* grows the file */
+  f->fail_next = 1;
+  CHECK(file->pMethods->xSync(file, 0) != SQLITE_OK);
+  sqlite3_int64 size = 0;
+  CHECK_RC(file->pMethods->xFileSize(file, &size), SQLITE_OK);
+  CHECK(size == 10 * FERRY_BLOCK);
+  for (int i = 0; i < 10; i++) {
+    CHECK_RC(file->pMethods->xRead(file, got, FERRY_BLOCK, (sqlite3_int64)i * FERRY_BLOCK), SQLITE_OK);
+    memset(blk, 'A' + i, sizeof blk);
+    if (memcmp(got, blk, FERRY_BLOCK) != 0) fprintf(stderr, "  block %d reads '%c'\n", i, got[0]);
+    CHECK(memcmp(got, blk, FERRY_BLOCK) == 0);
+  }
+  /* and the next commit goes through */
+  memset(blk, 'q', sizeof blk);
+  CHECK_RC(file->pMethods->xWrite(file, blk, FERRY_BLOCK, 4 * FERRY_BLOCK), SQLITE_OK);
+  CHECK_RC(file->pMethods->xSync(file, 0), SQLITE_OK);
+  CHECK_RC(file->pMethods->xRead(file, got, FERRY_BLOCK, 4 * FERRY_BLOCK), SQLITE_OK);
+  CHECK(got[0] == 'q' && got[FERRY_BLOCK - 1] == 'q');
+  CHECK_RC(file->pMethods->xClose(file), SQLITE_OK);
+  free(file);
+  ferry__vfs_detach(img);
+}
+
 int main(void) {
   RUN(scan_larger_than_the_cache_should_keep_cached_bytes_within_the_bound);
   RUN(cache_larger_than_the_database_should_read_each_block_once);
@@ -290,5 +338,6 @@ int main(void) {
   RUN(reads_after_checkpoints_should_see_every_commit);
   RUN(memory_store_should_keep_its_blocks_past_the_cache);
   RUN(opening_a_large_database_should_read_only_the_log_not_the_database);
+  RUN(failed_commit_should_put_the_image_back_without_sqlite_rollback);
   return CHECK_DONE();
 }
