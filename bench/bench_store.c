@@ -63,9 +63,16 @@ typedef struct counted {
   bench_store_stats *stats;
 } counted;
 
-static int c_load(ferry_store *s, ferry_block_cb cb, void *arg, int64_t *size) {
+static int c_open(ferry_store *s, int64_t *size) {
   counted *c = (counted *)s;
-  int rc = c->inner->m->load(c->inner, cb, arg, size);
+  int rc = c->inner->m->open(c->inner, size);
+  if (rc != FERRY_OK) memcpy(s->errmsg, c->inner->errmsg, sizeof s->errmsg);
+  return rc;
+}
+
+static int c_read(ferry_store *s, uint32_t no, uint8_t *buf) {
+  counted *c = (counted *)s;
+  int rc = c->inner->m->read(c->inner, no, buf);
   if (rc != FERRY_OK) memcpy(s->errmsg, c->inner->errmsg, sizeof s->errmsg);
   return rc;
 }
@@ -88,7 +95,7 @@ static void c_close(ferry_store *s) {
   free(c);
 }
 
-static const ferry_store_methods counted_methods = { c_load, c_commit, c_close };
+static const ferry_store_methods counted_methods = { c_open, c_read, c_commit, c_close };
 
 /* ---- files ----------------------------------------------------------------- */
 #ifdef __EMSCRIPTEN__

@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
   /* No SQLite call before speedtest1's own sqlite3_config/initialize. */
   ferry__image *img = NULL;
   char err[300];
-  int rc = ferry__vfs_attach(name, store, &img, err, sizeof err);
+  int rc = ferry__vfs_attach(name, store, 0, &img, err, sizeof err);   /* 0: the default page cache */
   if (rc != FERRY_OK) { fprintf(stderr, "bench: %s\n", err); return 1; }
 
   double c0 = bench_cpu_ms();

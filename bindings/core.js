@@ -115,14 +115,15 @@ export class Core {
     }
   }
   openMemory(name) { return this.open(name, (n, out) => this.M._fg_open_memory(n, out)); }
-  openFiles(name, mainFile, logFile, checkpointBytes = 0) {
+  /** cacheSize: bytes of clean pages kept in memory (0: the core's default, 4 MiB). */
+  openFiles(name, mainFile, logFile, checkpointBytes = 0, cacheSize = 0) {
     const mainId = this.host.addFile(mainFile);
     const logId = this.host.addFile(logFile);
-    return this.open(name, (n, out) => this.M._fg_open_files(n, mainId, logId, checkpointBytes, out));
+    return this.open(name, (n, out) => this.M._fg_open_files(n, mainId, logId, checkpointBytes, cacheSize, out));
   }
-  openJsStore(name, store) {
+  openJsStore(name, store, cacheSize = 0) {
     const id = this.host.addStore(store);
-    return this.open(name, (n, out) => this.M._fg_open_js_store(n, id, out));
+    return this.open(name, (n, out) => this.M._fg_open_js_store(n, id, cacheSize, out));
   }
   close(db) { this.M._ferry_db_close(db); }
 

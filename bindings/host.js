@@ -6,7 +6,7 @@ import { rcOfCode, storageCode } from './errors.js';
 export class Host {
   constructor() {
     this.files = new Map();     // id -> { read(u8, off), write(u8, off), size(), truncate(n), sync(), close() }
-    this.stores = new Map();    // id -> { count(), block(k), size(), commit(blocks, size), close() }
+    this.stores = new Map();    // id -> { read(no) -> Uint8Array|undefined, size(), commit(blocks, size), close() }
     this.nextId = 1;
     this.lastError = null;
     this.module = null;
@@ -41,15 +41,18 @@ export class Host {
     try { f && f.close(); } catch (e) { this.fail(e); }
   }
 
-  storeCount(id) { return this.stores.get(id).count(); }
-  storeBlock(id, k, ptr) {
+  /** Copies block `no` of the store's last commit to ptr (zeros when it holds none). */
+  storeRead(id, no, ptr) {
     try {
-      const { no, data } = this.stores.get(id).block(k);
-      this.heap().set(data, ptr);
-      return no;
-    } catch (e) { this.fail(e); return -1; }
+      const data = this.stores.get(id).read(no);
+      const heap = this.heap();
+      if (data) heap.set(data, ptr); else heap.fill(0, ptr, ptr + 4096);
+      return 0;
+    } catch (e) { return this.fail(e); }
   }
-  storeSize(id) { return this.stores.get(id).size(); }
+  storeSize(id) {
+    try { return this.stores.get(id).size(); } catch (e) { return -this.fail(e); }
+  }
   storeCommit(id, ptr, n, size) {
     try {
       const heap = this.heap();

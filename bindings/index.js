@@ -64,6 +64,7 @@ export async function deleteDatabase(name, options = {}) {
  * Opens (or creates) the database `name` on the device.
  * @param {object} options name, storage ('auto'|'opfs'|'indexeddb'|'memory'|'file'),
  *   path (file storage), server, fetch, headers, busyTimeout (ms to wait for another writer),
+ *   cacheSize (bytes of database pages kept in memory; default 4 MiB; 'memory' storage ignores it),
  *   worker (default true: in a window, run the database in a dedicated worker shared by all tabs)
  * @returns {Promise<Database>}
  */
@@ -75,6 +76,9 @@ export async function open(options = {}) {
   }
   if (!STORAGES.has(opts.storage)) {
     throw new FerryError('misuse', `unknown storage '${opts.storage}'; use ${[...STORAGES].join(', ')}`);
+  }
+  if (opts.cacheSize !== undefined && !(Number.isSafeInteger(opts.cacheSize) && opts.cacheSize >= 0)) {
+    throw new FerryError('misuse', `open() option cacheSize is a number of bytes >= 0 (got ${String(opts.cacheSize)})`);
   }
   if (opts.storage !== 'memory' && opts.worker !== false && sharedAvailable()
       && !LOCAL_ONLY.some((k) => opts[k] !== undefined)) {

@@ -28,11 +28,8 @@ EM_JS(int, js_file_sync, (int id), {
 EM_JS(void, js_file_close, (int id), {
   Module['ferryHost'].fileClose(id);
 });
-EM_JS(int, js_store_count, (int id), {
-  return Module['ferryHost'].storeCount(id);
-});
-EM_JS(int, js_store_block, (int id, int k, void *buf), {
-  return Module['ferryHost'].storeBlock(id, k, buf);
+EM_JS(int, js_store_read, (int id, int no, void *buf), {
+  return Module['ferryHost'].storeRead(id, no >>> 0, buf);
 });
 EM_JS(double, js_store_size, (int id), {
   return Module['ferryHost'].storeSize(id);
@@ -93,22 +90,20 @@ static ferry_file *js_file_new(int id) {
 }
 
 /* ---- a store whose pages JS keeps (IndexedDB) ---------------------------- */
-/* JS loads every page before open and receives each commit as one batch,
- * which it writes in one IndexedDB transaction before the API call resolves. */
+/* IndexedDB has no synchronous reads, so JS loads every page before open and
+ * keeps them (outside wasm memory); the core reads them on demand from there
+ * and hands each commit over as one batch, which JS writes in one IndexedDB
+ * transaction before the API call resolves. */
 typedef struct js_store { ferry_store base; int id; } js_store;
 
-static int js_load(ferry_store *s, ferry_block_cb cb, void *arg, int64_t *size) {
-  int id = ((js_store *)s)->id;
-  uint8_t *blk = malloc(FERRY_BLOCK);
-  if (!blk) return FERRY_NOMEM;
-  int n = js_store_count(id), rc = FERRY_OK;
-  for (int k = 0; k < n && rc == FERRY_OK; k++) {
-    int no = js_store_block(id, k, blk);
-    rc = no < 0 ? FERRY_CORRUPT : cb(arg, (uint32_t)no, blk);
-  }
-  free(blk);
-  *size = (int64_t)js_store_size(id);
-  return rc;
+static int js_open(ferry_store *s, int64_t *size) {
+  double n = js_store_size(((js_store *)s)->id);
+  if (n < 0) return (int)-n;
+  *size = (int64_t)n;
+  return FERRY_OK;
+}
+static int js_read(ferry_store *s, uint32_t no, uint8_t *buf) {
+  return js_store_read(((js_store *)s)->id, (int)no, buf);
 }
 static int js_commit(ferry_store *s, const ferry_block *b, size_t n, int64_t size) {
   return js_store_commit(((js_store *)s)->id, b, (int)n, (double)size);
@@ -117,9 +112,10 @@ static void js_close(ferry_store *s) {
   js_store_close(((js_store *)s)->id);
   free(s);
 }
-static const ferry_store_methods js_store_methods = { js_load, js_commit, js_close };
+static const ferry_store_methods js_store_methods = { js_open, js_read, js_commit, js_close };
 
 /* ---- entry points ---------------------------------------------------------- */
+/* cache_bytes: clean blocks the database may cache (0: the default). */
 EMSCRIPTEN_KEEPALIVE int fg_open_memory(const char *name, ferry_db **out) {
   ferry_store *s = NULL;
   int rc = ferry_store_memory_open(&s);
@@ -128,7 +124,7 @@ EMSCRIPTEN_KEEPALIVE int fg_open_memory(const char *name, ferry_db **out) {
 }
 
 EMSCRIPTEN_KEEPALIVE int fg_open_files(const char *name, int main_id, int log_id,
-                                       double checkpoint_bytes, ferry_db **out) {
+                                       double checkpoint_bytes, double cache_bytes, ferry_db **out) {
   *out = NULL;
   ferry_file *m = js_file_new(main_id), *l = js_file_new(log_id);
   if (!m || !l) {
@@ -139,16 +135,16 @@ EMSCRIPTEN_KEEPALIVE int fg_open_files(const char *name, int main_id, int log_id
   ferry_store *s = NULL;
   int rc = ferry_store_log_open(&s, m, l, (int64_t)checkpoint_bytes);
   if (rc != FERRY_OK) return rc;
-  return ferry_db_open(out, name, s);
+  return ferry_db_open_cached(out, name, s, (int64_t)cache_bytes);
 }
 
-EMSCRIPTEN_KEEPALIVE int fg_open_js_store(const char *name, int store_id, ferry_db **out) {
+EMSCRIPTEN_KEEPALIVE int fg_open_js_store(const char *name, int store_id, double cache_bytes, ferry_db **out) {
   *out = NULL;
   js_store *s = calloc(1, sizeof *s);
   if (!s) { js_store_close(store_id); return FERRY_NOMEM; }
   s->base.m = &js_store_methods;
   s->id = store_id;
-  return ferry_db_open(out, name, &s->base);
+  return ferry_db_open_cached(out, name, &s->base, (int64_t)cache_bytes);
 }
 
 /* Writes changes and last insert rowid of the last run into out[0..1]. */

@@ -110,6 +110,10 @@ static int fail_sqlite(ferry_db *db, int src) {
 }
 
 int ferry_db_open(ferry_db **out, const char *name, ferry_store *store) {
+  return ferry_db_open_cached(out, name, store, 0);
+}
+
+int ferry_db_open_cached(ferry_db **out, const char *name, ferry_store *store, int64_t cache_bytes) {
   *out = NULL;
   ferry_db *db = calloc(1, sizeof *db);
   if (!db) { ferry_store_close(store); return FERRY_NOMEM; }
@@ -121,7 +125,7 @@ int ferry_db_open(ferry_db **out, const char *name, ferry_store *store) {
   int rc = sqlite3_initialize();
   if (rc != SQLITE_OK) { ferry_store_close(store); return fail(db, map_sqlite(rc), "SQLite failed to start"); }
   char err[400];
-  rc = ferry__vfs_attach(name, store, &db->img, err, sizeof err);
+  rc = ferry__vfs_attach(name, store, cache_bytes, &db->img, err, sizeof err);
   if (rc != FERRY_OK) return fail(db, rc, "%s", err);
   rc = sqlite3_open_v2(name, &db->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                        SQLITE_OPEN_EXRESCODE, FERRY_VFS_NAME);
@@ -170,6 +174,7 @@ int ferry_db_in_transaction(const ferry_db *db) {
 int64_t ferry_db_changes(const ferry_db *db) { return db ? db->changes : 0; }
 int64_t ferry_db_last_rowid(const ferry_db *db) { return db ? db->last_rowid : 0; }
 void *ferry_db_sqlite(ferry_db *db) { return db ? db->sq : NULL; }
+void ferry__db_vfs_stats(ferry_db *db, ferry_vfs_stats *out) { ferry__vfs_stats(db->img, out); }
 
 /* ---- parameters --------------------------------------------------------- */
 

@@ -12,4 +12,9 @@ typedef const char *(*ferry__guard_fn)(void *arg, int action, const char *a1, co
 /* Installs the guard app statements are checked against (NULL: none). */
 void ferry__db_set_guard(ferry_db *db, ferry__guard_fn fn, void *arg);
 
+/* The VFS counters of db's image (cache, reads, commits) into *out, the
+ * caller's; for tests and benchmarks. */
+struct ferry_vfs_stats;
+void ferry__db_vfs_stats(ferry_db *db, struct ferry_vfs_stats *out);
+
 #endif

@@ -32,6 +32,7 @@ int ferry_errcount(void);
 typedef struct ferry_store ferry_store;   /* function table in store.h */
 
 /* A store that keeps pages in memory only: durable for the process lifetime.
+ * It holds every block itself; the database caches nothing in front of it.
  * Caller owns the result; it is released by ferry_db_close (or ferry_store_close). */
 int ferry_store_memory_open(ferry_store **out);
 /* Releases a store that was not handed to a database. NULL is a no-op. */
@@ -44,6 +45,10 @@ typedef struct ferry_db ferry_db;
  * in every case (it is closed on failure). On failure *out may still be set
  * to a handle carrying the error message: read ferry_errmsg, then close it. */
 int ferry_db_open(ferry_db **out, const char *name, ferry_store *store);
+/* As ferry_db_open, caching up to `cache_bytes` of the store's blocks in
+ * memory (0: the default, 4 MiB; negative: none). Memory for the database
+ * is this cache, the open transaction's changes and SQLite's own cache. */
+int ferry_db_open_cached(ferry_db **out, const char *name, ferry_store *store, int64_t cache_bytes);
 /* Closes the database and its store (every commit has already reached the
  * store). NULL is a no-op. */
 void ferry_db_close(ferry_db *db);

@@ -1,8 +1,9 @@
 /* Page stores: where a database's bytes are kept between commits.
- * The VFS (vfs.c) keeps the whole database image in memory as fixed-size
- * blocks and hands each commit to the store as one batch; a store makes the
- * batch durable atomically: after a crash the store holds either all of it
- * or none of it. Stores are function tables so tests can inject faults. */
+ * The VFS (vfs.c) reads blocks from the store on demand, keeps a bounded
+ * cache of them and the open transaction's changes, and hands each commit to
+ * the store as one batch; a store makes the batch durable atomically: after a
+ * crash the store holds either all of it or none of it. Stores are function
+ * tables so tests can inject faults. */
 #ifndef FERRY_STORE_H
 #define FERRY_STORE_H
 
@@ -15,23 +16,31 @@ typedef struct ferry_block {
   const uint8_t *data;    /* FERRY_BLOCK bytes, owned by the caller */
 } ferry_block;
 
-/* Receives one stored block while a store loads; `data` is FERRY_BLOCK bytes
- * owned by the store, valid during the call only. Returns a ferry code. */
-typedef int (*ferry_block_cb)(void *arg, uint32_t no, const uint8_t *data);
-
 typedef struct ferry_store_methods {
-  /* Reports every stored block through put_cb and the file size through
-   * *size. Called once, before any commit. */
-  int (*load)(ferry_store *s, ferry_block_cb put_cb, void *arg, int64_t *size);
+  /* Recovers the store (finds its last durable commit) and reports the
+   * committed file size through *size. Called once, before any read or
+   * commit; its cost must not grow with the database size (a store may
+   * scan a bounded log, never the whole image). */
+  int (*open)(ferry_store *s, int64_t *size);
+  /* Copies the last committed content of block `no` into buf (FERRY_BLOCK
+   * bytes, owned by the caller). A block never written, or at or past the
+   * committed size since it was last cut off, reads as zeros. The store
+   * never sees uncommitted data: the VFS keeps it. */
+  int (*read)(ferry_store *s, uint32_t no, uint8_t *buf);
   /* Makes `n` blocks and the new file size durable as one atomic batch.
-   * Blocks at or beyond `size` may be dropped by the store. On failure the
+   * Blocks at or beyond `size` are dropped by the store (they read as zeros
+   * if the file grows again). `blocks` stays the caller's. On failure the
    * store still holds exactly the previous batch. */
   int (*commit)(ferry_store *s, const ferry_block *blocks, size_t n, int64_t size);
   /* Releases the store; further calls are invalid. */
   void (*close)(ferry_store *s);
 } ferry_store_methods;
 
-#define FERRY_STORE_VOLATILE 1  /* keeps nothing beyond the process: the VFS skips change tracking */
+/* Reads cost no more than a cache hit (the store keeps its blocks in this
+ * process's memory): the VFS caches nothing in front of it. */
+#define FERRY_STORE_NOCACHE 1
+
+#define FERRY_CACHE_DEFAULT ((int64_t)4 << 20)  /* bytes of clean blocks the VFS caches by default */
 
 struct ferry_store {
   const ferry_store_methods *m;
@@ -57,8 +66,9 @@ typedef struct ferry_file_methods {
 struct ferry_file { const ferry_file_methods *m; };
 
 /* A durable store over two files: `main` holds the database image (a plain
- * SQLite file after each checkpoint), `log` a checksummed commit log that is
- * replayed on open and checkpointed into `main`. Takes ownership of both
+ * SQLite file after each checkpoint), `log` a checksummed commit log whose
+ * records are indexed at open and read in place, and checkpointed into
+ * `main` once the log passes its bound. Takes ownership of both
  * files in every case. `checkpoint_bytes` (0 = default 4 MiB) bounds the log. */
 int ferry_store_log_open(ferry_store **out, ferry_file *main, ferry_file *log,
                          int64_t checkpoint_bytes);

@@ -3,11 +3,19 @@
  * A commit appends one record to the log and syncs it: the record is the
  * commit point. A record carries the log's salt, a sequence number, the new
  * database size, the changed blocks and a checksum of all of it, so a torn
- * or stale record is recognised and ignored on replay. Once the log passes
- * its bound, its records are copied into the main file, the main file is
- * synced, and the log starts over with a new salt. Opening replays the log
- * the same way, so a crash at any point leaves the last synced record as the
- * state that is loaded.
+ * or stale record is recognised and ignored when the log is scanned. Once
+ * the log passes its bound (at a commit), the latest copy of each block in
+ * it is copied into the main file, the main file is synced, and the log
+ * starts over with a new salt.
+ *
+ * Opening reads no data into memory: it scans the log's records up to the
+ * first that is not whole (headers and checksums, streamed) and builds an
+ * index (block -> offset of its latest committed copy in the log), so a
+ * crash at any point leaves the last synced record as the state that is
+ * read. A read comes from the log through the index, else from the main
+ * file (zeros past what a record cut off). The index follows each appended
+ * record and empties when a checkpoint starts the log over, so its size is
+ * bounded by the log's; open time grows with the log, not the database.
  *
  * A checkpoint that fails leaves nothing the store relies on changed: until
  * the main file is synced the log holds every record, the store keeps the
@@ -34,6 +42,11 @@ typedef struct log_store {
   int64_t log_end;        /* where the next record goes */
   int64_t checkpoint_bytes;
   int stale;              /* main holds every record; the log must start over first */
+  int64_t size;           /* committed database size */
+  int64_t main_limit;     /* main's bytes from here on are cut off by a record: zeros */
+  uint32_t *ikey;         /* index: block number + 1 (0: empty slot) */
+  int64_t *ioff;          /* index: offset of the block's latest copy in the log */
+  uint32_t icap, icount;
   uint8_t *rec; size_t rec_cap;
 } log_store;
 
@@ -93,6 +106,8 @@ static int reserve(log_store *s, size_t n) {
   return FERRY_OK;
 }
 
+static void index_clear(log_store *s);
+
 /* Starts an empty log with a fresh salt. On failure the store's view of the
  * log (salt, sequence, end) stays as it was: the header on disk may then
  * hold either salt, or be torn, which a load reads as a log with no record
@@ -112,13 +127,95 @@ static int log_reset(log_store *s) {
   s->seq = 1;
   s->log_end = LOG_HDR;
   s->stale = 0;
+  index_clear(s);
   return FERRY_OK;
 }
 
-/* Reads the record at `off` into s->rec if it is whole, of this generation
- * and numbered `seq`; *len receives its total length, or 0 when there is no
- * such record (the end of the log, a torn or a stale record). */
-static int read_record(log_store *s, int64_t off, int64_t file_size, uint64_t seq, rec_hdr *h, size_t *len) {
+/* ---- the index ---------------------------------------------------------- */
+
+static uint32_t islot(const log_store *s, uint32_t no) {
+  uint32_t h = (no * 2654435761u) & (s->icap - 1);
+  while (s->ikey[h] && s->ikey[h] != no + 1) h = (h + 1) & (s->icap - 1);
+  return h;
+}
+
+static int64_t index_get(const log_store *s, uint32_t no) {
+  if (!s->icap) return -1;
+  uint32_t h = islot(s, no);
+  return s->ikey[h] ? s->ioff[h] : -1;
+}
+
+/* Room for `more` new entries at a load factor of at most one half, so that
+ * index_put after a durable commit cannot fail. */
+static int index_reserve(log_store *s, size_t more) {
+  if ((size_t)s->icount + more <= s->icap / 2) return FERRY_OK;
+  uint64_t cap = s->icap ? s->icap : 256;
+  while (cap / 2 < (uint64_t)s->icount + more) cap *= 2;
+  if (cap > (1u << 31)) return FERRY_NOMEM;
+  uint32_t *k = calloc((size_t)cap, sizeof *k);
+  int64_t *o = malloc((size_t)cap * sizeof *o);
+  if (!k || !o) { free(k); free(o); return FERRY_NOMEM; }
+  uint32_t *ok = s->ikey; int64_t *oo = s->ioff; uint32_t ocap = s->icap;
+  s->ikey = k; s->ioff = o; s->icap = (uint32_t)cap;
+  for (uint32_t i = 0; i < ocap; i++) {
+    if (!ok[i]) continue;
+    uint32_t h = islot(s, ok[i] - 1);
+    s->ikey[h] = ok[i]; s->ioff[h] = oo[i];
+  }
+  free(ok); free(oo);
+  return FERRY_OK;
+}
+
+static void index_put(log_store *s, uint32_t no, int64_t off) {
+  uint32_t h = islot(s, no);
+  if (!s->ikey[h]) { s->ikey[h] = no + 1; s->icount++; }
+  s->ioff[h] = off;
+}
+
+/* A record that shrinks the database cuts off every block past its end,
+ * in the log and in the main file alike. */
+static void index_cut(log_store *s, int64_t size) {
+  if (size < s->main_limit) s->main_limit = size;
+  uint32_t cap = s->icap;
+  uint32_t *ok = s->ikey; int64_t *oo = s->ioff;
+  int any = 0;
+  for (uint32_t i = 0; i < cap; i++) if (ok[i] && (int64_t)(ok[i] - 1) * FERRY_BLOCK >= size) { any = 1; break; }
+  if (!any) return;
+  /* Reinserting into the same table (cleared) keeps probing chains right. */
+  uint32_t *k = malloc((size_t)cap * sizeof *k);
+  int64_t *o = malloc((size_t)cap * sizeof *o);
+  if (k && o) {
+    memcpy(k, ok, (size_t)cap * sizeof *k); memcpy(o, oo, (size_t)cap * sizeof *o);
+    memset(ok, 0, (size_t)cap * sizeof *ok);
+    s->icount = 0;
+    for (uint32_t i = 0; i < cap; i++)
+      if (k[i] && (int64_t)(k[i] - 1) * FERRY_BLOCK < size) index_put(s, k[i] - 1, o[i]);
+  } else {
+    /* Without memory for the copy, mark the entries dead in place: a dead
+     * entry keeps its slot (probing stays right) and reads as cut off. */
+    for (uint32_t i = 0; i < cap; i++)
+      if (ok[i] && (int64_t)(ok[i] - 1) * FERRY_BLOCK >= size) oo[i] = -2;
+  }
+  free(k); free(o);
+}
+
+static void index_clear(log_store *s) {
+  if (s->icap) memset(s->ikey, 0, (size_t)s->icap * sizeof *s->ikey);
+  s->icount = 0;
+  s->main_limit = INT64_MAX;
+}
+
+/* ---- scanning ------------------------------------------------------------ */
+
+typedef struct pend { uint32_t no; int64_t off; } pend;
+
+/* Checks the record at `off`: whole, of this generation, numbered `seq`,
+ * checksum right. Streams its payload through a small buffer; the block
+ * numbers and where their data lies go to *ents (s->rec is the buffer).
+ * *len receives its total length, or 0 when there is no such record (the
+ * end of the log, a torn or a stale record). */
+static int scan_record(log_store *s, int64_t off, int64_t file_size, uint64_t seq, rec_hdr *h,
+                       pend **ents, size_t *cap, size_t *len) {
   *len = 0;
   if (off + REC_HDR > file_size) return FERRY_OK;
   int rc = read_full(s->log, h, sizeof *h, off);
@@ -127,78 +224,69 @@ static int read_record(log_store *s, int64_t off, int64_t file_size, uint64_t se
   if (h->nblocks > (1u << 30) / ENTRY || h->size < 0) return FERRY_OK;
   size_t plen = (size_t)h->nblocks * ENTRY;
   if (off + REC_HDR + (int64_t)plen > file_size) return FERRY_OK;
-  if ((rc = reserve(s, plen ? plen : 1)) != FERRY_OK) return rc;
-  if ((rc = read_full(s->log, s->rec, plen, off + REC_HDR)) != FERRY_OK) return rc;
-  if (rec_sum(h, s->rec, plen) != h->sum) return FERRY_OK;
+  if (h->nblocks > *cap) {
+    pend *p = realloc(*ents, h->nblocks * sizeof *p);
+    if (!p) return FERRY_NOMEM;
+    *ents = p; *cap = h->nblocks;
+  }
+  enum { CHUNK = 64 * 1024 };   /* a multiple of 8: the checksum runs on as over one buffer */
+  if ((rc = reserve(s, CHUNK)) != FERRY_OK) return rc;
+  rec_hdr c = *h;
+  c.sum = 0;
+  uint64_t sum = checksum(0x243F6A8885A308D3ull, (const uint8_t *)&c, sizeof c);
+  for (uint32_t k = 0; k < h->nblocks; k++) (*ents)[k].no = 0;
+  for (size_t at = 0; at < plen; at += CHUNK) {
+    size_t n = plen - at < CHUNK ? plen - at : CHUNK;
+    if ((rc = read_full(s->log, s->rec, n, off + REC_HDR + (int64_t)at)) != FERRY_OK) return rc;
+    sum = checksum(sum, s->rec, n);
+    /* Each entry is its block number (4 bytes) and the block; a number may
+     * straddle two chunks. */
+    for (size_t k = at / ENTRY; k < h->nblocks && k * ENTRY < at + n; k++) {
+      for (size_t b = 0; b < 4; b++) {
+        size_t p = k * ENTRY + b;
+        if (p >= at && p < at + n) (*ents)[k].no |= (uint32_t)s->rec[p - at] << (8 * b);
+      }
+    }
+  }
+  if (sum != h->sum) return FERRY_OK;
+  for (uint32_t k = 0; k < h->nblocks; k++) (*ents)[k].off = off + REC_HDR + (int64_t)k * ENTRY + 4;
   *len = REC_HDR + plen;
   return FERRY_OK;
 }
 
-/* Copies the log's records into the main file, syncs it, and starts a new
- * log. When loading (cb set) the records also go to cb, and the log ends at
- * the first record that is not whole; at a commit the log must hold exactly
- * the synced records up to s->log_end, so finding less is an error, not the
- * end. *size receives the size of the last record (unchanged with none). */
-static int checkpoint(log_store *s, ferry_block_cb cb, void *arg, int64_t *size) {
-  int loading = cb != NULL;
-  int64_t file_size = 0;
-  int rc = s->log->m->size(s->log, &file_size);
-  if (rc != FERRY_OK) return ferry__store_fail(&s->base, rc, "cannot read the commit log's size");
-  int64_t off = LOG_HDR;
-  uint64_t seq = 1;
-  while (loading || off < s->log_end) {
-    rec_hdr h; size_t len;
-    if ((rc = read_record(s, off, file_size, seq, &h, &len)) != FERRY_OK)
+/* Copies the latest copy of every indexed block into the main file, syncs
+ * it, and starts a new log. Main's bytes cut off by a record go first, so
+ * that blocks the database regrew without writing read as zeros. */
+static int checkpoint(log_store *s) {
+  if (s->seq == 1 && !s->stale) return FERRY_OK;
+  int rc;
+  int64_t msize = 0;
+  if ((rc = s->main->m->size(s->main, &msize)) != FERRY_OK)
+    return ferry__store_fail(&s->base, rc, "cannot read the database file's size");
+  if (s->main_limit < msize && (rc = s->main->m->truncate(s->main, s->main_limit)) != FERRY_OK)
+    return ferry__store_fail(&s->base, rc, "cannot write a checkpoint into the database file");
+  if ((rc = reserve(s, FERRY_BLOCK)) != FERRY_OK) return ferry__store_fail(&s->base, rc, "out of memory");
+  for (uint32_t i = 0; i < s->icap; i++) {
+    if (!s->ikey[i] || s->ioff[i] < 0) continue;
+    if ((rc = read_full(s->log, s->rec, FERRY_BLOCK, s->ioff[i])) != FERRY_OK)
       return ferry__store_fail(&s->base, rc, "cannot read the commit log");
-    if (len == 0) {
-      if (loading) break;
-      return ferry__store_fail(&s->base, FERRY_CORRUPT, "commit record %llu no longer reads back from the log",
-                               (unsigned long long)seq);
-    }
-    for (uint32_t k = 0; k < h.nblocks; k++) {
-      const uint8_t *e = s->rec + (size_t)k * ENTRY;
-      uint32_t no; memcpy(&no, e, 4);
-      if ((int64_t)no * FERRY_BLOCK >= h.size) continue;
-      if (cb && (rc = cb(arg, no, e + 4)) != FERRY_OK) return rc;
-      if ((rc = s->main->m->write(s->main, e + 4, FERRY_BLOCK, (int64_t)no * FERRY_BLOCK)) != FERRY_OK)
-        return ferry__store_fail(&s->base, rc, "cannot write a checkpoint into the database file");
-    }
-    *size = h.size;
-    off += len;
-    seq++;
+    if ((rc = s->main->m->write(s->main, s->rec, FERRY_BLOCK, (int64_t)(s->ikey[i] - 1) * FERRY_BLOCK)) != FERRY_OK)
+      return ferry__store_fail(&s->base, rc, "cannot write a checkpoint into the database file");
   }
-  if (!loading && (off != s->log_end || seq != s->seq))
-    return ferry__store_fail(&s->base, FERRY_CORRUPT, "the commit log does not end where its last record did");
-  if (seq > 1) {
-    if ((rc = s->main->m->truncate(s->main, *size)) != FERRY_OK ||
-        (rc = s->main->m->sync(s->main)) != FERRY_OK)
-      return ferry__store_fail(&s->base, rc, "cannot sync the database file at a checkpoint");
-    s->stale = 1;
-  }
-  if (s->stale || file_size != LOG_HDR) return log_reset(s);
-  s->seq = 1;
-  s->log_end = LOG_HDR;
-  return FERRY_OK;
+  if ((rc = s->main->m->truncate(s->main, s->size)) != FERRY_OK ||
+      (rc = s->main->m->sync(s->main)) != FERRY_OK)
+    return ferry__store_fail(&s->base, rc, "cannot sync the database file at a checkpoint");
+  s->stale = 1;
+  return log_reset(s);
 }
 
-static int log_load(ferry_store *base, ferry_block_cb cb, void *arg, int64_t *size) {
+static int log_open(ferry_store *base, int64_t *size) {
   log_store *s = (log_store *)base;
   int64_t msize = 0;
   int rc = s->main->m->size(s->main, &msize);
   if (rc != FERRY_OK) return ferry__store_fail(base, rc, "cannot read the database file's size");
-  uint8_t *blk = malloc(FERRY_BLOCK);
-  if (!blk) return FERRY_NOMEM;
-  for (int64_t off = 0; off < msize; off += FERRY_BLOCK) {
-    size_t want = msize - off < FERRY_BLOCK ? (size_t)(msize - off) : FERRY_BLOCK;
-    memset(blk, 0, FERRY_BLOCK);
-    if ((rc = read_full(s->main, blk, want, off)) != FERRY_OK) {
-      free(blk);
-      return ferry__store_fail(base, rc, "cannot read the database file");
-    }
-    if ((rc = cb(arg, (uint32_t)(off / FERRY_BLOCK), blk)) != FERRY_OK) { free(blk); return rc; }
-  }
-  free(blk);
-  *size = msize;
+  s->size = *size = msize;
+  index_clear(s);
 
   /* Recognise this log's generation by the salt in its header. A header
    * that is not whole is a new log, or one torn while starting over, which
@@ -215,7 +303,51 @@ static int log_load(ferry_store *base, ferry_block_cb cb, void *arg, int64_t *si
   memcpy(&sum, hdr + 16, 8);
   if (magic != LOG_MAGIC || sum != checksum(7, hdr, 16)) return log_reset(s);
   memcpy(&s->salt, hdr + 8, 8);
-  return checkpoint(s, cb, arg, size);
+
+  /* The log ends at the first record that is not whole. */
+  pend *ents = NULL; size_t cap = 0;
+  int64_t off = LOG_HDR;
+  uint64_t seq = 1;
+  for (;;) {
+    rec_hdr h; size_t len;
+    if ((rc = scan_record(s, off, lsize, seq, &h, &ents, &cap, &len)) != FERRY_OK) {
+      free(ents);
+      return ferry__store_fail(base, rc, "cannot read the commit log");
+    }
+    if (len == 0) break;
+    if ((rc = index_reserve(s, h.nblocks)) != FERRY_OK) { free(ents); return ferry__store_fail(base, rc, "out of memory indexing the commit log"); }
+    for (uint32_t k = 0; k < h.nblocks; k++)
+      if ((int64_t)ents[k].no * FERRY_BLOCK < h.size) index_put(s, ents[k].no, ents[k].off);
+    if (h.size < s->size) index_cut(s, h.size);
+    s->size = h.size;
+    off += len;
+    seq++;
+  }
+  free(ents);
+  *size = s->size;
+  s->log_end = off;
+  s->seq = seq;
+  return FERRY_OK;
+}
+
+static int log_read(ferry_store *base, uint32_t no, uint8_t *buf) {
+  log_store *s = (log_store *)base;
+  int64_t at = (int64_t)no * FERRY_BLOCK;
+  if (at >= s->size) { memset(buf, 0, FERRY_BLOCK); return FERRY_OK; }
+  int64_t off = index_get(s, no);
+  int rc;
+  if (off >= 0) {
+    if ((rc = read_full(s->log, buf, FERRY_BLOCK, off)) != FERRY_OK)
+      return ferry__store_fail(base, rc, "cannot read block %u from the commit log", no);
+    return FERRY_OK;
+  }
+  if (off == -2 || at >= s->main_limit) { memset(buf, 0, FERRY_BLOCK); return FERRY_OK; }
+  /* The main file may end before the database does: the rest is zeros. */
+  size_t got = 0;
+  if ((rc = s->main->m->read(s->main, buf, FERRY_BLOCK, at, &got)) != FERRY_OK)
+    return ferry__store_fail(base, rc, "cannot read block %u from the database file", no);
+  if (got < FERRY_BLOCK) memset(buf + got, 0, FERRY_BLOCK - got);
+  return FERRY_OK;
 }
 
 static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, int64_t size) {
@@ -224,6 +356,7 @@ static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, in
   if (s->stale && (rc = log_reset(s)) != FERRY_OK) return rc;
   size_t plen = n * ENTRY;
   rc = reserve(s, REC_HDR + plen);
+  if (rc == FERRY_OK) rc = index_reserve(s, n);
   if (rc != FERRY_OK) return ferry__store_fail(base, rc, "out of memory building a commit");
   uint8_t *p = s->rec + REC_HDR;
   for (size_t k = 0; k < n; k++, p += ENTRY) {
@@ -242,14 +375,17 @@ static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, in
     if (s->log->m->truncate(s->log, s->log_end) == FERRY_OK) (void)s->log->m->sync(s->log);
     return rc;
   }
+  for (size_t k = 0; k < n; k++)
+    if ((int64_t)blocks[k].no * FERRY_BLOCK < size)
+      index_put(s, blocks[k].no, s->log_end + REC_HDR + (int64_t)k * ENTRY + 4);
+  if (size < s->size) index_cut(s, size);
+  s->size = size;
   s->log_end += (int64_t)(REC_HDR + plen);
   s->seq++;
   if (s->log_end > s->checkpoint_bytes) {
     /* The commit is already durable in the log; a failed checkpoint left
-     * the store consistent (see the top) and is retried at the next commit
-     * or open. */
-    int64_t sz = size;
-    (void)checkpoint(s, NULL, NULL, &sz);
+     * the store consistent (see the top) and is retried at the next commit. */
+    (void)checkpoint(s);
     base->errmsg[0] = 0;
   }
   return FERRY_OK;
@@ -260,10 +396,11 @@ static void log_close(ferry_store *base) {
   if (s->main) s->main->m->close(s->main);
   if (s->log) s->log->m->close(s->log);
   free(s->rec);
+  free(s->ikey); free(s->ioff);
   free(s);
 }
 
-static const ferry_store_methods log_methods = { log_load, log_commit, log_close };
+static const ferry_store_methods log_methods = { log_open, log_read, log_commit, log_close };
 
 int ferry_store_log_open(ferry_store **out, ferry_file *main, ferry_file *log,
                          int64_t checkpoint_bytes) {
@@ -276,6 +413,7 @@ int ferry_store_log_open(ferry_store **out, ferry_file *main, ferry_file *log,
   s->base.m = &log_methods;
   s->main = main; s->log = log;
   s->checkpoint_bytes = checkpoint_bytes > 0 ? checkpoint_bytes : 4 << 20;
+  s->main_limit = INT64_MAX;
   *out = &s->base;
   return FERRY_OK;
 }

@@ -1,7 +1,8 @@
-/* ferry's SQLite VFS (internal): each attached database is an in-memory
- * image of blocks loaded from its page store; a commit (xSync, or the end of
- * a write transaction) sends the changed blocks to the store as one batch,
- * and a failed batch reverts the image to the last durable state. */
+/* ferry's SQLite VFS (internal): each attached database is read from its
+ * page store block by block on demand, through a bounded cache of clean
+ * blocks; the open transaction's dirty blocks stay in memory until a commit
+ * (xSync, or the end of a write transaction) sends them to the store as one
+ * batch. A failed batch drops them: the database is the last durable state. */
 #ifndef FERRY_VFS_H
 #define FERRY_VFS_H
 
@@ -14,10 +15,12 @@ typedef struct ferry__image ferry__image;
 /* Registers the VFS with SQLite (idempotent); sqlite3_os_init calls it. */
 int ferry__vfs_register(void);
 
-/* Loads `store` into a new image reachable by SQLite under `name`.
- * Takes ownership of store in every case. FERRY_BUSY if name is attached. */
-int ferry__vfs_attach(const char *name, ferry_store *store, ferry__image **out,
-                      char *err, size_t errlen);
+/* Opens `store` as a new image reachable by SQLite under `name`, caching up
+ * to `cache_bytes` of clean blocks (0: FERRY_CACHE_DEFAULT; negative: none).
+ * Takes ownership of store in every case. FERRY_BUSY if name is attached.
+ * *out is owned by the caller until ferry__vfs_detach. */
+int ferry__vfs_attach(const char *name, ferry_store *store, int64_t cache_bytes,
+                      ferry__image **out, char *err, size_t errlen);
 /* Detaches and frees the image and closes its store. NULL is a no-op. */
 void ferry__vfs_detach(ferry__image *img);
 /* Message of the last failed commit on img ("" if none); owned by img. */
@@ -29,7 +32,12 @@ void ferry__vfs_clear_error(ferry__image *img);
 /* Counters for tests and benchmarks. */
 typedef struct ferry_vfs_stats {
   uint64_t commits, blocks_written, bytes_written;
+  uint64_t reads;           /* blocks read from the store */
+  uint64_t hits, misses, evictions;   /* clean-block cache */
+  uint64_t cached_bytes;    /* now: clean blocks and kept committed copies */
+  uint64_t dirty_blocks;    /* now: blocks of the open transaction */
 } ferry_vfs_stats;
+/* Fills *out (caller's memory). */
 void ferry__vfs_stats(const ferry__image *img, ferry_vfs_stats *out);
 
 #endif

@@ -49,6 +49,10 @@ export interface OpenOptions {
   fetch?: typeof fetch;
   /** Milliseconds to wait while another tab, worker or process has the database open for writing; then 'busy'. Default 2000. */
   busyTimeout?: number;
+  /** Bytes of database pages kept in memory ('opfs', 'file', 'indexeddb'); the rest is read on demand. Default 4 MiB. */
+  cacheSize?: number;
+  /** The largest 'indexeddb' database, in bytes, which keeps its whole image in memory; a commit past it fails with 'too_big'. Default and maximum 1 GiB. */
+  maxIndexedDBBytes?: number;
   /** In a window, run the database in a dedicated worker shared by all tabs of the origin. Default true. */
   worker?: boolean;
   /** Sync at the first open of a database that never synced. Default true. */

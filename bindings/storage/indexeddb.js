@@ -1,11 +1,16 @@
-// 'indexeddb' storage: every page is read at open; each commit becomes one
-// readwrite transaction with strict durability, started after the previous
-// commit's completed, and the API call that made the commit resolves only
-// after its transaction completes.
+// 'indexeddb' storage: IndexedDB cannot be read synchronously (without JSPI
+// or Asyncify), so every page is read at open and kept here, in JS memory
+// outside the wasm heap; the core reads pages from here on demand through
+// its bounded cache. The whole image must fit in memory: a database may
+// grow to MAX_BYTES (1 GiB), and a commit past it fails with 'too_big'
+// (use 'opfs' for more). Each commit becomes one readwrite transaction with
+// strict durability, started after the previous commit's completed, and the
+// API call that made the commit resolves only after its transaction completes.
 import { FerryError, storageCode } from '../errors.js';
 import { acquireWebLock } from './weblock.js';
 
 const BLOCK = 4096;
+export const MAX_BYTES = 1024 * 1024 * 1024;
 
 function request(req) {
   return new Promise((resolve, reject) => {
@@ -35,28 +40,31 @@ function openIdb(factory, dbName) {
 // fail too, and so does every later one, until the database reloads what
 // IndexedDB holds, which is then always exactly a prefix of the commits.
 class IdbStore {
-  constructor(idb, keys, values, size, faults) {
+  constructor(idb, keys, values, size, faults, maxBytes = MAX_BYTES) {
     this.idb = idb;
-    this.keys = keys;
-    this.values = values;
-    this.loadedSize = size;
+    this.pages = new Map();          // block number -> the last commit's 4096 bytes
+    for (let k = 0; k < keys.length; k++) {
+      const v = values[k];
+      this.pages.set(keys[k], v instanceof Uint8Array ? v : new Uint8Array(v));
+    }
+    this.maxBytes = maxBytes;
     this.lastSize = size;
     this.tail = Promise.resolve();   // settles once every commit handed over has
     this.inflight = 0;               // commits handed over and not yet settled
     this.failed = null;              // the first failure; once set, nothing more is written
     this.faults = faults;
   }
-  count() { return this.keys.length; }
-  block(k) {
-    const v = this.values[k];
-    return { no: this.keys[k], data: v instanceof Uint8Array ? v : new Uint8Array(v) };
-  }
-  size() { return this.loadedSize; }
-  loaded() { this.keys = this.values = null; }   // the core holds the image now
+  read(no) { return this.pages.get(no); }
+  size() { return this.lastSize; }
   commit(blocks, size) {
     if (this.failed) throw this.failed;
+    if (size > this.maxBytes) {
+      throw new FerryError('too_big', `an IndexedDB database keeps its whole image in memory and may grow to ${this.maxBytes} bytes; this commit needs ${size} (use storage 'opfs' for larger databases)`);
+    }
     const batch = { blocks, size, shrink: size < this.lastSize, injected: null };
     this.lastSize = size;
+    for (const b of blocks) this.pages.set(b.no, b.data);
+    if (batch.shrink) for (const no of this.pages.keys()) if (no * BLOCK >= size) this.pages.delete(no);
     if (this.faults?.commit) {
       try { this.faults.commit('indexeddb'); } catch (e) { batch.injected = e; }
     }
@@ -107,10 +115,9 @@ export async function openIndexedDB(core, name, opts = {}) {
       request(tx.objectStore('pages').getAll()),
       request(tx.objectStore('meta').get('size')),
     ]);
-    const store = new IdbStore(idb, keys, values, size || 0, opts.faults);
+    const store = new IdbStore(idb, keys, values, size || 0, opts.faults, Math.min(opts.maxIndexedDBBytes || MAX_BYTES, MAX_BYTES));
     const created = keys.length === 0;
-    const handle = core.openJsStore(`indexeddb:${name}`, store);
-    store.loaded();
+    const handle = core.openJsStore(`indexeddb:${name}`, store, opts.cacheSize || 0);
     return {
       handle, kind: 'indexeddb', created,
       flush: () => store.flush(),

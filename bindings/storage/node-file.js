@@ -72,7 +72,7 @@ export async function openFileStorage(core, name, filePath, opts = {}) {
   try {
     const wrap = opts.wrapFile || ((f) => f);
     const handle = core.openFiles(abs, wrap(nodeFile(abs), 'main'), wrap(nodeFile(`${abs}-log`), 'log'),
-      opts.checkpointBytes || 0);
+      opts.checkpointBytes || 0, opts.cacheSize || 0);
     return { handle, kind: 'file', created, release: () => lock.release() };
   } catch (e) {
     lock.release();

@@ -59,6 +59,7 @@ export async function openOpfs(core, name, opts = {}) {
   }
   const wrap = opts.wrapFile || ((f) => f);
   const created = main.getSize() === 0 && log.getSize() <= 64;
-  const handle = core.openFiles(`opfs:${name}`, wrap(handleFile(main), 'main'), wrap(handleFile(log), 'log'));
+  const handle = core.openFiles(`opfs:${name}`, wrap(handleFile(main), 'main'), wrap(handleFile(log), 'log'),
+    0, opts.cacheSize || 0);
   return { handle, kind: 'opfs', created, release() {} };
 }

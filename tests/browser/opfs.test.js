@@ -24,6 +24,42 @@ async function cleanup(page, api, name, keys = ['a']) {
   assert.equal(r.error, undefined, `cleanup of ${name}: ${r.error?.message}`);
 }
 
+test('opfs_database_a_hundred_times_its_cache_should_read_back_after_reloads', T, async () => {
+  // Pages are read on demand from the OPFS files through a 32 KiB cache:
+  // from the main file after a checkpoint, from the commit log (through its
+  // index) for the commits after it, each time in a new worker.
+  const name = uniqueName('opfs_paged');
+  const page = await browser.newPage(WORKER_PAGE);
+  let api = await workerApi(page, 'w1');
+  const DIGEST = 'SELECT count(*) AS n, sum(id * length(v)) AS s, sum(unicode(substr(v, 900))) AS u FROM t';
+  const reopen = async () => {
+    await gotoReady(page);
+    api = await workerApi(page, 'w1');
+    await api('open', { key: 'a', name, storage: 'opfs', cacheSize: 32 * 1024, busyTimeout: REOPEN });
+  };
+  try {
+    await api('open', { key: 'a', name, storage: 'opfs', cacheSize: 32 * 1024 });
+    await api('exec', { key: 'a', sql: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)' });
+    await api('exec', {
+      key: 'a',
+      sql: "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 5000) INSERT INTO t SELECT i, printf('%.1000d', i * 7919) FROM c",
+    });
+    const [{ page_count: pages }] = await api('query', { key: 'a', sql: 'PRAGMA page_count' });
+    assert.ok(pages * 4096 > 100 * 32 * 1024, `only ${pages} pages`);
+    await reopen();
+    await api('exec', { key: 'a', sql: "UPDATE t SET v = printf('%.1000d', id * 3) WHERE id % 50 = 0" });
+    const want = await api('query', { key: 'a', sql: DIGEST });
+    assert.equal(want[0].n, 5000);
+    await reopen();
+    assert.deepEqual(await api('query', { key: 'a', sql: DIGEST }), want);
+    const [ic] = await api('query', { key: 'a', sql: 'PRAGMA integrity_check' });
+    assert.equal(Object.values(ic)[0], 'ok');
+  } finally {
+    await cleanup(page, api, name);
+    await page.close();
+  }
+});
+
 test('opfs_commit_should_survive_page_reload', T, async () => {
   const name = uniqueName('opfs_reload');
   const page = await browser.newPage(WORKER_PAGE);

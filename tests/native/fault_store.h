@@ -1,5 +1,5 @@
 /* Fault injection for the durability tests: a store wrapper that fails
- * chosen commits, to prove that a failed commit leaves the last good state in
+ * chosen commits (or reads), to prove that a failed commit leaves the last good state in
  * place, and a file wrapper that fails a chosen call (read, write, size,
  * truncate or sync) of the files under the log store, the way a disk that
  * fills up or errs does. */
@@ -15,11 +15,22 @@ typedef struct fault_store {
   int fail_next;        /* fail this many commits from now on */
   int fail_rc;          /* code to fail with */
   int commits;
+  int fail_reads;       /* fail this many reads from now on */
+  int reads;            /* blocks read through the store */
 } fault_store;
 
-static int fault_load(ferry_store *s, ferry_block_cb cb, void *arg, int64_t *size) {
+static int fault_open(ferry_store *s, int64_t *size) {
   fault_store *f = (fault_store *)s;
-  return f->inner->m->load(f->inner, cb, arg, size);
+  return f->inner->m->open(f->inner, size);
+}
+static int fault_read(ferry_store *s, uint32_t no, uint8_t *buf) {
+  fault_store *f = (fault_store *)s;
+  f->reads++;
+  if (f->fail_reads > 0) {
+    f->fail_reads--;
+    return ferry__store_fail(s, FERRY_IO, "injected read failure");
+  }
+  return f->inner->m->read(f->inner, no, buf);
 }
 static int fault_commit(ferry_store *s, const ferry_block *b, size_t n, int64_t size) {
   fault_store *f = (fault_store *)s;
@@ -35,7 +46,7 @@ static void fault_close(ferry_store *s) {
   ferry_store_close(f->inner);
   free(f);
 }
-static const ferry_store_methods fault_methods = { fault_load, fault_commit, fault_close };
+static const ferry_store_methods fault_methods = { fault_open, fault_read, fault_commit, fault_close };
 
 static fault_store *fault_wrap(ferry_store *inner) {
   fault_store *f = calloc(1, sizeof *f);

@@ -193,18 +193,12 @@ static int ck_commit_one(ferry_store *st, int ci) {
   return st->m->commit(st, b, (size_t)c->n, c->blocks * FERRY_BLOCK);
 }
 
-static int ck_put(void *arg, uint32_t no, const uint8_t *data) {
-  ck_image *img = arg;
-  if (no >= CK_MAXB) return FERRY_CORRUPT;
-  memcpy(img->blk[no], data, FERRY_BLOCK);
-  return FERRY_OK;
-}
-
 typedef struct ck_files { fault_file *main, *log; ferry_store *st; int load_faults; } ck_files;
 
-/* Opens the store over path's files; the faults (if any) are armed for the
- * load only (f->load_faults: how many fired). Returns the load's code; on
- * failure the store is closed. */
+/* Opens the store over path's files and reads every block of it; the faults
+ * (if any) are armed for the open and those reads only (f->load_faults: how
+ * many fired). Returns the first failing code; on failure the store is
+ * closed. */
 static int ck_open(const char *path, ck_files *f, ck_image *img, int target_log, int fail_at, int sticky, int short_reads) {
   char lp[600];
   snprintf(lp, sizeof lp, "%s-log", path);
@@ -216,9 +210,10 @@ static int ck_open(const char *path, ck_files *f, ck_image *img, int target_log,
   if (fail_at) fault_file_arm(target_log ? f->log : f->main, fail_at, sticky);
   if (ferry_store_log_open(&f->st, &f->main->base, &f->log->base, CK_BOUND) != FERRY_OK) return FERRY_NOMEM;
   memset(img, 0, sizeof *img);
-  int rc = f->st->m->load(f->st, ck_put, img, &img->size);
-  for (int i = 0; i < CK_MAXB; i++)
-    if ((int64_t)i * FERRY_BLOCK >= img->size) memset(img->blk[i], 0, FERRY_BLOCK);
+  int rc = f->st->m->open(f->st, &img->size);
+  if (rc == FERRY_OK && img->size > (int64_t)CK_MAXB * FERRY_BLOCK) rc = FERRY_CORRUPT;
+  for (int i = 0; rc == FERRY_OK && i < CK_MAXB; i++)
+    if ((int64_t)i * FERRY_BLOCK < img->size) rc = f->st->m->read(f->st, (uint32_t)i, img->blk[i]);
   f->load_faults = f->main->fired + f->log->fired;
   fault_file_arm(f->main, 0, 0);
   fault_file_arm(f->log, 0, 0);

@@ -161,3 +161,21 @@ test('a_failed_request_inside_an_indexeddb_commit_should_fail_the_whole_commit',
   assert.deepEqual(await db.query('SELECT v FROM t'), [{ v: 1 }]);
   await db.close();
 });
+
+test('indexeddb_commit_past_the_size_limit_should_fail_too_big_and_keep_the_last_commit', async () => {
+  // IndexedDB keeps the whole image in JS memory, so its size is capped
+  // (1 GiB; lowered here so that the test stays small).
+  let db = await open({ name: 'idb-limit', storage: 'indexeddb', maxIndexedDBBytes: 256 * 1024 });
+  await db.exec('CREATE TABLE t(v BLOB)');
+  await db.exec('INSERT INTO t VALUES (randomblob(100000))');
+  const err = await rejection(db.exec('INSERT INTO t VALUES (randomblob(300000))'));
+  assert.equal(err.code, 'too_big');
+  assert.match(err.message, /opfs/);
+  assert.deepEqual(await db.query('SELECT count(*) AS n FROM t'), [{ n: 1 }]);
+  await db.exec('INSERT INTO t VALUES (randomblob(1000))');
+  await db.close();
+  db = await open({ name: 'idb-limit', storage: 'indexeddb' });
+  assert.deepEqual(await db.query('SELECT count(*) AS n FROM t'), [{ n: 2 }]);
+  assert.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
+  await db.close();
+});

@@ -69,13 +69,14 @@ function wrapFile(ctl) {
 }
 
 const ops = {
-  async open({ key, name, storage, busyTimeout, faults, worker = false }) {
+  async open({ key, name, storage, busyTimeout, faults, cacheSize, worker = false }) {
     if (dbs.has(key)) throw new Error(`key '${key}' is already open`);
     const ctl = { commitFail: 0, logWriteFail: 0, torn: false, injected: 0 };
     // These suites test each store where it runs; the shared-writer runtime
     // (worker: true, the default in windows) has its own suite.
     const options = { name, storage, worker };
     if (busyTimeout !== undefined) options.busyTimeout = busyTimeout;
+    if (cacheSize !== undefined) options.cacheSize = cacheSize;
     if (faults) {
       options.faults = {
         commit(kind) {
