@@ -261,8 +261,9 @@ self.addEventListener('fetch', (event) => {
 const FILE_ROUTE = /\/__ferry\/files\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/;
 const FILE_WAIT_MS = 30000;   // a file not on the device yet is downloaded meanwhile
 // A database worker acknowledges a request at once; one that does not within
-// this is gone (its tab closed or reloaded), and a page is asked instead.
-const FILE_ACK_MS = 1000;
+// this is gone (its tab closed or reloaded), and a page is asked instead
+// (a new writer tab hands over its port at once: this is the rare case).
+const FILE_ACK_MS = 2000;
 
 const filePorts = new Map();   // database name -> { port, waiting: Map(rid -> { ack(), done(reply) }) }
 let nextRid = 1;
