@@ -115,7 +115,7 @@ export class SharedDatabase {
       clearTimeout(timer);
     }
     await this.#call('status', {}).then((s) => this.#setStatus(s)).catch(() => {});
-    this.#unserve = serveFilesToWorker(this.name, (entity, id, attribute) => this.files.serve(entity, id, attribute));
+    this.#unserve = serveFilesToWorker(this.name, (entity, id, attribute) => this.files.serve(entity, id, attribute), { port: () => this.#filesPort() });
     return this;
   }
 
@@ -139,11 +139,22 @@ export class SharedDatabase {
       return undefined;
     }
     this.#leader = true;
+    // The service worker asks the new writer's worker for device files from now on (it forgets the old one's port).
+    const port = this.#filesPort();
+    if (port) navigator.serviceWorker?.controller?.postMessage({ type: 'ferry:files-port', db: this.name }, [port]);
     this.#readyResolve();
     this.#channel.postMessage({ type: 'hello', leader: this.#tab });
     // Our own calls that waited for a writer go to the worker now.
     for (const [id, p] of this.#pending) if (!p.local) worker.postMessage({ id, op: p.op, args: p.args });
     return held;   // the lock is held until close() (or the tab goes)
+  }
+
+  /** A MessagePort on which this tab's database worker answers the service worker's file requests; null when this tab is not the writer. */
+  #filesPort() {
+    if (!this.#leader || !this.#worker || typeof MessageChannel !== 'function') return null;
+    const channel = new MessageChannel();
+    this.#worker.postMessage({ type: 'ferry:files-port' }, [channel.port1]);
+    return channel.port2;
   }
 
   #direct(msg) {

@@ -5,6 +5,7 @@
 // a writer hand-over is answered from that record instead of run twice.
 import { open } from './index.js';
 import { FerryError } from './errors.js';
+import { fileReply } from './files/page.js';
 
 let db = null;
 const txs = new Map();          // txId -> { tx, done(), fail(e), owner }
@@ -139,6 +140,22 @@ const ops = {
   },
 };
 
+/**
+ * db.files.url() without the page: the service worker asks this worker
+ * directly over a port the writer tab handed it (files/page.js). Each
+ * request is acknowledged at once, so a service worker holding the port of
+ * a worker that is gone (which answers nothing) soon asks a page instead.
+ */
+function serveFilesOn(port) {
+  port.onmessage = async ({ data: msg }) => {
+    if (msg?.type !== 'ferry:file') return;
+    port.postMessage({ rid: msg.rid, ack: true });
+    const reply = db ? await fileReply((entity, id, attribute) => db.files.serve(entity, id, attribute), msg)
+      : { ok: false, code: 'no_db', message: 'the database is not open in its worker' };
+    port.postMessage({ rid: msg.rid, ...reply });
+  };
+}
+
 function live(txId) {
   const t = txs.get(txId);
   if (!t) throw new FerryError('busy', 'the writer changed during this transaction; it was rolled back: run it again');
@@ -147,6 +164,10 @@ function live(txId) {
 
 self.onmessage = async (ev) => {
   const msg = ev.data;
+  if (msg.type === 'ferry:files-port') {
+    if (ev.ports[0]) serveFilesOn(ev.ports[0]);
+    return;
+  }
   if (msg.type === 'headers-reply') {
     const w = headerWaiters.get(msg.id);
     headerWaiters.delete(msg.id);

@@ -13,11 +13,12 @@
  *   other fetch() calls (API answers) are never touched or cached.
  * - Device files: <scope>…/__ferry/files/<db>/<entity>/<id>/<attribute>
  *   (db.files.url()) is answered from the device's file store: the worker
- *   asks the page that made the request (else any open page) over
- *   postMessage, the page's database hands back a Blob, and the worker serves
- *   it whole or a single byte range (206/416), never cached. A file not on
- *   the device yet is downloaded meanwhile (504 after 30 s); no open page
- *   with that database: 503.
+ *   asks the database worker of the writer tab over the port that tab gave
+ *   it, else the page that made the request (else any open page) over
+ *   postMessage; the database hands back a Blob, and the worker serves it
+ *   whole or a single byte range (206/416), never cached. A file not on the
+ *   device yet is downloaded meanwhile (504 after 30 s); no open page with
+ *   that database: 503.
  * - Updates: a new version installs and waits. The page is told by the
  *   registration (bindings/pwa.js turns it into 'updateavailable') and it takes
  *   over only when the page posts { type: 'ferry:skip-waiting' }.
@@ -252,12 +253,57 @@ self.addEventListener('fetch', (event) => {
 });
 
 // ---- device files: db.files.url() -------------------------------------------
-// The bytes live in the device's file store, which only the page that holds
-// the database can read (through ferry's worker): ask that page, the one that
-// made the request first, for a Blob, and answer from it, ranges included.
+// The bytes live in the device's file store, which only the database's worker
+// reads: ask that worker over the port its writer tab gave this worker, else
+// a page (the one that made the request first) for a Blob, and answer from
+// it, ranges included.
 
 const FILE_ROUTE = /\/__ferry\/files\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/;
 const FILE_WAIT_MS = 30000;   // a file not on the device yet is downloaded meanwhile
+// A database worker acknowledges a request at once; one that does not within
+// this is gone (its tab closed or reloaded), and a page is asked instead
+// (a new writer tab hands over its port at once: this is the rare case).
+const FILE_ACK_MS = 2000;
+
+const filePorts = new Map();   // database name -> { port, waiting: Map(rid -> { ack(), done(reply) }) }
+let nextRid = 1;
+
+/** Takes `port` to the database worker of `db` (from its writer tab), in place of any older one. */
+function adoptFilePort(db, port) {
+  if (!port) return;
+  filePorts.get(db)?.port.close();
+  const entry = { port, waiting: new Map() };
+  port.onmessage = (e) => {
+    const w = entry.waiting.get(e.data?.rid);
+    if (!w) return;
+    if (e.data.ack) { w.ack(); return; }
+    entry.waiting.delete(e.data.rid);
+    w.done(e.data);
+  };
+  filePorts.set(db, entry);
+}
+
+function dropFilePort(db, entry) {
+  if (!entry || filePorts.get(db) !== entry) return;
+  filePorts.delete(db);
+  entry.port.close();
+  for (const w of entry.waiting.values()) w.done(null);
+}
+
+/** The database worker's reply to `msg`, or null when there is no port to it or it does not answer (then a page is asked). */
+function askDatabaseWorker(db, msg) {
+  const entry = filePorts.get(db);
+  if (!entry) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const rid = nextRid++;
+    const timers = [];
+    const done = (reply) => { timers.forEach(clearTimeout); entry.waiting.delete(rid); resolve(reply); };
+    timers.push(setTimeout(() => dropFilePort(db, entry), FILE_ACK_MS));
+    entry.waiting.set(rid, { ack: () => clearTimeout(timers[0]), done });
+    timers.push(setTimeout(() => done(null), FILE_WAIT_MS + 5000));
+    entry.port.postMessage({ ...msg, rid });
+  });
+}
 
 function plain(status, text) {
   return new Response(text, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
@@ -280,17 +326,11 @@ function rangeOf(header, size) {
 }
 
 async function deviceFile(event, [db, entity, id, attribute]) {
-  const all = await self.clients.matchAll({ type: 'window' });
-  all.sort((a, b) => (b.id === event.clientId) - (a.id === event.clientId));
-  let reply = null;
-  for (const client of all) {
-    try {
-      reply = await ask(client, { type: 'ferry:file', db, entity, id, attribute }, FILE_WAIT_MS + 5000);
-    } catch {
-      continue;   // that page did not answer
-    }
-    if (reply.ok || reply.code !== 'no_db') break;
-  }
+  const msg = { type: 'ferry:file', db, entity, id, attribute };
+  let reply = await askDatabaseWorker(db, msg);
+  if (reply?.code === 'no_db') { dropFilePort(db, filePorts.get(db)); reply = null; }
+  if (!reply) reply = await askPages(event, msg);
+  if (reply?.port) adoptFilePort(db, reply.port);
   if (!reply || reply.code === 'no_db') return plain(503, `no open page holds the database ${db}`);
   if (!reply.ok) {
     const status = reply.code === 'file_pending' ? 504 : reply.code === 'empty' || reply.code === 'not_found' ? 404 : 502;
@@ -309,12 +349,30 @@ async function deviceFile(event, [db, entity, id, attribute]) {
   });
 }
 
+/** Asks the page that made the request, then any other, for the file (and for a port to its database worker, when there is none). */
+async function askPages(event, msg) {
+  const all = await self.clients.matchAll({ type: 'window' });
+  all.sort((a, b) => (b.id === event.clientId) - (a.id === event.clientId));
+  let reply = null;
+  for (const client of all) {
+    try {
+      reply = await ask(client, { ...msg, wantPort: !filePorts.has(msg.db) }, FILE_WAIT_MS + 5000);
+    } catch {
+      continue;   // that page did not answer
+    }
+    if (reply.ok || reply.code !== 'no_db') break;
+  }
+  return reply;
+}
+
 // ---- messages from pages -----------------------------------------------------
 
 self.addEventListener('message', (event) => {
   const msg = event.data || {};
   if (msg.type === 'ferry:skip-waiting') {
     self.skipWaiting();
+  } else if (msg.type === 'ferry:files-port' && typeof msg.db === 'string') {
+    adoptFilePort(msg.db, event.ports[0]);
   } else if (msg.type === 'ferry:version') {
     event.ports[0]?.postMessage({ version: MANIFEST.version, cache: PRECACHE, files: MANIFEST.entries.length });
   }

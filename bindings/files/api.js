@@ -12,6 +12,8 @@ const EVICTED = 'evicted-';
 export const DISCARDED = 'discarded';
 const q = (name) => `"${name}"`;
 
+const isBlob = (data) => !!data && typeof data.arrayBuffer === 'function' && typeof data.size === 'number';
+
 async function* chunksOf(data) {
   if (data instanceof Uint8Array) { yield data; return; }
   if (data instanceof ArrayBuffer) { yield new Uint8Array(data); return; }
@@ -72,7 +74,8 @@ export class Files {
       if (!this.#store) return;
       // A put cut by a crash left its bytes under a temporary name: nothing references them.
       for (const name of await this.#store.listPartials()) {
-        if (name.startsWith('put-')) await this.#store.removePartial(name);
+        // (A handle a terminated worker still holds can keep one a while: it goes at the next start.)
+        if (name.startsWith('put-')) await this.#store.removePartial(name).catch(() => {});
         else if (name.startsWith(EVICTED)) this.#evicted.add(name.slice(EVICTED.length));
       }
       this.#queue = new FileQueue(this.#store, this.#host(), opts);
@@ -240,6 +243,8 @@ export class Files {
    * -> the reference { hash, size, type, name }.
    */
   async put(entity, id, attribute, data, { type = '', name = '' } = {}) {
+    const reading = isBlob(data) && data.size <= WHOLE_LIMIT ? data.arrayBuffer() : null;
+    reading?.catch(() => {});   // a put refused by the checks below leaves no unhandled rejection
     await this.#need();
     await this.#fileAttr(entity, id, attribute);
     // Checks type and name before any byte is written.
@@ -247,30 +252,31 @@ export class Files {
     this.#puts++;
     this.#putting++;
     const store = this.#store;
-    const temp = `put-${globalThis.crypto.randomUUID()}`;
+    let temp = null;
     let hasher = null;
     try {
       // A photo-sized file held whole (bytes, or a Blob read at once) is
       // hashed whole: in browsers WebCrypto is many times faster than the
       // wasm's incremental hash, which streams and larger files still take.
+      // Reading a photo's Blob is the longest step: it began before the checks.
       let whole = null;
       let wholeHash = null;
       let size = 0;
       try {
-        // Opening a partial (OPFS: a sync access handle) takes as long as reading a photo's Blob: both at once.
-        const opening = store.openPartial(temp, 0);
-        try {
-          whole = data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-          if (whole && typeof whole.arrayBuffer === 'function' && typeof whole.size === 'number' && whole.size <= WHOLE_LIMIT) whole = new Uint8Array(await whole.arrayBuffer());
-          if (!(whole instanceof Uint8Array) || whole.length > WHOLE_LIMIT) whole = null;
-          wholeHash = whole ? digestWhole(whole).catch(() => null) : null;
-          if (!whole) hasher = await createHasher(this.#db.core);
-        } catch (e) {
-          await opening.then((x) => x.close(), () => {});
-          throw e;
+        let w;
+        if (store.openNew) {
+          // OPFS opens a sync access handle ahead of the put that needs it.
+          w = await store.openNew('put-');
+          temp = w.part;
+        } else {
+          temp = `put-${globalThis.crypto.randomUUID()}`;
+          w = await store.openPartial(temp, 0);
         }
-        const w = await opening;
         try {
+          whole = reading ? new Uint8Array(await reading) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+          if (!(whole instanceof Uint8Array) || whole.length > WHOLE_LIMIT) whole = null;
+          wholeHash = whole ? digestWhole(whole).catch(() => null) : null;   // beside the write and the sync
+          if (!whole) hasher = await createHasher(this.#db.core);
           for await (const chunk of whole ? [whole] : chunksOf(data)) {
             if (!(chunk instanceof Uint8Array)) throw new FerryError('type', 'a file stream must yield Uint8Array chunks');
             await w.write(chunk);
@@ -282,7 +288,7 @@ export class Files {
           await w.close();
         }
       } catch (e) {
-        await store.removePartial(temp).catch(() => {});
+        if (temp) await store.removePartial(temp).catch(() => {});
         if (e instanceof FerryError) throw e;
         const code = storageCode(e);
         throw new FerryError(code === 'storage_full' ? 'storage_full' : 'io', `the file could not be stored on the device (${e?.message || e}); nothing was changed`, { cause: e });
@@ -292,8 +298,7 @@ export class Files {
         if (!hasher) { hasher = await createHasher(this.#db.core); hasher.update(whole); }
         hash = hasher.digest();
       }
-      if (await store.has(hash)) await store.removePartial(temp);   // the same bytes are here already
-      else await store.commit(temp, hash);
+      await store.commit(temp, hash);
       await this.#unevict(hash);
       this.#touch(hash);
       const ref = JSON.parse(this.#db.core.fileRef({ hash, size, type, name }));
@@ -306,6 +311,7 @@ export class Files {
       hasher?.close();   // a failed put's hasher holds a wasm handle in browsers; after digest() a no-op
       this.#putting--;
       this.#queue?.kick();
+      store.prepare?.('put-');   // the next put's partial, opened while nothing waits for it
     }
   }
 
@@ -327,7 +333,9 @@ export class Files {
     if (!row) throw new FerryError('not_found', `there is no ${entity} ${id}`);
     if (row.ref === null) return null;
     const ref = JSON.parse(row.ref);
-    if (!(await this.#store.has(ref.hash))) {
+    // In browsers a Blob (OPFS: backed by the file itself), looked up once; Node gets bytes from any store.
+    const blob = this.#store.blob && !isNode ? await this.#store.blob(ref.hash) : undefined;
+    if (blob === null || (blob === undefined && !(await this.#store.has(ref.hash)))) {
       await this.#unevict(ref.hash);
       this.#asked.add(ref.hash);   // kept, whatever the budget, until a get has had it
       this.#queue.want({ ...ref, entity, id, attribute });
@@ -335,9 +343,7 @@ export class Files {
     }
     this.#touch(ref.hash);
     this.#asked.delete(ref.hash);
-    // In browsers a Blob (OPFS: backed by the file itself); Node gets bytes from any store.
-    if (this.#store.blob && !isNode) {
-      const blob = await this.#store.blob(ref.hash);
+    if (blob) {
       return { ref, data: stream ? blob.stream() : blob.slice(0, blob.size, ref.type) };
     }
     const it = this.#store.read(ref.hash, 0, ref.size);
@@ -433,6 +439,7 @@ export class Files {
     await this.#ready.catch(() => {});
     this.#unserve();
     await this.#queue?.close();
+    await this.#store?.close?.();
   }
 
   async destroy() {

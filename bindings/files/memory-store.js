@@ -34,7 +34,7 @@ export function memoryFileStore() {
     async commit(name, hash) {
       const p = partial.get(name);
       partial.delete(name);
-      blobs.set(hash, flat(p));
+      if (!blobs.has(hash)) blobs.set(hash, flat(p));
     },
     async removePartial(name) { partial.delete(name); },
     async remove(hash) { blobs.delete(hash); },

@@ -67,8 +67,9 @@ export function nodeFileStore(root) {
         close() { return fh.close(); },
       };
     },
-    /** Makes partial `name` (checked and synced by the caller) the file `hash`. */
+    /** Makes partial `name` (checked and synced by the caller) the file `hash`; when that file is here already, it stays and the partial goes. */
     async commit(name, hash) {
+      if ((await sizeOf(blob(hash))) !== null) { await fsp.rm(part(name), { force: true }); return; }
       await fsp.rename(part(name), blob(hash));
       await syncDir(blobs);
     },

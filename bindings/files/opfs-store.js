@@ -86,6 +86,48 @@ export async function opfsFileStore(name) {
     const fh = HASH.test(hash) ? await fileOf(blobs, hash) : null;
     return fh ? fh.getFile() : null;
   };
+  // The partials openNew handed out: their commit needs no lookup.
+  const opened = new Map();
+  let spare = null;   // { prefix, opening: Promise of an openHandle() result }: openNew's next
+  let closed = false;
+  /** -> { part, fh, h, offset }: a sync access handle on partial `part` truncated to `offset`. */
+  const openHandle = async (part, offset) => {
+    if (typeof FileSystemFileHandle.prototype.createSyncAccessHandle !== 'function') {
+      throw new FerryError('unsupported', 'writing files to OPFS needs a dedicated worker (sync access handles)');
+    }
+    let h;
+    try {
+      const fh = await partial.getFileHandle(part, { create: true });
+      h = await unlocked(() => fh.createSyncAccessHandle());
+      h.truncate(offset);
+      return { part, fh, h, offset };
+    } catch (e) {
+      h?.close();
+      throw fail(e, `opening the partial file ${part}`);
+    }
+  };
+  const writer = ({ part, h, offset }) => {
+    let at = offset;
+    let open = true;
+    return {
+      part,
+      async write(u8) {
+        try {
+          const n = h.write(u8, { at });
+          at += n;
+          if (n !== u8.length) throw new FerryError('storage_full', `OPFS wrote ${n} of ${u8.length} bytes of ${part}: the device is full`);
+        } catch (e) {
+          throw fail(e, `writing ${part}`);
+        }
+      },
+      async sync() {
+        try { h.flush(); } catch (e) { throw fail(e, `syncing ${part}`); }
+      },
+      async close() {
+        if (open) { open = false; h.close(); }
+      },
+    };
+  };
   const must = async (file, what) => {
     if (!file) throw new FerryError('not_found', `${what} is not in the file store`);
     return file;
@@ -100,43 +142,36 @@ export async function opfsFileStore(name) {
     },
     /** A writer of partial `part` truncated to `offset`: write(u8) appends, sync(), close(). */
     async openPartial(part, offset = 0) {
-      if (typeof FileSystemFileHandle.prototype.createSyncAccessHandle !== 'function') {
-        throw new FerryError('unsupported', 'writing files to OPFS needs a dedicated worker (sync access handles)');
-      }
-      let h;
-      try {
-        const fh = await partial.getFileHandle(part, { create: true });
-        h = await unlocked(() => fh.createSyncAccessHandle());
-        h.truncate(offset);
-      } catch (e) {
-        h?.close();
-        throw fail(e, `opening the partial file ${part}`);
-      }
-      let at = offset;
-      let open = true;
-      return {
-        async write(u8) {
-          try {
-            const n = h.write(u8, { at });
-            at += n;
-            if (n !== u8.length) throw new FerryError('storage_full', `OPFS wrote ${n} of ${u8.length} bytes of ${part}: the device is full`);
-          } catch (e) {
-            throw fail(e, `writing ${part}`);
-          }
-        },
-        async sync() {
-          try { h.flush(); } catch (e) { throw fail(e, `syncing ${part}`); }
-        },
-        async close() {
-          if (open) { open = false; h.close(); }
-        },
-      };
+      return writer(await openHandle(part, offset));
     },
-    /** Makes partial `part` (checked and synced by the caller, its writer closed) the file `hash`. */
+    /**
+     * A writer (as openPartial's) of a new empty partial named `prefix` and a
+     * random suffix, in writer.part: the one prepare(prefix) opened ahead, if
+     * there is one.
+     */
+    async openNew(prefix) {
+      const ahead = spare?.prefix === prefix ? spare.opening : null;
+      spare = null;
+      const got = (ahead && await ahead.catch(() => null)) || await openHandle(`${prefix}${crypto.randomUUID()}`, 0);
+      opened.set(got.part, got.fh);
+      return writer(got);
+    },
+    /**
+     * Opens the next openNew(prefix)'s handle now, in the background (opening
+     * a sync access handle can take as long as writing a photo). It is an
+     * empty partial like any other: a restart sees it, and the caller's
+     * cleanup of `prefix` partials removes it; close() removes it too.
+     */
+    prepare(prefix) {
+      if (closed || spare) return;
+      spare = { prefix, opening: openHandle(`${prefix}${crypto.randomUUID()}`, 0) };
+      spare.opening.catch(() => {});
+    },
+    /** Makes partial `part` (checked and synced by the caller, its writer closed) the file `hash`; when that file is here already, it stays and the partial goes. */
     async commit(part, hash) {
       if (!HASH.test(hash)) throw new FerryError('misuse', `${hash} is not a SHA-256 hex hash`);
       try {
-        const fh = await fileOf(partial, part);
+        const fh = opened.get(part) || await fileOf(partial, part);
         if (!fh) throw new FerryError('not_found', `there is no partial file ${part}`);
         // The same bytes are there already (a put and a download raced):
         // replacing them would break a reader's File snapshot of them.
@@ -144,9 +179,11 @@ export async function opfsFileStore(name) {
         await unlocked(() => fh.move(blobs, hash));
       } catch (e) {
         throw fail(e, `committing ${part} as ${hash}`);
+      } finally {
+        opened.delete(part);
       }
     },
-    async removePartial(part) { await removeEntry(partial, part); },
+    async removePartial(part) { opened.delete(part); await removeEntry(partial, part); },
     async remove(hash) { if (HASH.test(hash)) await removeEntry(blobs, hash); },
     async list() { return (await names(blobs)).filter((n) => HASH.test(n)); },
     listPartials() { return names(partial); },
@@ -165,8 +202,17 @@ export async function opfsFileStore(name) {
     },
     /** The complete file `hash` as a disk-backed Blob (a File snapshot), null when it is not here. */
     blob(hash) { return fileOfHash(hash); },
+    /** Closes the handle opened ahead (its empty partial goes); the store stays usable, opening handles as it needs them. */
+    async close() {
+      closed = true;
+      const s = spare;
+      spare = null;
+      const got = s && await s.opening.catch(() => null);
+      if (got) { got.h.close(); await removeEntry(partial, got.part).catch(() => {}); }
+    },
     /** Deletes the whole store (the database is being deleted). */
     async destroy() {
+      await this.close();
       try {
         await unlocked(() => ferry.removeEntry(`${name}.files`, { recursive: true }));
       } catch (e) {

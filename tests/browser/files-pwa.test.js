@@ -24,8 +24,18 @@ async function device() {
   return page;
 }
 
+// A dedicated worker that fetches what it is sent and says when the answer
+// arrived: a request from the page's origin whose answer needs no page.
+const FETCH_PROBE = `onmessage = async (e) => {
+  if (e.data === 'ping') { postMessage('pong'); return; }
+  const r = await fetch(e.data);
+  const buf = await r.arrayBuffer();
+  const hex = [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  postMessage({ status: r.status, hex, at: Date.now() });
+};`;
+
 before(async () => {
-  const { dir } = await buildSite('files');
+  const { dir } = await buildSite('files', (d) => fs.writeFileSync(path.join(d, 'fetch-probe.js'), FETCH_PROBE));
   site = await startSite({ web: dir });
 });
 after(async () => {
@@ -172,6 +182,40 @@ test('the_demo_should_take_a_customer_photo_and_a_visit_attachment_offline_and_s
     }, null, { timeout: 30_000 });
     const got = await fetchFromPage(page, await link.jsonValue());
     assert.deepEqual([got.status, got.type, got.size], [200, 'application/pdf', form.length], 'the attachment opens from the device, offline');
+  } finally {
+    site.setDown(false);
+  }
+});
+
+test('a_file_url_should_be_served_by_the_database_worker_while_its_page_is_busy', T, async () => {
+  const page = await device();
+  const photo = Buffer.from(PHOTO);
+  photo[photo.length - 1] ^= 1;   // bytes of its own: this test's file, not another's
+  const hash = await sha256(photo);
+  site.setDown(true);
+  try {
+    await page.evaluate(async (bytes) => {
+      await window.db.files.put('Customer', 'cust-cobalt', 'photo', new Blob([new Uint8Array(bytes)]), { type: 'image/png' });
+    }, [...photo]);
+    const url = await page.evaluate(() => window.db.files.url('Customer', 'cust-cobalt', 'photo'));
+    assert.equal((await fetchFromPage(page, url)).hex, hash);
+    // The page's main thread blocks; a worker of the page asks for the file
+    // meanwhile. Only the database worker, asked without the page, can
+    // answer before the page is free again: through the page it would come after.
+    const r = await page.evaluate(async (u) => {
+      const probe = new Worker('/fetch-probe.js');
+      await new Promise((started) => { probe.onmessage = started; probe.postMessage('ping'); });
+      return new Promise((resolve) => {
+        let freeAt = null;
+        probe.onmessage = (e) => resolve({ ...e.data, free: freeAt });
+        probe.postMessage(u);
+        const end = Date.now() + 10_000;
+        while (Date.now() < end) { /* busy */ }
+        freeAt = Date.now();
+      });
+    }, url);
+    assert.deepEqual([r.status, r.hex], [200, hash], JSON.stringify(r));
+    assert.ok(r.at < r.free, `served at ${r.at}, before the page was free at ${r.free}`);
   } finally {
     site.setDown(false);
   }

@@ -69,6 +69,28 @@ async function assertFile(s, hash, size, pieces) {
   }
 }
 
+test('opfs_partial_opened_ahead_should_take_the_next_write_and_go_with_close', T, async () => {
+  await withStore('opfs', 'fs_ahead', async (s) => {
+    const sd = seed(), size = 3 * MiB + 5;
+    await s.call('prepare', 'put-');
+    const r = await s.write({ fresh: 'put-', seed: sd, end: size, commit: hashOf(7) });
+    assert.match(r.part, /^put-./, 'a new partial under the prefix');
+    await assertFile(s, hashOf(7), size, [{ seed: sd, from: 0, to: size }]);
+    assert.deepEqual(await s.call('listPartials'), [], 'the handle opened ahead was the one written');
+    // The next one opened ahead is an empty partial of its own until close() removes it.
+    await s.call('prepare', 'put-');
+    await s.call('close');
+    assert.deepEqual(await s.call('listPartials'), [], 'close() removed the partial opened ahead');
+    assert.deepEqual(await s.call('list'), [hashOf(7)]);
+    // A closed store still writes, opening its handles as it needs them.
+    await s.call('prepare', 'put-');
+    const again = await s.write({ fresh: 'put-', seed: sd, end: 1000, commit: hashOf(8) });
+    assert.notEqual(again.part, r.part);
+    await assertFile(s, hashOf(8), 1000, [{ seed: sd, from: 0, to: 1000 }]);
+    assert.deepEqual(await s.call('listPartials'), []);
+  });
+});
+
 for (const kind of KINDS) {
   test(`${kind}_committed_file_should_read_back_exactly_via_read_readInto_and_blob`, T, async () => {
     await withStore(kind, `fs_exact_${kind}`, async (s) => {

@@ -72,12 +72,14 @@ const ops = {
    * more bytes after the sync and leaves the writer open (for a crash). With
    * `progress`, it reports the bytes written after each write (as the
    * page's { type: 'committed', n }) and lets its event loop run, so that a
-   * terminate() lands between two writes.
+   * terminate() lands between two writes. With `fresh` (a prefix), the
+   * partial is a new one from store.openNew(fresh), its name in the reply.
    */
-  async write({ kind, name, part, seed, offset = 0, end, chunk, commit, hang = 0, progress = false }) {
+  async write({ kind, name, part, seed, offset = 0, end, chunk, commit, hang = 0, progress = false, fresh }) {
     const store = await storeOf(kind, name);
     const t0 = performance.now();
-    const w = await store.openPartial(part, offset);
+    const w = fresh ? await store.openNew(fresh) : await store.openPartial(part, offset);
+    if (fresh) part = w.part;
     let writes = 0;
     try {
       const buf = new Uint8Array(Math.max(chunk || 0, ...WRITES));
@@ -102,7 +104,7 @@ const ops = {
     }
     const wrote = performance.now() - t0;
     if (commit) await store.commit(part, commit);
-    return { writes, ms: Math.round(performance.now() - t0), writeMs: Math.round(wrote) };
+    return { writes, part, ms: Math.round(performance.now() - t0), writeMs: Math.round(wrote) };
   },
   /**
    * Reads bytes [start, end) of file `hash` (or of partial `part`) via
