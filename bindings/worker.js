@@ -128,7 +128,7 @@ const ops = {
     return null;
   },
   reads({ sql }) { return db.reads(sql); },
-  snapshot({ sql, params }) { return db.snapshot(sql, params); },,
+  snapshot({ sql, params }) { return db.snapshot(sql, params); },
   verify() { return db.verify(); },
   syncErrors() { return db.syncErrors(); },
   retrySyncError({ entity, id }) { return db.retrySyncError(entity, id); },
