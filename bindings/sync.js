@@ -161,7 +161,10 @@ export class SyncRunner {
     let phase = null, entity = null, base = 0;
     const progress = async (req) => {
       const r = await db.step((e) => e.report(), false);
-      if (phase) db.emit('progress', { sync: phase, entity: phase === 'pull' ? entity : null, done: (phase === 'push' ? r.pushed : r.pulled + r.removed) - base, total: null });
+      if (phase) {
+        const pull = phase === 'pull';
+        db.emit('progress', { sync: phase, entity: pull ? entity : null, done: (pull ? r.pulled + r.removed : r.pushed) - base, total: pull ? r.total ?? null : null });
+      }
       phase = null;
       if (!req) return;
       if (req.path === '/push') {

@@ -241,7 +241,7 @@ export interface SyncProgress {
   /** The entity being pulled; null for a push. */
   entity: string | null;
   done: number;
-  /** How many there are, when the server says; the reference server does not (null). */
+  /** How many objects the entity has, on a first pull of several pages (the server counts them); else null. */
   total: number | null;
 }
 

@@ -13,6 +13,7 @@ static int add_target(ferry_sync *s, const ferry__entity *e) {
   s->targets = t;
   memset(&t[s->ntargets], 0, sizeof *t);
   t[s->ntargets].e = e;
+  t[s->ntargets].total = -1;
   s->ntargets++;
   return FERRY_OK;
 }
@@ -306,6 +307,10 @@ int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len) {
   rc = ferry__sync_in_tx(s, tx_apply_page, &pg);
   if (rc != FERRY_OK) goto done;
   if (s->pulled + s->removed != before) s->changed++;
+  /* Optional (a first pull of several pages): kept for the entity's later pages. */
+  const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total");
+  if (ferry__sync_is_count(total)) t->total = (int64_t)total->valuedouble;
+  s->page_total = t->total;
   if (pg.by_ids || !cJSON_IsTrue(more)) {
     s->cur_target++;
     s->last_cursor = -1; s->same_cursor = 0;

@@ -29,7 +29,14 @@ test('sync_emits_progress_per_entity_as_pages_are_applied', async () => {
     await b.sync();
     const customer = seen.filter((p) => p.entity === 'Customer');
     assert.deepEqual(customer.map((p) => p.done), [10, 20, 25]);
-    assert.ok(customer.every((p) => p.sync === 'pull' && p.total === null));
+    // A first pull of an entity (cursor 0) learns how many objects there are.
+    assert.ok(customer.every((p) => p.sync === 'pull' && p.total === 25), JSON.stringify(customer));
+    // Later pulls are deltas: the server does not count them.
+    await a.exec("UPDATE Customer SET name = 'again' WHERE id = 'c1'");
+    await a.sync();
+    seen.length = 0;
+    await b.sync();
+    assert.deepEqual(seen.filter((p) => p.entity === 'Customer').map((p) => [p.done, p.total]), [[1, null]]);
   } finally {
     await w.stop();
   }
