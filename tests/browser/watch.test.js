@@ -1,6 +1,8 @@
 // Live queries in the browser: a write in one tab reaches a db.watch in
-// another (the tabs share one database worker), once per transaction; the
-// demo's lists are live queries, so a pulled change shows without a reload.
+// another (the tabs share one database worker), once per transaction, also
+// after the writer's tab is gone; the demo's lists are live queries, so a
+// pulled change shows without a reload; a sync aborted in a tab stops in the
+// worker with nothing lost.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, uniqueName, unwrap } from './harness.js';
@@ -55,6 +57,35 @@ test('a_write_in_another_tab_reaches_a_watcher_once_per_transaction', T, async (
   }
 });
 
+test('a_watcher_keeps_following_commits_after_the_writer_tab_closes', T, async () => {
+  const b = await launch();
+  try {
+    const name = uniqueName('watch_handover');
+    const first = await b.newPage(PAGE);
+    const second = await b.newPage(PAGE);
+    const third = await b.newPage(PAGE);
+    assert.equal((await openIn(first, name)).writer, true);
+    await openIn(second, name);
+    await openIn(third, name);
+    await run(first, (db) => db.exec('CREATE TABLE t(v INTEGER)'));
+    await watchIn(second, 'SELECT count(*) AS n FROM t');
+    await until(second, 0);
+    await run(first, (db) => db.exec('INSERT INTO t VALUES (1)'));
+    await until(second, 1);
+    // The writer's tab goes: another tab starts a new worker, whose commits
+    // are numbered afresh; the watcher must follow them all the same.
+    await first.close();
+    await run(third, (db) => db.exec('INSERT INTO t VALUES (2)'));
+    await until(second, 2);
+    await run(second, (db) => db.exec('INSERT INTO t VALUES (3)'));
+    await until(second, 3);
+    await run(third, (db) => db.exec('INSERT INTO t VALUES (4)'));
+    await until(second, 4);
+  } finally {
+    await b.close();
+  }
+});
+
 test('the_demo_list_shows_a_pulled_change_without_a_reload', T, async () => {
   const { dir } = await buildSite('watch');
   const site = await startSite({ web: dir });
@@ -70,6 +101,20 @@ test('the_demo_list_shows_a_pulled_change_without_a_reload', T, async () => {
     // The visit form's customer choices are a live query too.
     await page.click('#tab-visits');
     await page.waitForSelector('#visit-form select[name=customer] option:has-text("Dora Pumps")', { state: 'attached', timeout: 30_000 });
+    // A sync aborted from the page stops in the database's worker: the
+    // change stays pending, and the next sync takes it.
+    await page.evaluate(() => window.db.exec("UPDATE Visit SET note = 'after an abort' WHERE id = 'visit-1'"));
+    const code = await page.evaluate(() => {
+      const ctl = new AbortController();
+      const p = window.db.sync({ signal: ctl.signal });
+      ctl.abort();
+      return p.then(() => 'completed', (e) => e.code);
+    });
+    assert.equal(code, 'aborted');
+    assert.equal(await page.evaluate(() => window.db.status().pendingChanges), 1);
+    await page.evaluate(() => window.db.sync());
+    assert.equal(await page.evaluate(() => window.db.status().pendingChanges), 0);
+    assert.deepEqual(await site.srv.db.query("SELECT note FROM Visit WHERE id = 'visit-1'"), [{ note: 'after an abort' }]);
   } finally {
     await browser.close();
     await site.close();
