@@ -87,12 +87,30 @@ test('watch_as_an_async_iterator_yields_each_result_and_unsubscribes_when_the_lo
   assert.equal(seen.at(-1), 6);
   // Values only grow: each one is a committed state, none is repeated.
   assert.deepEqual([...new Set(seen)], seen);
+  // After the break no commit runs the query again (counted at the real snapshot call).
+  let runs = 0;
+  const snapshot = db.snapshot.bind(db);
+  db.snapshot = (...args) => { runs++; return snapshot(...args); };
+  await db.exec('INSERT INTO t VALUES (0)');
+  await settled(db);
+  assert.equal(runs, 0);
   const cb = recorder();
   db.watch('SELECT count(*) AS n FROM t', cb);
   await cb.nth(1);
   await db.exec('INSERT INTO t VALUES (4)');
   await cb.nth(2);
   await db.close();
+});
+
+test('closing_the_database_ends_its_live_queries', async () => {
+  const db = await open({ name: 'watch-close', storage: 'memory' });
+  await db.exec('CREATE TABLE t(v)');
+  const it = db.watch('SELECT count(*) AS n FROM t')[Symbol.asyncIterator]();
+  assert.equal((await it.next()).value[0].n, 0);
+  const waiting = it.next();
+  await db.close();
+  assert.deepEqual(await waiting, { value: undefined, done: true });
+  assert.throws(() => db.watch('SELECT 1', () => {}), (e) => e.code === 'closed');
 });
 
 test('watch_reports_sql_that_does_not_prepare_or_that_writes_as_a_ferry_error', async () => {
