@@ -152,6 +152,49 @@ export class Core {
   }
   inTransaction(db) { return this.M._ferry_db_in_transaction(db) !== 0; }
 
+  /** Decodes the core's name list (u32 count, then u32 length + UTF-8 bytes each). */
+  #names(p, n) {
+    const dv = new DataView(this.heap.buffer, p, n);
+    const count = dv.getUint32(0, true);
+    const names = [];
+    for (let i = 0, at = 4; i < count; i++) {
+      const len = dv.getUint32(at, true);
+      names.push(dec.decode(this.heap.subarray(p + at + 4, p + at + 4 + len)));
+      at += 4 + len;
+    }
+    return names;
+  }
+
+  /** The tables the one read-only statement `sql` reads, as SQLite's authorizer names them (core ferry_db_reads). */
+  reads(db, sql) {
+    const M = this.M;
+    const sqlBytes = enc.encode(sql);
+    const sqlPtr = this.bytes(sqlBytes);
+    const outPtr = M._malloc(8);
+    try {
+      if (!outPtr) throw new FerryError('nomem', 'out of wasm memory');
+      const rc = M._ferry_db_reads(db, sqlPtr, sqlBytes.length, outPtr, outPtr + 4);
+      if (rc !== 0) throw this.error(rc, db);
+      return this.#names(M.HEAPU32[outPtr >> 2], M.HEAPU32[(outPtr + 4) >> 2]);
+    } finally {
+      M._free(sqlPtr);
+      if (outPtr) M._free(outPtr);
+    }
+  }
+
+  /** The tables committed transactions changed since the last call, or null when the core lost count (treat all as changed). */
+  changed(db) {
+    const M = this.M;
+    const outPtr = M._malloc(8);
+    if (!outPtr) return null;
+    try {
+      if (M._ferry_db_changed(db, outPtr, outPtr + 4) !== 0) return null;
+      return this.#names(M.HEAPU32[outPtr >> 2], M.HEAPU32[(outPtr + 4) >> 2]);
+    } finally {
+      M._free(outPtr);
+    }
+  }
+
   /**
    * An incremental SHA-256 in the core (core/sha256.h), for browsers, which
    * have none: -> { update(u8), digest() -> 64 lowercase hex digits, close() }.

@@ -9,12 +9,16 @@ import { Listeners } from './events.js';
 import { deleteStorage } from './delete.js';
 import { clearMark } from './lost.js';
 import { Files, DISCARDED } from './files/api.js';
+import { LiveQueries } from './watch.js';
 
 
 export class Database {
   #core; #handle; #storage; #tail = Promise.resolve(); #closed = false; #closing = false;
   #listeners = new Listeners(); #depth = 0; #reopen;
   #engine = null; #runner = null; #offOnline = null; #where; #pullSlice;
+  // Commits are numbered within this object's life (its epoch) for live queries.
+  #epoch = Math.random().toString(36).slice(2); #seq = 0;
+  #live = new LiveQueries({ reads: (sql) => this.reads(sql), snapshot: (sql, params) => this.snapshot(sql, params) });
 
   constructor(core, storage, reopen, opts = {}) {
     this.#core = core;
@@ -179,6 +183,34 @@ export class Database {
   }
 
   /**
+   * A live query: callback(rows) now and again after every commit that
+   * changed a table the query reads (local writes, pulled pages; one re-run
+   * per commit, not per row); callback(undefined, error) with a FerryError
+   * when it fails. Returns unsubscribe(). Without a callback: an async
+   * iterable of the results, ending when the loop does.
+   */
+  watch(sql, params, callback) {
+    if (this.#closed || this.#closing) throw new FerryError('closed', `database '${this.name}' is closed; open it again`);
+    return this.#live.watch(sql, params, callback);
+  }
+
+  /** A query's rows with the commit they saw ({ rows, epoch, seq }), for live queries here and in other tabs. */
+  snapshot(sql, params) {
+    return this.#enqueue(async () => {
+      const seq = this.#seq;
+      return { rows: await this.#query(sql, params), epoch: this.#epoch, seq };
+    });
+  }
+
+  /** The tables `sql` (one SELECT) reads, as SQLite names them, for live queries here and in other tabs. */
+  reads(sql) {
+    return this.#enqueue(() => {
+      this.#checkSql(sql);
+      return this.#core.reads(this.#handle, sql);
+    });
+  }
+
+  /**
    * Ends this user's use of the device (a shared device, another user signs
    * in next): pushes what is pending, then closes the database and deletes
    * its storage, so nothing of this user's data stays and the next open()
@@ -249,6 +281,7 @@ export class Database {
   /** The last step in the call queue of close() and signOut(): flush, then free the engine, the handle and the storage. */
   async #shut() {
     this.#closed = true;
+    this.#live.close();
     try { await this.#storage.flush?.(); } finally {
       this.#engine?.close();
       this.#engine = null;
@@ -270,9 +303,23 @@ export class Database {
     if (this.#closed || (this.#closing && !closing)) {
       return Promise.reject(new FerryError('closed', `database '${this.name}' is closed; open it again`));
     }
-    const run = this.#tail.then(task);
+    // What the task committed is reported inside its turn of the queue, so a
+    // live query's re-run queues right behind it.
+    const run = this.#tail.then(async () => {
+      try { return await task(); } finally { this.#committed(); }
+    });
     this.#tail = run.catch(() => {});
     return run;
+  }
+
+  /** Tells live queries (and 'commit' listeners) which tables the last queue task's commits changed. */
+  #committed() {
+    if (!this.#handle) return;
+    const tables = this.#core.changed(this.#handle);
+    if (tables && tables.length === 0) return;
+    const seq = ++this.#seq;
+    this.#live.changed(tables, this.#epoch, seq);
+    this.#listeners.emit('commit', { tables, epoch: this.#epoch, seq });
   }
 
   #checkSql(sql) {

@@ -9,6 +9,7 @@ import { FerryError } from './errors.js';
 import { Listeners } from './events.js';
 import { clearMark } from './lost.js';
 import { fileUrl, serveFilesToWorker } from './files/page.js';
+import { LiveQueries } from './watch.js';
 
 
 function restoreError(e) {
@@ -41,6 +42,12 @@ export class SharedDatabase {
   #release = null; #releaseTab = null; #ready; #readyResolve; #readyReject; #watch = new Map();
   #storageKind = null; #gen; #goneResolve; #gonePromise;
   #files = { uploads: 0, downloads: 0, failed: 0, active: 0, bytesDone: 0, bytesTotal: 0 }; #unserve = () => {};
+  // Live queries of this tab: the worker names the tables and numbers the
+  // commits, its 'commit' events (to every tab) make them re-run.
+  #live = new LiveQueries({
+    reads: (sql) => this.#call('reads', { sql }),
+    snapshot: (sql, params) => this.#call('snapshot', { sql, params }),
+  });
 
   constructor(opts) {
     this.#opts = opts;
@@ -212,6 +219,8 @@ export class SharedDatabase {
       case 'hello':
         if (this.#leader) break;
         this.#readyResolve();
+        // A new writer numbers its commits afresh, and one may have gone unreported.
+        queueMicrotask(() => this.#live.rerunAll());
         // A new writer: calls it has not answered go again. Writes are keyed;
         // transaction steps other than commit cannot survive a new writer.
         for (const [id, p] of this.#pending) {
@@ -277,6 +286,7 @@ export class SharedDatabase {
 
   #emit(event, detail) {
     if (event === 'syncerror' && detail?.error) detail = { ...detail, error: restoreError(detail.error) };
+    if (event === 'commit') this.#live.changed(detail.tables, detail.epoch, detail.seq);
     this.#listeners.emit(event, detail);
   }
 
@@ -323,7 +333,23 @@ export class SharedDatabase {
     return result;
   }
 
-  sync(selection) { return this.#call('sync', { selection }); }
+  /** db.sync(selection) in the writer's worker; a signal (which cannot cross) aborts it there through an 'abortSync' call. */
+  sync(selection) {
+    const signal = selection?.signal;
+    if (!signal) return this.#call('sync', { selection });
+    if (signal.aborted) return Promise.reject(new FerryError('aborted', 'the sync was aborted before it started; pending changes stay pending'));
+    const abortId = randomId();
+    const onAbort = () => this.#call('abortSync', { abortId }).catch(() => {});
+    signal.addEventListener('abort', onAbort, { once: true });
+    const { signal: _, ...rest } = selection;
+    return this.#call('sync', { selection: rest, abortId }).finally(() => signal.removeEventListener('abort', onAbort));
+  }
+
+  /** A live query (Database.watch): re-runs after every commit, in any tab, that changed a table it reads. */
+  watch(sql, params, callback) {
+    if (this.#closed) throw new FerryError('closed', `database '${this.name}' is closed; open it again`);
+    return this.#live.watch(sql, params, callback);
+  }
   verify() { return this.#call('verify', {}); }
   syncErrors() { return this.#call('syncErrors', {}); }
   retrySyncError(entity, id) {
@@ -371,6 +397,7 @@ export class SharedDatabase {
 
   #shutdown() {
     if (this.#closed) return;
+    this.#live.close();
     this.#worker?.terminate();
     this.#worker = null;
     this.#closed = true;

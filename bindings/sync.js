@@ -39,7 +39,7 @@ const enc = new TextEncoder();
  * they come back as status 0 with a message, which the engine turns into
  * sync_network. A reply over the size cap throws FerryError sync_too_big.
  */
-export async function exchange(opts, req) {
+export async function exchange(opts, req, signal) {
   let headers;
   try {
     headers = { accept: 'application/json', ...(opts.headers ? await opts.headers() : {}) };
@@ -58,11 +58,14 @@ export async function exchange(opts, req) {
         method: req.method,
         headers,
         body: req.body || undefined,
-        signal: AbortSignal.timeout(opts.syncTimeout ?? 60_000),
+        signal: signal && AbortSignal.any
+          ? AbortSignal.any([signal, AbortSignal.timeout(opts.syncTimeout ?? 60_000)])
+          : AbortSignal.timeout(opts.syncTimeout ?? 60_000),
         cache: 'no-store',
       });
       break;
     } catch (e) {
+      if (signal?.aborted) return { status: 0, aborted: true, body: enc.encode(`${url}: aborted`) };
       if (attempt >= (opts.syncRetries ?? 2) || e?.name === 'TimeoutError') {
         return { status: 0, body: enc.encode(`${url}: ${e?.cause?.code || e?.cause?.message || e?.message || e}`) };
       }
@@ -73,6 +76,7 @@ export async function exchange(opts, req) {
   try {
     body = await readCapped(res, opts.maxReplyBytes ?? MAX_REPLY_BYTES);
   } catch (e) {
+    if (signal?.aborted) return { status: 0, aborted: true, body: enc.encode(`${url}: aborted`) };
     return { status: 0, body: enc.encode(`${url}: the reply was cut off (${e?.message || e})`) };
   }
   if (body === null) {
@@ -84,9 +88,12 @@ export async function exchange(opts, req) {
 function checkFilter(filter) {
   if (filter === undefined || filter === null) return null;
   if (typeof filter !== 'object' || Array.isArray(filter)) {
-    throw new FerryError('type', 'sync() takes { entities: [names], objects: [{ entity, id }] } or nothing');
+    throw new FerryError('type', 'sync() takes { entities: [names], objects: [{ entity, id }], signal } or nothing');
   }
-  const { entities, objects } = filter;
+  const { entities, objects, signal } = filter;
+  if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean')) {
+    throw new FerryError('type', 'sync({ signal }) takes an AbortSignal');
+  }
   if (entities !== undefined && (!Array.isArray(entities) || entities.some((e) => typeof e !== 'string'))) {
     throw new FerryError('type', 'sync({ entities }) takes an array of entity names');
   }
@@ -105,6 +112,21 @@ function yieldToEvents() {
     const ch = new MessageChannel();
     ch.port1.onmessage = () => { ch.port1.close(); resolve(); };
     ch.port2.postMessage(0);
+  });
+}
+
+function abortedError(signal) {
+  const why = signal?.reason instanceof Error && signal.reason.name !== 'AbortError' ? `: ${signal.reason.message}` : '';
+  return new FerryError('aborted', `the sync was aborted${why}; pending changes stay pending and the next sync goes on from the last applied page`,
+    signal?.reason !== undefined ? { cause: signal.reason } : undefined);
+}
+
+/** The shared run's outcome, or 'aborted' as soon as this caller's signal fires (the run goes on for the others). */
+function raceAbort(running, signal) {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortedError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    running.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
 
@@ -127,8 +149,10 @@ export class SyncRunner {
    * run of its own.
    */
   sync(filter, { verify = false } = {}) {
+    const signal = filter?.signal;
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
     if (this.running) {
-      if (!verify) return this.running;
+      if (!verify) return signal ? raceAbort(this.running, signal) : this.running;
       return this.running.catch(() => {}).then(() => this.sync(filter, { verify }));
     }
     let checked;
@@ -136,35 +160,68 @@ export class SyncRunner {
     const every = this.opts.verifyEvery ?? 10;
     if (!checked && !verify && every > 0 && ++this.fullSyncs % every === 0) verify = true;
     const engineFilter = verify ? { ...(checked || {}), verify: true } : checked;
-    this.running = this.#run(engineFilter).finally(() => { this.running = null; });
+    this.running = this.#run(engineFilter, signal).finally(() => { this.running = null; });
     return this.running;
   }
 
-  async #run(filter) {
+  async #run(filter, signal) {
     const t0 = Date.now();
     const { db } = this;
+    // Progress per entity: what the engine's report counted since the run began.
+    let phase = null, entity = null, base = 0;
+    const progress = async (req) => {
+      const r = await db.step((e) => e.report(), false);
+      if (phase) {
+        const pull = phase === 'pull';
+        db.emit('progress', { sync: phase, entity: pull ? entity : null, done: (pull ? r.pulled + r.removed : r.pushed) - base, total: pull ? r.total ?? null : null });
+      }
+      phase = null;
+      if (!req) return;
+      if (req.path === '/push') {
+        phase = 'push';
+        if (entity !== null) { entity = null; base = 0; }
+      } else if (req.path === '/pull' && req.body) {
+        const next = JSON.parse(new TextDecoder().decode(req.body)).entity;
+        if (next !== entity) { entity = next; base = r.pulled + r.removed; }
+        phase = 'pull';
+      }
+    };
+    // A safe point: between requests, where every page so far is applied and durable.
+    const stopIfAborted = async () => {
+      if (!signal?.aborted) return;
+      await db.step((eng) => { try { eng.feed(0, enc.encode('aborted')); } catch { /* ends the run */ } }, false);
+      throw abortedError(signal);
+    };
     try {
       await db.step((e) => e.begin(filter));
       for (;;) {
+        await stopIfAborted();
         // next() may commit (the push numbers the outbox with mutation ids,
         // the end of a run records its time): a request leaves only once
         // that is durable, or a crash could give the same ids to other
         // changes. Costs nothing when next() wrote nothing.
         const req = await db.step((e) => e.next());
+        await progress(req);
         if (!req) break;
         let reply;
         try {
-          reply = await exchange(this.opts, req);
+          reply = await exchange(this.opts, req, signal);
         } catch (e) {
           await db.step((eng) => { try { eng.feed(0, enc.encode(e.message)); } catch { /* the run ends either way */ } }, false);
           throw e;
         }
+        // Aborted in flight: the reply (if any) is not applied; what the
+        // server did with a push comes back with the next run (mutation ids).
+        if (reply.aborted) await stopIfAborted();
         await db.step((e) => e.feed(reply.status, reply.body));
         // A pull page goes in slices, each a call of its own in the queue,
         // so the app's queries and writes wait for one slice, not a page;
         // between slices the event loop turns, so what events ask for gets
         // in line before the next slice.
-        while (await db.step((e) => e.applyMore())) await yieldToEvents();
+        while (await db.step((e) => e.applyMore())) {
+          await yieldToEvents();
+          await stopIfAborted();   // between slices is a safe point too: each is committed, the cursor moves with the last
+        }
       }
       const report = await db.step((e) => e.report(), false);
       const result = {
@@ -181,7 +238,8 @@ export class SyncRunner {
       db.emit('sync', result);
       return result;
     } catch (error) {
-      db.emit('syncerror', { error });
+      // Stopping on request is not a failure the app has to show.
+      if (error?.code !== 'aborted') db.emit('syncerror', { error });
       throw error;
     }
   }

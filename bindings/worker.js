@@ -10,6 +10,7 @@ import { fileReply } from './files/page.js';
 let db = null;
 const txs = new Map();          // txId -> { tx, done(), fail(e), owner }
 let headerWaiters = new Map();
+const aborts = new Map();      // abortId -> AbortController of a tab's sync({ signal })
 let nextHeaderId = 1;
 
 function post(msg) { self.postMessage(msg); }
@@ -50,7 +51,7 @@ const ops = {
     await db.exec('CREATE TABLE IF NOT EXISTS _ferry_rpc(key TEXT PRIMARY KEY, result TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID');
     // Records only have to outlive a hand-over; a day is plenty.
     await db.exec('DELETE FROM _ferry_rpc WHERE at < ?', [Date.now() - 86_400_000]);
-    for (const ev of ['change', 'sync', 'syncerror', 'progress']) {
+    for (const ev of ['change', 'sync', 'syncerror', 'progress', 'commit']) {
       db.on(ev, (detail) => post({
         type: 'event', event: ev, detail: detail?.error instanceof Error ? { ...detail, error: errorOf(detail.error) } : detail, status: db.status(),
         ...(ev === 'progress' || ev === 'sync' ? { files: db.files.status() } : {}),
@@ -113,7 +114,22 @@ const ops = {
     for (const [, t] of txs) if (t.owner === owner) t.fail(new FerryError('busy', 'the tab that started this transaction is gone'));
     return null;
   },
-  sync({ selection }) { return db.sync(selection); },
+  async sync({ selection, abortId }) {
+    if (!abortId) return db.sync(selection);
+    const ctl = new AbortController();
+    aborts.set(abortId, ctl);
+    try {
+      return await db.sync({ ...(selection || {}), signal: ctl.signal });
+    } finally {
+      aborts.delete(abortId);
+    }
+  },
+  abortSync({ abortId }) {
+    aborts.get(abortId)?.abort();
+    return null;
+  },
+  reads({ sql }) { return db.reads(sql); },
+  snapshot({ sql, params }) { return db.snapshot(sql, params); },
   verify() { return db.verify(); },
   syncErrors() { return db.syncErrors(); },
   retrySyncError({ entity, id }) { return db.retrySyncError(entity, id); },

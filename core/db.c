@@ -7,6 +7,7 @@
 #include "sqlite3.h"
 #include "buf.h"
 #include "codec.h"
+#include "names.h"
 #include "vfs.h"
 #include "db_internal.h"
 #include "sync/values.h"
@@ -31,6 +32,10 @@ struct ferry_db {
   int app_sql;           /* set while app SQL is prepared: the guard applies */
   ferry__guard_fn guard; void *guard_arg;
   char *guard_msg;       /* why the guard refused the last statement */
+  ferry__names *reading; /* set while ferry_db_reads prepares: collects SQLITE_READ tables */
+  ferry__names reads;
+  ferry__names pending;  /* tables the open transaction changed */
+  ferry__names committed;/* tables committed transactions changed, until taken */
 };
 
 /* SQLite's authorizer: app statements are checked against the guard while
@@ -39,6 +44,7 @@ struct ferry_db {
 static int authorize(void *arg, int action, const char *a1, const char *a2, const char *db_name, const char *trigger) {
   ferry_db *db = arg;
   (void)db_name;
+  if (db->reading && action == SQLITE_READ && a1) ferry__names_add(db->reading, a1);
   if (!db->app_sql || !db->guard) return SQLITE_OK;
   if (trigger && strncmp(trigger, "_ferry_", 7) == 0) return SQLITE_OK;
   const char *why = db->guard(db->guard_arg, action, a1, a2);
@@ -51,6 +57,30 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
 void ferry__db_set_guard(ferry_db *db, ferry__guard_fn fn, void *arg) {
   db->guard = fn;
   db->guard_arg = arg;
+}
+
+/* Change tracking for live queries. The preupdate hook sees every row
+ * change of a real table, WITHOUT ROWID tables included (the update hook
+ * does not); a commit moves what its transaction changed to the list the
+ * bindings take, a rollback forgets it. A rolled-back savepoint's tables stay
+ * in the transaction's list: a spare re-run, never a missed one. */
+static void on_preupdate(void *arg, sqlite3 *sq, int op, const char *db_name, const char *table,
+                         sqlite3_int64 k1, sqlite3_int64 k2) {
+  (void)sq; (void)op; (void)db_name; (void)k1; (void)k2;
+  ferry_db *db = arg;
+  ferry__names_add(&db->pending, table);
+}
+
+static int on_commit(void *arg) {
+  ferry_db *db = arg;
+  ferry__names_merge(&db->committed, &db->pending);
+  ferry__names_clear(&db->pending);
+  return 0;
+}
+
+static void on_rollback(void *arg) {
+  ferry_db *db = arg;
+  ferry__names_clear(&db->pending);
 }
 
 /* ferry_capture(): 1 when local writes go to the outbox (the triggers ask). */
@@ -137,6 +167,9 @@ int ferry_db_open_cached(ferry_db **out, const char *name, ferry_store *store, i
   if (rc == SQLITE_OK) rc = ferry__values_register(db->sq);
   if (rc == SQLITE_OK) rc = sqlite3_set_authorizer(db->sq, authorize, db);
   if (rc != SQLITE_OK) return fail_sqlite(db, rc);
+  sqlite3_preupdate_hook(db->sq, on_preupdate, db);
+  sqlite3_commit_hook(db->sq, on_commit, db);
+  sqlite3_rollback_hook(db->sq, on_rollback, db);
   /* The store is atomic per commit, so the journal only serves in-process
    * rollback. A first read proves the stored image is a database. */
   rc = sqlite3_exec(db->sq,
@@ -160,6 +193,9 @@ void ferry_db_close(ferry_db *db) {
   ferry__buf_free(&db->out);
   clear_error(db);
   sqlite3_free(db->guard_msg);
+  ferry__names_free(&db->reads);
+  ferry__names_free(&db->pending);
+  ferry__names_free(&db->committed);
   free(db);
 }
 
@@ -398,5 +434,55 @@ int ferry_db_run(ferry_db *db, const char *sql, size_t sql_len,
   db->last_rowid = sqlite3_last_insert_rowid(db->sq);
   if (out) *out = db->out.p;
   if (out_len) *out_len = db->out.len;
+  return FERRY_OK;
+}
+
+/* ---- live queries ------------------------------------------------------- */
+
+int ferry_db_reads(ferry_db *db, const char *sql, size_t sql_len,
+                   const uint8_t **out, size_t *out_len) {
+  *out = NULL;
+  *out_len = 0;
+  if (!db) return FERRY_MISUSE;
+  if (!db->sq) return fail(db, FERRY_CLOSED, "the database is not open");
+  if (sql_len > 100 * 1000 * 1000) return fail(db, FERRY_TOOBIG, "SQL text over 100 MB");
+  clear_error(db);
+  ferry__names_clear(&db->reads);
+  sqlite3_stmt *st = NULL;
+  const char *tail = NULL;
+  /* Prepared afresh, not from the cache: the authorizer only speaks while
+   * a statement is prepared. */
+  db->reading = &db->reads;
+  db->app_sql = 1;
+  int src = sqlite3_prepare_v3(db->sq, sql, (int)sql_len, 0, &st, &tail);
+  db->app_sql = 0;
+  db->reading = NULL;
+  int rc = FERRY_OK;
+  if (src != SQLITE_OK) rc = fail_sqlite(db, src);
+  else if (!st) rc = fail(db, FERRY_MISUSE, "a live query needs a SELECT statement; the SQL is empty");
+  else if (!only_space(tail, sql + sql_len)) rc = fail(db, FERRY_MISUSE, "a live query is one SELECT statement; the SQL holds more than one");
+  else if (!sqlite3_stmt_readonly(st)) rc = fail(db, FERRY_MISUSE, "a live query must only read (a SELECT); this statement writes");
+  sqlite3_finalize(st);
+  if (rc != FERRY_OK) return rc;
+  if (db->reads.oom) return fail(db, FERRY_NOMEM, "out of memory listing the tables a query reads");
+  ferry__names_encode(&db->reads, &db->out);
+  if (db->out.oom) return fail(db, FERRY_NOMEM, "out of memory listing the tables a query reads");
+  *out = db->out.p;
+  *out_len = db->out.len;
+  return FERRY_OK;
+}
+
+int ferry_db_changed(ferry_db *db, const uint8_t **out, size_t *out_len) {
+  *out = NULL;
+  *out_len = 0;
+  if (!db) return FERRY_MISUSE;
+  /* Memory ran out while a name was recorded: the list is incomplete, so
+   * the caller must treat every table as changed. */
+  int lost = db->committed.oom;
+  ferry__names_encode(&db->committed, &db->out);
+  ferry__names_clear(&db->committed);
+  if (lost || db->out.oom) return fail(db, FERRY_NOMEM, "out of memory recording changed tables; treat every table as changed");
+  *out = db->out.p;
+  *out_len = db->out.len;
   return FERRY_OK;
 }

@@ -74,6 +74,24 @@ int ferry_db_in_transaction(const ferry_db *db);
 int64_t ferry_db_changes(const ferry_db *db);
 int64_t ferry_db_last_rowid(const ferry_db *db);
 
+/* ---- live queries ------------------------------------------------------- */
+
+/* The tables the single read-only statement `sql` reads, as SQLite's
+ * authorizer reports them while preparing it (views resolved to the tables
+ * beneath): a list encoded as u32 count, then u32 length and bytes of each
+ * name, each name once. FERRY_MISUSE for a statement that writes or for more
+ * than one statement, FERRY_SQL when it does not prepare. On success out and
+ * out_len point at the list, owned by db and valid until the next call. */
+int ferry_db_reads(ferry_db *db, const char *sql, size_t sql_len,
+                   const uint8_t **out, size_t *out_len);
+
+/* The tables that transactions committed since the last call changed (rows
+ * inserted, updated or deleted, by app SQL, triggers or sync), in the same
+ * encoding, each name once; rolled-back work is not in it. Taking the list
+ * empties it. out and out_len point at memory owned by db, valid until the
+ * next call. */
+int ferry_db_changed(ferry_db *db, const uint8_t **out, size_t *out_len);
+
 /* The SQLite connection, for core modules (capture, sync) and tests.
  * Owned by db. Declared as void* so this header needs no sqlite3.h. */
 void *ferry_db_sqlite(ferry_db *db);

@@ -34,6 +34,7 @@
   X(SYNC_REJECTED,"sync_rejected", "the sync server refused the request; see the message") \
   X(FORBIDDEN,    "forbidden",     "app SQL may not change ferry's own tables, triggers or entity tables; change the model on the server instead") \
   X(UNSYNCED,     "unsynced",      "changes on this device have not reached the server; sync them first, or sign out with { discard: true } to drop them") \
-  X(FILE_PENDING, "file_pending",  "the file's bytes are not on this device yet; they are being downloaded, try again after db.files.flush() or a sync")
+  X(FILE_PENDING, "file_pending",  "the file's bytes are not on this device yet; they are being downloaded, try again after db.files.flush() or a sync") \
+  X(ABORTED,      "aborted",       "the operation was stopped by its AbortSignal at a safe point; nothing was lost, run it again")
 
 #endif

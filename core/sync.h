@@ -63,7 +63,8 @@ int ferry_sync_set_apply_slice(ferry_sync *s, int objects);
 /* Runs a whole sync through a synchronous transport. */
 int ferry_sync_run(ferry_sync *s, const char *filter, size_t len, const ferry_transport *t);
 
-/* JSON of the current run: {"pushed","pulled","removed","conflicts","rejected","changed"}.
+/* JSON of the current run: {"pushed","pulled","removed","conflicts","rejected","changed"}, and
+ * "total" (objects the server counted for the entity of the last applied pull page) when known.
  * Owned by s, valid until the next call. */
 const char *ferry_sync_report(ferry_sync *s);
 /* JSON {"pendingChanges","lastSyncAt","modelVersion","clientId","errors"}; owned by s. */

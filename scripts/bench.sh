@@ -140,6 +140,8 @@ say "sync: 100,000-object initial sync, incremental rounds, 10,000-change push"
 timeout --kill-after=10 300 node bench/sync.mjs || fail "sync benchmark (bench/sync.mjs)"
 say "demo: time to first data (cold, warm, offline)"
 timeout --kill-after=10 200 node bench/first-data.mjs || fail "first-data benchmark (bench/first-data.mjs)"
+say "watch: a committed write in one tab to a db.watch callback in another (Chromium)"
+timeout --kill-after=10 150 node bench/watch-browser.mjs || fail "watch benchmark (bench/watch-browser.mjs)"
 
 case ",${FERRY_BENCH_SKIP:-}," in *,files,*) files_reserve=0 ;; *) files_reserve=45 ;; esac
 case ",${FERRY_BENCH_SKIP:-}," in *,access,*) ;; *) access_bench ;; esac

@@ -1050,7 +1050,15 @@ export class SyncStore {
     } else if (t.access) {
       removed = Buffer.from('[]');
     }
-    return Buffer.concat([Buffer.from(`${head},"cursor":${cursor},"more":${r.more ? 'true' : 'false'},"objects":`),
+    // A first pull of the entity (cursor 0) that takes more than one page
+    // says how many objects there are, for the client's progress: one count
+    // over rows the pages read anyway. Later pulls are deltas, not counted.
+    let total = '';
+    if (body.cursor === 0 && r.more) {
+      const [{ n }] = await this.db.query(`SELECT count(*) AS n FROM ${t.table} WHERE _ferry_deleted = 0 AND (${where.sql})`, where.params);
+      total = `,"total":${n}`;
+    }
+    return Buffer.concat([Buffer.from(`${head},"cursor":${cursor},"more":${r.more ? 'true' : 'false'}${total},"objects":`),
       r.objects, Buffer.from(',"removed":'), removed, Buffer.from('}')]);
   }
 }

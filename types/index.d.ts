@@ -99,6 +99,8 @@ export interface DeleteOptions {
 export interface SyncSelection {
   entities?: readonly string[];
   objects?: readonly { entity: string; id: string }[];
+  /** Stops the sync at the next safe point (between requests) with FerryError 'aborted'; pending changes stay pending, only applied pages advance the cursor. */
+  signal?: AbortSignal;
 }
 
 export interface EntityVerification {
@@ -242,6 +244,29 @@ export interface FileProgress {
   error?: string | Error;
 }
 
+/** 'progress' during a sync: objects pushed in this run, or pulled (and removed) for `entity`, once each page is applied. */
+export interface SyncProgress {
+  sync: 'push' | 'pull';
+  /** The entity being pulled; null for a push. */
+  entity: string | null;
+  done: number;
+  /** How many objects the entity has, on a first pull of several pages (the server counts them); else null. */
+  total: number | null;
+}
+
+/** 'commit': the tables a commit (or the commits of one queued call) changed; null when unknown (treat all as changed). */
+export interface CommitEvent {
+  tables: string[] | null;
+  epoch: string;
+  seq: number;
+}
+
+/** What db.watch(sql, params) without a callback returns: each result, the newest when the loop is slower than the commits. */
+export type LiveQuery<T> = AsyncIterable<T[]>;
+
+/** A live query's callback: rows after each run, or a FerryError (rows undefined) when the query fails. */
+export type WatchCallback<T> = (rows: T[] | undefined, error?: FerryError) => void;
+
 export interface SignOutEvent {
   name: string;
 }
@@ -251,8 +276,9 @@ export interface DatabaseEvents {
   change: ChangeEvent;
   sync: SyncResult;
   syncerror: SyncErrorEvent;
-  progress: FileProgress;
+  progress: FileProgress | SyncProgress;
   signout: SignOutEvent;
+  commit: CommitEvent;
 }
 
 /** The statements of one transaction (see Database.transaction). */
@@ -274,6 +300,14 @@ export interface Database {
   transaction<R>(fn: (tx: Transaction) => R | Promise<R>): Promise<R>;
   /** Pushes pending changes, then pulls (all, or the selection); overlapping calls share one run. */
   sync(selection?: SyncSelection): Promise<SyncResult>;
+  /**
+   * A live query: the callback gets the rows now and again after every commit (local, another tab's,
+   * a pulled page) that changed a table the query reads, once per commit. Returns unsubscribe().
+   */
+  watch<T extends object = Row>(sql: string, params: Params | undefined, callback: WatchCallback<T>): () => void;
+  watch<T extends object = Row>(sql: string, callback: WatchCallback<T>): () => void;
+  /** The async-iterator form: `for await (const rows of db.watch(sql, params))`; breaking the loop unsubscribes. */
+  watch<T extends object = Row>(sql: string, params?: Params): LiveQuery<T>;
   /** Syncs, compares per-entity digests with the server's and pulls again every object that differs. */
   verify(): Promise<VerifyResult>;
   syncErrors(): Promise<SyncError[]>;

@@ -18,7 +18,7 @@ const $ = (sel) => document.querySelector(sel);
 const online = () => navigator.onLine !== false;
 
 let db = null;
-let current = null;   // { view, refresh }
+let current = null;   // { view, refresh?, unmount? }
 const session = new Session();
 let toastTimer = 0;
 
@@ -153,11 +153,16 @@ function route() {
   renderTabs(view.id);
   const el = $('#view');
   if (!db) return;
+  current?.unmount?.();
   if (!db.status().modelVersion) {
     current = null;
-    el.replaceChildren(h('p', { class: 'empty', id: 'model-wait' }, online()
-      ? 'Downloading the data model and your data from the server…'
-      : 'This device has no data yet: connect once to download it. After that the app works offline.'));
+    // The bar and its line hold their space from the start, so nothing jumps as pages arrive.
+    el.replaceChildren(h('div', { class: 'first-sync', id: 'first-sync' },
+      h('p', { class: 'empty', id: 'model-wait' }, online()
+        ? 'Downloading the data model and your data from the server…'
+        : 'This device has no data yet: connect once to download it. After that the app works offline.'),
+      h('progress', { id: 'sync-progress', 'aria-label': 'First sync' }),
+      h('p', { class: 'meta', id: 'sync-progress-line' }, '\u00a0')));
     return;
   }
   current = { view, ...view.mount(el, { ...context(), selected }) };
@@ -169,7 +174,7 @@ const refresh = coalesce(async () => {
   statusBar?.render();
   renderTabs(current?.view.id || parseHash().view.id);
   try {
-    await current?.refresh();
+    await current?.refresh?.();
   } catch (e) {
     notify(describe(e), 'error');
   }
@@ -212,6 +217,15 @@ async function start(extra = {}) {
     if (!hadModel && db.status().modelVersion) { hadModel = true; route(); }
     refresh();
     renderStorageLine();
+  });
+  // The first sync's progress, page by page (the server does not say how much is left).
+  db.on('progress', (p) => {
+    if (!p?.sync || hadModel) return;
+    const line = document.getElementById('sync-progress-line');
+    const bar = document.getElementById('sync-progress');
+    if (!line || !bar) return;
+    if (p.total) { bar.max = p.total; bar.value = p.done; }
+    line.textContent = p.sync === 'push' ? `${p.done} changes sent` : `${p.entity}: ${p.done} received`;
   });
   db.on('syncerror', (d) => {
     // The token was refused (expired, or the server has a new key): sign in again next time.

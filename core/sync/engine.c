@@ -134,6 +134,7 @@ int ferry_sync_begin(ferry_sync *s, const char *filter, size_t len) {
   sqlite3_free(s->errmsg);
   s->errmsg = NULL;
   s->pushed = s->pulled = s->removed = s->conflicts = s->rejected = s->changed = 0;
+  s->page_total = -1;
   s->models_fetched = 0;
   s->push_rounds = 0;
   s->need_model = 0;
@@ -370,6 +371,7 @@ const char *ferry_sync_report(ferry_sync *s) {
   cJSON_AddNumberToObject(r, "conflicts", (double)s->conflicts);
   cJSON_AddNumberToObject(r, "rejected", (double)s->rejected);
   cJSON_AddNumberToObject(r, "changed", (double)s->changed);
+  if (s->page_total >= 0) cJSON_AddNumberToObject(r, "total", (double)s->page_total);
   ferry__sync_verify_report(s, r);
   ferry__sync_set_out(s, cJSON_PrintUnformatted(r));
   cJSON_Delete(r);

@@ -13,6 +13,7 @@ static int add_target(ferry_sync *s, const ferry__entity *e) {
   s->targets = t;
   memset(&t[s->ntargets], 0, sizeof *t);
   t[s->ntargets].e = e;
+  t[s->ntargets].total = -1;
   s->ntargets++;
   return FERRY_OK;
 }
@@ -373,6 +374,10 @@ int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len) {
   pg.item = pg.objects ? pg.objects->child : NULL;
   pg.count = pg.objects ? cJSON_GetArraySize(pg.objects) : 0;
   if ((rc = check_page(s, &pg)) != FERRY_OK) { cJSON_Delete(root); return rc == FERRY_NOMEM ? rc : FERRY_SYNC_PROTOCOL; }
+  /* Optional (a first pull of several pages): kept for the entity's later pages. */
+  const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total");
+  if (ferry__sync_is_count(total)) t->total = (int64_t)total->valuedouble;
+  s->page_total = t->total;
   s->page = pg;
   return ferry__sync_pull_step(s);
 }

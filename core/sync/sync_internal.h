@@ -33,6 +33,7 @@ typedef struct inflight {
 typedef struct pull_target {
   const ferry__entity *e;
   char **ids; int nids;  /* a pull by ids (db.sync({ objects }) or refresh) */
+  int64_t total;         /* objects the server said the entity has (its first page's "total"), or -1 */
 } pull_target;
 
 /* A pull page being applied, a slice of objects per transaction; the last
@@ -76,6 +77,7 @@ struct ferry_sync {
   vtarget *verify_t; int nverify, cur_verify;   /* the first entity pull that failed in this run */
   /* report */
   int64_t pushed, pulled, removed, conflicts, rejected, changed;
+  int64_t page_total;    /* the total of the entity of the last applied page, or -1 */
   char *out;
   char guard_msg[300];
 };

@@ -31,7 +31,7 @@ const write = (f, el, v) => {
 
 /**
  * @param {object} spec entity, prefix (of new ids), title, singular, help,
- *   fields [{ name, label, type, options?: (db) => [[value, label]], required, default }],
+ *   fields [{ name, label, type, options?: () => [[value, label]], optionsSql?: 'SELECT id, name …' (a live query), required, default }],
  *   listSql, item(row) -> { title, meta, badge }, editable (default true), saveLabel,
  *   fixed(context) -> { column: value } written with every new object (e.g. its owner)
  */
@@ -132,9 +132,10 @@ export function crudView(spec) {
       }
     }
 
-    async function refresh() {
-      for (const f of fields) if (f.options) setOptions(controls[f.name], await f.options(db), f.required ? null : '—');
-      const rows = await db.query(spec.listSql);
+    // The list and the choices of a select are live queries: they follow
+    // every commit that changes what they read (a save here, another tab's,
+    // a pulled page) without being asked.
+    const showList = (rows) => {
       list.replaceChildren(...rows.map((row) => {
         const it = spec.item(row);
         return h('li', { 'data-id': row.id, class: row.id === idInput.value ? 'selected' : '', onclick: editable ? () => edit(row.id) : null },
@@ -142,8 +143,19 @@ export function crudView(spec) {
           it.badge ? h('span', { class: `badge ${it.badgeClass || ''}` }, it.badge) : '');
       }));
       empty.hidden = rows.length > 0;
-    }
+    };
+    const live = (sql, show) => db.watch(sql, [], (rows, error) => {
+      if (error) notify(`cannot list ${spec.title.toLowerCase()}: ${describe(error)}`, 'error');
+      else show(rows);
+    });
+    const stops = [
+      live(spec.listSql, showList),
+      ...fields.filter((f) => f.optionsSql).map((f) => live(f.optionsSql, (rows) => {
+        setOptions(controls[f.name], rows.map((r) => [r.id, r.name]), f.required ? null : '—');
+      })),
+    ];
+    for (const f of fields) if (f.options) setOptions(controls[f.name], f.options(), f.required ? null : '—');
 
-    return { refresh };
+    return { unmount: () => { for (const stop of stops) stop(); } };
   };
 }

@@ -12,7 +12,7 @@ export const customers = {
       { name: 'name', label: 'Name', required: true },
       { name: 'email', label: 'Email', type: 'email' },
       { name: 'region', label: 'Region', type: 'select',
-        options: async (db) => (await db.query('SELECT id, name FROM Region ORDER BY name')).map((r) => [r.id, r.name]) },
+        optionsSql: 'SELECT id, name FROM Region ORDER BY name' },
       { name: 'credit', label: 'Credit', inputmode: 'decimal', placeholder: '0.00' },
       { name: 'since', label: 'Customer since', type: 'date' },
       { name: 'active', label: 'Active', type: 'checkbox' },

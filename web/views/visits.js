@@ -13,8 +13,8 @@ export const visits = {
     help: 'Visits sync with the server; archived ones leave this device after the next sync.',
     fields: [
       { name: 'customer', label: 'Customer', type: 'select', required: true,
-        options: async (db) => (await db.query('SELECT id, name FROM Customer ORDER BY name')).map((c) => [c.id, c.name]) },
-      { name: 'status', label: 'Status', type: 'select', default: 'planned', options: async () => STATUSES.map((s) => [s, s]), required: true },
+        optionsSql: 'SELECT id, name FROM Customer ORDER BY name' },
+      { name: 'status', label: 'Status', type: 'select', default: 'planned', options: () => STATUSES.map((s) => [s, s]), required: true },
       { name: 'note', label: 'Note', type: 'textarea', required: true, placeholder: 'What is to be done, what was done' },
       { name: 'attachment', label: 'Attachment (photo, signed form, PDF)', type: 'file' },
     ],
