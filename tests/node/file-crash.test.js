@@ -1,44 +1,23 @@
 // A committed transaction survives SIGKILL; an interrupted one leaves no trace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from '../../bindings/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir, runAndKill } from './helpers.js';
 
 const child = fileURLToPath(new URL('./fixtures/commit-loop.js', import.meta.url));
 const KILLS = 50;
 
 /** Starts the writer, kills it `delayMs` after it is ready, returns the last resolved number. */
-function runAndKill(dbPath, delayMs) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [child, dbPath, String(64 * 1024)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '', last = 0, timer = null;
-    p.stdout.on('data', (d) => {
-      out += d;
-      const lines = out.split('\n');
-      out = lines.pop();
-      for (const l of lines) {
-        if (l === 'ready') timer = setTimeout(() => p.kill('SIGKILL'), delayMs);
-        else if (/^\d+$/.test(l)) last = Number(l);
-      }
-    });
-    p.stderr.on('data', (d) => { err += d; });
-    p.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (signal !== 'SIGKILL') reject(new Error(`writer exited early (${code}): ${err}`));
-      else resolve(last);
-    });
-  });
-}
+const killWriter = (dbPath, delayMs) => runAndKill([child, dbPath, String(64 * 1024)], delayMs);
 
 test('file_commits_should_survive_sigkill_as_an_exact_prefix', { timeout: 600_000 }, async () => {
   const dbPath = path.join(tempDir('crash'), 'crash.db');
   let maxSeen = 0;
   for (let i = 0; i < KILLS; i++) {
     const delay = 20 + Math.floor(Math.random() * 250);
-    const resolved = await runAndKill(dbPath, delay);
+    const resolved = await killWriter(dbPath, delay);
     const db = await open({ name: 'crash', storage: 'file', path: dbPath });
     try {
       assert.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from '../../bindings/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir, runAndKill } from './helpers.js';
 
 const child = fileURLToPath(new URL('./fixtures/paged-child.js', import.meta.url));
 const CACHE = 1 << 20;
@@ -32,27 +32,7 @@ function runChild(args) {
 }
 
 /** Starts the writer, kills it `delayMs` after it is ready, returns the last resolved number. */
-function runAndKill(dbPath, delayMs) {
-  return new Promise((resolve, reject) => {
-    const p = runChild(['write', dbPath, String(CACHE)]);
-    let out = '', err = '', last = 0, timer = null;
-    p.stdout.on('data', (d) => {
-      out += d;
-      const lines = out.split('\n');
-      out = lines.pop();
-      for (const l of lines) {
-        if (l === 'ready') timer = setTimeout(() => p.kill('SIGKILL'), delayMs);
-        else if (/^\d+$/.test(l)) last = Number(l);
-      }
-    });
-    p.stderr.on('data', (d) => { err += d; });
-    p.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (signal !== 'SIGKILL') reject(new Error(`writer exited early (${code}): ${err}`));
-      else resolve(last);
-    });
-  });
-}
+const killWriter = (dbPath, delayMs) => runAndKill(['--expose-gc', child, 'write', dbPath, String(CACHE)], delayMs);
 
 function scan(dbPath) {
   return new Promise((resolve, reject) => {
@@ -69,7 +49,7 @@ test('database_larger_than_the_cache_should_pass_integrity_check_after_random_si
   await build(dbPath);
   let maxSeen = 0;
   for (let i = 0; i < KILLS; i++) {
-    const resolved = await runAndKill(dbPath, 20 + Math.floor(Math.random() * 250));
+    const resolved = await killWriter(dbPath, 20 + Math.floor(Math.random() * 250));
     const db = await open({ name: 'paged', storage: 'file', path: dbPath, cacheSize: CACHE });
     try {
       assert.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
