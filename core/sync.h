@@ -52,9 +52,10 @@ int ferry_sync_next(ferry_sync *s, ferry_request *req);
 int ferry_sync_feed(ferry_sync *s, int status, const char *body, size_t len);
 /* A pull page is applied a slice of objects at a time, each slice in its
  * own transaction (the last one also applies the removals and moves the
- * cursor), so the app's queries run between slices. ferry_sync_feed applies
- * the first slice; each call applies the next and sets *more while slices
- * remain; ferry_sync_next applies whatever remains before the next request.
+ * cursor), so the app's queries run between slices. ferry_sync_feed parses
+ * and checks the page; each call applies the next slice and sets *more
+ * while slices remain; ferry_sync_next applies whatever remains before the
+ * next request.
  * A page interrupted between slices (a crash, a new run) is pulled again
  * from its cursor; applying an object again changes nothing. */
 int ferry_sync_apply(ferry_sync *s, int *more);

@@ -379,5 +379,7 @@ int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len) {
   if (ferry__sync_is_count(total)) t->total = (int64_t)total->valuedouble;
   s->page_total = t->total;
   s->page = pg;
-  return ferry__sync_pull_step(s);
+  /* Sliced, the page waits for ferry_sync_apply (or next()): the parse and
+   * the check were this call's work, a slice is the next call's. */
+  return s->apply_slice > 0 ? FERRY_OK : ferry__sync_pull_step(s);
 }
