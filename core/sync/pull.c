@@ -341,15 +341,10 @@ int ferry__sync_pull_step(ferry_sync *s) {
   pg->item = sl.stop;
   if (pg->next < pg->count) return FERRY_OK;
   /* The last slice: the page is applied and its cursor moved. */
-  pull_target *t = &s->targets[s->cur_target];
   if (s->pulled + s->removed != pg->before) s->changed++;
   if (pg->by_ids || !pg->more) {
     s->cur_target++;
     s->last_cursor = -1; s->same_cursor = 0;
-  } else {
-    int64_t c = (int64_t)pg->cursor->valuedouble;
-    if (c == s->last_cursor && ++s->same_cursor > 2) rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull of %s does not advance its cursor", t->e->name);
-    s->last_cursor = c;
   }
   ferry__sync_free_page(s);
   return rc;
@@ -371,6 +366,16 @@ int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len) {
     return ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: entity, objects, removed, cursor and more do not match the protocol", t->e->name);
   }
   pg.more = cJSON_IsTrue(more);
+  if (!pg.by_ids && pg.more) {
+    /* A server that keeps answering "more" from the same cursor would hold
+     * the run forever: refused before anything of the page is applied. */
+    int64_t c = (int64_t)pg.cursor->valuedouble;
+    if (c == s->last_cursor && ++s->same_cursor > 2) {
+      cJSON_Delete(root);
+      return ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull of %s does not advance its cursor", t->e->name);
+    }
+    s->last_cursor = c;
+  }
   pg.item = pg.objects ? pg.objects->child : NULL;
   pg.count = pg.objects ? cJSON_GetArraySize(pg.objects) : 0;
   if ((rc = check_page(s, &pg)) != FERRY_OK) { cJSON_Delete(root); return rc == FERRY_NOMEM ? rc : FERRY_SYNC_PROTOCOL; }
