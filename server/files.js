@@ -122,13 +122,7 @@ export class BlobStore {
         else if (running) running.at += chunk.length;
         written += chunk.length;
       }
-      // Only the append that completes the file syncs it (before its hash is
-      // checked and it is renamed into the store): a reply short of `size`
-      // promises the bytes were received, not that they are on disk. After a
-      // crash of the machine the partial file says what survived: a shorter
-      // file resumes from where it ends, a torn one fails the hash at the end
-      // and the upload starts over (docs/PROTOCOL.md, Files).
-      if (offset + written === size) await handle.sync();
+      await handle.sync();
       if (running) after = await handle.stat();
     } catch (e) {
       if (e instanceof HttpError) {

@@ -1,8 +1,7 @@
 // SIGKILL during files.put and during a download: after the restart the
 // file is either complete and correct, or absent and still queued; nothing
 // half-written is ever visible under its hash. And the server killed during
-// an upload: its replies before the last chunk promise bytes received, not
-// synced, so after its restart the upload goes on from what the server says
+// an upload: after its restart the upload goes on from what the server says
 // it holds, and the final hash check vouches for the bytes.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

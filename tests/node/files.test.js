@@ -160,11 +160,11 @@ test('an_upload_cut_at_20_random_points_should_resume_and_send_nothing_twice', {
   assert.deepEqual(await a.syncErrors(), []);
 });
 
-test('an_upload_whose_unsynced_tail_the_server_lost_should_fail_its_hash_once_and_start_over_cleanly', { timeout: 60_000 }, async () => {
-  // The server syncs an upload only when its last chunk is in: a crash of its
-  // machine may leave a partial file whose tail is not what was sent. The
-  // hash at the end catches it, and the upload starts over from 0 instead of
-  // failing or stalling.
+test('an_upload_whose_tail_the_server_lost_in_a_crash_should_fail_its_hash_once_and_start_over_cleanly', { timeout: 60_000 }, async () => {
+  // A crash of the server's machine in the middle of a chunk may leave a
+  // partial file whose tail is not what was sent (a file system that kept
+  // the size but not the bytes). The hash at the end catches it, and the
+  // upload starts over from 0 instead of failing or stalling.
   const w = await world('files-torn');
   const chunk = 64 * 1024;
   let cut = false;
