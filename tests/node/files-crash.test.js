@@ -1,6 +1,8 @@
 // SIGKILL during files.put and during a download: after the restart the
 // file is either complete and correct, or absent and still queued; nothing
-// half-written is ever visible under its hash.
+// half-written is ever visible under its hash. And the server killed during
+// an upload: after its restart the upload goes on from what the server says
+// it holds, and the final hash check vouches for the bytes.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,6 +15,7 @@ import { createSyncServer } from '../../server/index.js';
 import { tempDir } from './helpers.js';
 
 const child = fileURLToPath(new URL('./fixtures/files-child.js', import.meta.url));
+const serverChild = fileURLToPath(new URL('./fixtures/server-child.js', import.meta.url));
 const MODEL = { version: '1', entities: { Photo: { attributes: { image: 'file' }, sync: 'all' } } };
 const SIZE = 12 * 1024 * 1024;
 const KILLS = 6;
@@ -126,4 +129,75 @@ test('sigkill_during_download_should_leave_the_file_complete_or_absent_and_still
   }
   // Not a requirement of any one run, but the kills should land mid-transfer sometimes.
   if (!sawPartial) console.log('note: no kill landed mid-download');
+});
+
+/** The sync server (tests/node/sync-helpers.js MODEL: Customer.photo is a file) in its own process, to SIGKILL. */
+function startServerChild(dataDir, port) {
+  const p = spawn(process.execPath, [serverChild, dataDir, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; if (out.includes('\n')) resolve({ child: p, url: out.trim() }); });
+    p.once('exit', (code) => reject(new Error(`the server exited with ${code}`)));
+  });
+}
+
+test('a_server_killed_mid_upload_should_resume_after_its_restart_with_the_hash_right_and_no_full_reupload', { timeout: 300_000 }, async () => {
+  const serverDir = path.join(dir, 'server-killed');
+  let { child: srv, url } = await startServerChild(serverDir, 0);
+  const port = new URL(url).port;
+  const chunk = 256 * 1024;
+  const size = 12 * 1024 * 1024 + 4321;
+  // Three kills at random PUTs of the ~49, each a random moment after the PUT began (mid-body, or before its reply).
+  const killAt = new Set();
+  while (killAt.size < 3) killAt.add(2 + Math.floor(Math.random() * 44));
+  const puts = [];   // { offset, killed }: every PUT the device sent, in order
+  let restarting = Promise.resolve();
+  const watched = (u, init) => {
+    if (init?.method === 'PUT' && String(u).includes('/files/')) {
+      const put = { offset: Number(new URL(u).searchParams.get('offset')), killed: false };
+      puts.push(put);
+      if (killAt.has(puts.length - 1)) {
+        put.killed = true;
+        const victim = srv;
+        restarting = (async () => {
+          await new Promise((r) => setTimeout(r, Math.random() * 8));
+          await new Promise((r) => { victim.once('exit', r); victim.kill('SIGKILL'); });
+          ({ child: srv } = await startServerChild(serverDir, port));
+        })();
+      }
+    }
+    return fetch(u, init);
+  };
+  const dbPath = path.join(dir, 'killed-server.db');
+  const db = await open({ name: 'device', storage: 'file', path: dbPath, server: `${url}/sync`, syncOnOpen: false,
+    fetch: watched, fileChunk: chunk, fileBackoff: 20, fileRetries: 40 });
+  try {
+    await db.sync();
+    await db.exec("INSERT INTO Customer(id, name) VALUES ('c1', 'Ada')");
+    const bytes = crypto.randomBytes(size);
+    const ref = await db.files.put('Customer', 'c1', 'photo', bytes, { name: 'meter.jpg', type: 'image/jpeg' });
+    await db.sync();
+    // A queue that gave up while the server was down is kicked again, as a sync would.
+    for (let i = 0; i < 20 && (await db.query('SELECT hash FROM _ferry_files')).length; i++) {
+      await db.files.flush();
+      await restarting;
+      await db.sync().catch(() => {});
+    }
+    await restarting;
+    assert.equal(puts.filter((p) => p.killed).length, 3, 'the server was killed three times');
+    assert.deepEqual(await db.query('SELECT hash FROM _ferry_files'), [], 'the upload did not finish');
+    assert.deepEqual(await db.syncErrors(), []);
+    const res = await fetch(`${url}/sync/files/${ref.hash}`);
+    assert.equal(res.status, 200);
+    assert.equal(sha(Buffer.from(await res.arrayBuffer())), ref.hash);
+    // Each restart went on from the server's count: only the first PUT starts at 0, and
+    // what went up again is at most the chunks in flight at the kills.
+    assert.deepEqual(puts.filter((p) => p.offset === 0).length, 1, `a PUT started over from 0: ${JSON.stringify(puts.map((p) => p.offset))}`);
+    const sent = puts.reduce((n, p) => n + Math.min(chunk, size - p.offset), 0);
+    assert.ok(sent <= size + 3 * chunk, `sent ${sent} bytes for a file of ${size}`);
+  } finally {
+    await db.close();
+    await restarting.catch(() => {});
+    await new Promise((r) => { if (srv.exitCode !== null) r(); else { srv.once('exit', r); srv.kill('SIGKILL'); } });
+  }
 });

@@ -160,6 +160,51 @@ test('an_upload_cut_at_20_random_points_should_resume_and_send_nothing_twice', {
   assert.deepEqual(await a.syncErrors(), []);
 });
 
+test('an_upload_whose_tail_the_server_lost_in_a_crash_should_fail_its_hash_once_and_start_over_cleanly', { timeout: 60_000 }, async () => {
+  // A crash of the server's machine in the middle of a chunk may leave a
+  // partial file whose tail is not what was sent (a file system that kept
+  // the size but not the bytes). The hash at the end catches it, and the
+  // upload starts over from 0 instead of failing or stalling.
+  const w = await world('files-torn');
+  const chunk = 64 * 1024;
+  let cut = false;
+  const offsets = [];
+  const fetchVia = (u, init) => {
+    if (init?.method === 'PUT' && String(u).includes('/files/')) {
+      const offset = Number(new URL(u).searchParams.get('offset'));
+      if (cut && offset > 0) return Promise.reject(new TypeError('fetch failed'));
+      offsets.push(offset);
+    }
+    return fetch(u, init);
+  };
+  const a = await w.client('a', { ...as('alice'), fetch: fetchVia, fileChunk: chunk, fileBackoff: 5, fileRetries: 1 });
+  await a.sync();
+  await a.exec("INSERT INTO Photo(id) VALUES ('p1')");
+  const bytes = bytesOf(10 * chunk + 99, 77);
+  const ref = await a.files.put('Photo', 'p1', 'image', bytes, { name: 'torn.bin' });
+  let n = 0;
+  w.proxy.rules.push({ method: 'PUT', path: /\/sync\/files\//, fault: () => { if (++n === 6) cut = true; return undefined; } });
+  await a.sync();
+  await a.files.flush();
+  // Parked after 6 chunks: the server holds a prefix. Its tail is zeroed, as a lost page would read.
+  const [partial] = fs.readdirSync(w.srv.blobs.partial).filter((f) => f.startsWith(ref.hash));
+  const file = path.join(w.srv.blobs.partial, partial);
+  const held = fs.statSync(file).size;
+  assert.ok(held > chunk && held < bytes.length, `the server holds ${held} bytes`);
+  await new Promise((r) => setTimeout(r, 20));   // past the file system's clock tick, so the mtime moves
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, new Uint8Array(1000), 0, 1000, held - 1000);
+  fs.closeSync(fd);
+  cut = false;
+  await a.sync();
+  await a.files.flush();
+  assert.deepEqual(await a.syncErrors(), []);
+  assert.equal(a.files.status().uploads, 0);
+  const stored = fs.readFileSync(path.join(w.dir, 'server', 'files', 'blobs', ref.hash.slice(0, 2), ref.hash));
+  assert.equal(sha(stored), ref.hash);
+  assert.equal(offsets.filter((o) => o === 0).length, 2, `started over once: ${offsets.join(' ')}`);
+});
+
 test('a_file_error_should_be_retried_or_discarded_like_any_sync_error', { timeout: 60_000 }, async () => {
   const w = await world('files-resolve');
   w.srv.blobs.fileLimit = 1000;
