@@ -81,9 +81,10 @@ test('scanning_a_database_twenty_times_the_cache_should_keep_rss_under_cache_plu
   const { growth, bytes, pages } = await scan(dbPath);
   assert.equal(bytes, ROWS * 1000);
   assert.ok(pages * 4096 > 20 * CACHE, `the database is only ${pages} pages`);
-  // The constant: SQLite's own page cache (2 MiB by default) and allocator
-  // slack. The whole database held in memory would add more than 20 MiB.
-  const bound = CACHE + 8 * 1024 * 1024;
+  // The constant: SQLite's own page cache (2 MiB by default), allocator
+  // slack and V8's heap moving under load (5.8-9.1 MiB measured). The whole
+  // database held in memory adds more than 23 MiB (29.6 MiB measured).
+  const bound = CACHE + 12 * 1024 * 1024;
   assert.ok(growth < bound, `RSS grew by ${(growth / 1048576).toFixed(1)} MiB scanning ${(pages * 4096 / 1048576).toFixed(1)} MiB`);
 });
 
