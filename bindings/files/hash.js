@@ -5,7 +5,10 @@
 import { FerryError } from '../errors.js';
 import { isNode, nodeImport } from '../env.js';
 
-let nodeCrypto;   // undefined: not tried yet; null: not available
+// node:crypto or null, loaded once: concurrent first calls share the load
+// (a second call must not see "not available" while the first still loads).
+let nodeCrypto = null;
+const loadingCrypto = isNode ? nodeImport('node:crypto').then((m) => { nodeCrypto = m; }, () => {}) : Promise.resolve();
 
 /**
  * core: the wasm core (bindings/core.js), used where node:crypto is not.
@@ -13,10 +16,7 @@ let nodeCrypto;   // undefined: not tried yet; null: not available
  * ends the hasher; close() ends it without one (after digest(), a no-op).
  */
 export async function createHasher(core) {
-  if (nodeCrypto === undefined) {
-    nodeCrypto = null;
-    if (isNode) nodeCrypto = await nodeImport('node:crypto').catch(() => null);
-  }
+  await loadingCrypto;
   if (nodeCrypto) {
     const h = nodeCrypto.createHash('sha256');
     return { update(u8) { h.update(u8); }, digest() { return h.digest('hex'); }, close() {} };

@@ -249,50 +249,54 @@ export class FileQueue {
     if (await store.has(hash)) return;
     let have = await store.partialSize(hash);
     if (have > size) { await store.removePartial(hash); have = 0; }
-    const hasher = await createHasher(this.#host.core);
-    if (have > 0) for await (const c of store.readPartial(hash, 0, have)) hasher.update(c);
-    const res = await this.#transport.get(hash, have, this.#abort.signal);
-    if (!res.status) throw transient(res, 'GET');
-    if (res.status === 404) {
-      const body = await FileTransport.json(res);
-      if (body.error === 'file_pending') throw new NotYet();
-      throw new FileFailure('forbidden', body.message || `the server serves ${hash} to no object this user may read`);
-    }
-    if (res.status === 416) { await store.removePartial(hash); throw new Transient('the partial download is past the file'); }
-    if (res.status === 401 || res.status === 403) { await res.body?.cancel().catch(() => {}); throw new NotYet(); }
-    if (res.status !== 200 && res.status !== 206) { await res.body?.cancel().catch(() => {}); throw transient(res, 'GET'); }
-    let from = have;
-    let h = hasher;
-    if (res.status === 200 && have > 0) { from = 0; hasher.close(); h = await createHasher(this.#host.core); }
-    if (res.status === 206 && !new RegExp(`^bytes ${have}-`).test(res.headers.get('content-range') || '')) {
-      await res.body?.cancel().catch(() => {});
-      throw new Transient('the server answered another range');
-    }
-    const w = await store.openPartial(hash, from);
-    let done = from;
+    let h = await createHasher(this.#host.core);
+    // A hasher in the core holds wasm memory: every way out closes it (after digest(), a no-op).
     try {
-      try {
-        for await (const chunk of res.body) {
-          if (done + chunk.length > size) throw new FileFailure('corrupt', `the server sent more than the ${size} bytes of ${hash}`);
-          await w.write(chunk);
-          h.update(chunk);
-          done += chunk.length;
-          this.#progress(item, done);
-        }
-      } catch (e) {
-        if (e instanceof FileFailure) throw e;
-        await w.sync().catch(() => {});
-        throw new Transient(`the download of ${hash} was cut at ${done} bytes`);
+      if (have > 0) for await (const c of store.readPartial(hash, 0, have)) h.update(c);
+      const res = await this.#transport.get(hash, have, this.#abort.signal);
+      if (!res.status) throw transient(res, 'GET');
+      if (res.status === 404) {
+        const body = await FileTransport.json(res);
+        if (body.error === 'file_pending') throw new NotYet();
+        throw new FileFailure('forbidden', body.message || `the server serves ${hash} to no object this user may read`);
       }
-      await w.sync();
+      if (res.status === 416) { await store.removePartial(hash); throw new Transient('the partial download is past the file'); }
+      if (res.status === 401 || res.status === 403) { await res.body?.cancel().catch(() => {}); throw new NotYet(); }
+      if (res.status !== 200 && res.status !== 206) { await res.body?.cancel().catch(() => {}); throw transient(res, 'GET'); }
+      let from = have;
+      if (res.status === 200 && have > 0) { from = 0; h.close(); h = await createHasher(this.#host.core); }
+      if (res.status === 206 && !new RegExp(`^bytes ${have}-`).test(res.headers.get('content-range') || '')) {
+        await res.body?.cancel().catch(() => {});
+        throw new Transient('the server answered another range');
+      }
+      const w = await store.openPartial(hash, from);
+      let done = from;
+      try {
+        try {
+          for await (const chunk of res.body) {
+            if (done + chunk.length > size) throw new FileFailure('corrupt', `the server sent more than the ${size} bytes of ${hash}`);
+            await w.write(chunk);
+            h.update(chunk);
+            done += chunk.length;
+            this.#progress(item, done);
+          }
+        } catch (e) {
+          if (e instanceof FileFailure) throw e;
+          await w.sync().catch(() => {});
+          throw new Transient(`the download of ${hash} was cut at ${done} bytes`);
+        }
+        await w.sync();
+      } finally {
+        await w.close();
+      }
+      if (done < size) throw new Transient(`the download of ${hash} stopped at ${done} of ${size} bytes`);
+      if (h.digest() !== hash) {
+        await store.removePartial(hash);
+        if (again) throw new FileFailure('corrupt', `the bytes downloaded for ${hash} do not hash to it`);
+        return this.#download(item, true);
+      }
     } finally {
-      await w.close();
-    }
-    if (done < size) throw new Transient(`the download of ${hash} stopped at ${done} of ${size} bytes`);
-    if (h.digest() !== hash) {
-      await store.removePartial(hash);
-      if (again) throw new FileFailure('corrupt', `the bytes downloaded for ${hash} do not hash to it`);
-      return this.#download(item, true);
+      h.close();
     }
     await store.commit(hash, hash);
   }
