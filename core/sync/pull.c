@@ -111,9 +111,13 @@ static int rearm_files(ferry_sync *s, sqlite3_stmt *rearm, const ferry__entity *
   return FERRY_OK;
 }
 
-/* Applies objects [pg->next, *end) of the page; the last slice also the
- * removals and the cursor. Runs in one transaction (ferry__sync_in_tx). */
+/* Objects [page.next, end) of the page in progress; `stop` receives the
+ * first object after them. */
 typedef struct slice { int end; cJSON *stop; } slice;
+
+/* Applies a slice of the page (check_page has checked every object of it);
+ * the last slice also the removals and the cursor. Runs in one transaction
+ * (ferry__sync_in_tx). */
 
 static int tx_apply_slice(ferry_sync *s, void *arg) {
   pull_page *pg = &s->page;
@@ -168,10 +172,6 @@ static int tx_apply_slice(ferry_sync *s, void *arg) {
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "version");
     const cJSON *values = cJSON_GetObjectItemCaseSensitive(o, "values");
-    if (!id || !*id || strlen(id) > 128 || !ferry__sync_is_count(ver) || !cJSON_IsObject(values)) {
-      rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: an object needs id, version and values", e->name);
-      goto done;
-    }
     cJSON *pattrs = NULL;
     int pending = ferry__sync_pending_attrs(s, pend, e->name, id, &pattrs);
     if (pg->by_ids) {
@@ -242,7 +242,6 @@ static int tx_apply_slice(ferry_sync *s, void *arg) {
   if (!last) goto done;
   cJSON_ArrayForEach(o, pg->removed) {
     const char *id = cJSON_GetStringValue(o);
-    if (!id) { rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: removed holds a non-string", e->name); goto done; }
     if (pg->by_ids) {
       sqlite3_reset(refresh);
       sqlite3_bind_text(refresh, 1, e->name, -1, SQLITE_STATIC);
