@@ -459,7 +459,8 @@ export class SyncStore {
           await tx.exec(`CREATE INDEX IF NOT EXISTS ${q(`_ferry_file_${t.name}_${n}`)} ON ${t.table}(json_extract(${q(n)}, '$.hash'))`);
         }
       }
-      if (stored.model !== undefined && stored.model !== JSON.stringify(model)) {
+      const json = JSON.stringify(model);
+      if (stored.model !== undefined && stored.model !== json) {
         // A migration may rewrite the columns a filter reads: every exit's
         // object is looked up again.
         await tx.exec('UPDATE _ferry_exits SET live = 0 WHERE live = 1');
@@ -474,7 +475,6 @@ export class SyncStore {
           }
         }
       }
-      const json = JSON.stringify(model);
       if (stored.model_version !== undefined && stored.model_version !== model.version) {
         this.migratedFrom = stored.model_version;
         this.log(`ferry-server: migrated the data from model version ${stored.model_version} to ${model.version}`);
