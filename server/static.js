@@ -105,13 +105,13 @@ export function staticFiles(mounts) {
         if (file !== root && !file.startsWith(root + path.sep)) return next();
       }
       try {
-        if (fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
+        let st = fs.statSync(file);
+        if (st.isDirectory()) { file = path.join(file, 'index.html'); st = fs.statSync(file); }
         if (prefix.endsWith('/')) {
           const real = fs.realpathSync(file);
           const realRoot = fs.realpathSync(root);
           if (!real.startsWith(realRoot + path.sep)) return next();
         }
-        const st = fs.statSync(file);
         const raw = fs.readFileSync(file);
         const ext = path.extname(file);
         const stamp = `${raw.length.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}`;
