@@ -46,7 +46,12 @@ export function ownerOf(i, readable, others) {
   return (i + 1) % every === 0 && Math.floor(i / every) < others ? 'bob' : OWNER;
 }
 
-/** Three rounds of a device's work on a scratch server: pull pages, push 500 updates and 500 inserts. */
+/**
+ * Rounds (FERRY_BENCH_ACCESS_WARMUP, 15) of a device's work on a scratch server: pull
+ * pages, push 500 updates and 500 inserts. Three rounds left V8 still compiling
+ * the check path during the measured push (on its helper threads: +130 ms of
+ * process CPU in `after`, none on the main thread); after 15 it is done.
+ */
 async function warmUp(createSyncServer, dataDir, where) {
   const srv = await createSyncServer({ model: model(where), dataDir, log: () => {}, authenticate: () => ({ id: OWNER }) });
   const n = 6000;
@@ -58,7 +63,8 @@ async function warmUp(createSyncServer, dataDir, where) {
   };
   const clientId = 'warm-up';
   let mid = 0;
-  for (let round = 0; round < 3; round++) {
+  const rounds = Number(process.env.FERRY_BENCH_ACCESS_WARMUP || 15);
+  for (let round = 0; round < rounds; round++) {
     const versions = new Map();
     for (let cursor = 0, more = true; more;) {
       const page = await post('pull', { clientId, modelVersion: '1', entity: ENTITY, cursor, limit: 1000 });

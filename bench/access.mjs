@@ -27,6 +27,8 @@
 //   FERRY_BENCH_ACCESS_OTHERS (20000)  FERRY_BENCH_ACCESS_CHANGES (10000)
 //   FERRY_BENCH_ACCESS_BASE_DIR: a source tree with bindings/dist built (the base server); none: no base
 //   FERRY_BENCH_ACCESS_PROFILE=<dir>: each server writes a V8 CPU profile there (<dir>/<config>/)
+//   FERRY_BENCH_ACCESS_NODE_FLAGS: flags for the servers' node (e.g. --single-threaded: V8's
+//     compiler and GC work on the main thread, so process CPU is the work itself)
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -47,6 +49,7 @@ const helper = path.join(here, 'access-server.mjs');
 const headServer = path.join(here, '..', 'server', 'index.js');
 const baseDir = process.env.FERRY_BENCH_ACCESS_BASE_DIR;
 const profileDir = process.env.FERRY_BENCH_ACCESS_PROFILE && path.resolve(process.env.FERRY_BENCH_ACCESS_PROFILE);
+const nodeFlags = (process.env.FERRY_BENCH_ACCESS_NODE_FLAGS || '').split(/\s+/).filter(Boolean);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-access-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
@@ -63,6 +66,7 @@ if (baseDir && fs.existsSync(path.join(baseDir, 'bindings', 'dist', 'ferry-core.
 
 function startServer(cfg, dataDir, extra = []) {
   const execArgv = profileDir && !extra.length ? ['--cpu-prof', '--cpu-prof-dir', path.join(profileDir, cfg.name)] : [];
+  execArgv.push(...nodeFlags);
   const child = fork(helper, [cfg.server, dataDir, cfg.where, ...extra], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], execArgv });
   const first = new Promise((resolve, reject) => {
     let out = '';
