@@ -31,6 +31,10 @@ if [ "${FERRY_NO_BROWSER:-}" != 1 ]; then
   [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 fi
 [ -d /usr/share/nodejs/acorn ] || need_pkgs+=(node-acorn)
+# The server suites run against PostgreSQL too (scripts/pg.sh starts a throwaway cluster).
+if [ "${FERRY_NO_POSTGRES:-}" != 1 ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
+fi
 
 apt_updated=0
 apt_update() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // ferry-server: the reference sync server with the demo PWA.
-//   ferry-server [--model file.json] [--data dir] [--port n] [--host h] [--static dir]
+//   ferry-server [--model file.json] [--data dir] [--postgres url] [--port n] [--host h] [--static dir]
 // Defaults: the demo model (server/demo-model.json), ./.ferry-data, PORT or
 // 8080, 127.0.0.1, web/. Sync clients use http://HOST:PORT/sync; the page
 // at '/' and the ES module at '/bindings/'. `--static none` serves no files.
@@ -15,7 +15,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const USAGE = `usage: ferry-server [options]
   --model <file>   the sync model (default: server/demo-model.json)
-  --data <dir>     where the server keeps its database (default: ./.ferry-data)
+  --data <dir>     where the server keeps its database and files (default: ./.ferry-data)
+  --postgres <url> keep the data in PostgreSQL (postgres://user:password@host:port/db) instead of
+                   SQLite under --data; several ferry-server processes may share one database
   --port <n>       port (default: PORT or 8080; 0 picks a free one)
   --host <addr>    address to listen on (default: HOST or 127.0.0.1)
   --static <dir>   files served at / (default: web/; 'none' for no files)
@@ -43,6 +45,7 @@ function parseArgs(argv) {
     switch (arg) {
       case '--model': opts.model = path.resolve(take()); opts.demoModel = false; break;
       case '--data': opts.data = path.resolve(take()); break;
+      case '--postgres': opts.postgres = take(); break;
       case '--port': opts.port = Number(take()); break;
       case '--host': opts.host = take(); break;
       case '--static': { const v = take(); opts.static = v === 'none' ? null : path.resolve(v); break; }
@@ -98,7 +101,7 @@ async function main() {
   try {
     const auth = opts.demoModel ? demoAuth({ dataDir: opts.data }) : null;
     srv = await createSyncServer({
-      model: opts.model, dataDir: opts.data, port: opts.port, host: opts.host, static: opts.static,
+      model: opts.model, dataDir: opts.data, backend: opts.postgres ? { postgres: opts.postgres } : 'sqlite', port: opts.port, host: opts.host, static: opts.static,
       seed: opts.demoModel ? seedDemo : null,
       authenticate: auth?.authenticate ?? null, routes: auth?.routes ?? null,
     });

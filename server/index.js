@@ -11,6 +11,8 @@ import { FerryError } from '../bindings/errors.js';
 import { validateModel, formatErrors } from './model.js';
 import { SyncStore, HttpError, checkPush, checkPull, checkVerify } from './store.js';
 import { staticFiles } from './static.js';
+import { openPostgres } from './db-postgres.js';
+import { postgres, sqlite } from './sql.js';
 import { BlobStore, serveFile, DEFAULT_FILE_LIMIT, DEFAULT_FILE_GRACE } from './files.js';
 
 export { validateModel, compileWhere, formatErrors } from './model.js';
@@ -142,6 +144,9 @@ function checkRoutes(routes) {
  *   fileLimit = 1 GiB: the largest file (bytes) the blob store accepts
  *   fileGrace = 1 day (ms): unreferenced blobs and abandoned partial uploads older than this are
  *                collected (with the purge)
+ *   backend      'sqlite' (default): ferry's SQLite under dataDir, one process; or
+ *                { postgres: 'postgres://user@host:port/db', max = 10 }: PostgreSQL (several server
+ *                processes may share it; files still go to dataDir's blob store)
  *   log          (message) => void for errors and migrations (default console.error)
  * @returns {Promise<{ url, port, close, db, model, store, write, remove, version }>}
  */
@@ -165,10 +170,17 @@ export async function createSyncServer(options = {}) {
     tempData = true;
   }
   fs.mkdirSync(dataDir, { recursive: true });
-  const db = await open({ name: 'server', storage: 'file', path: path.join(dataDir, 'server.db') });
+  const backend = options.backend ?? 'sqlite';
+  const pgUrl = typeof backend === 'object' && backend !== null ? backend.postgres : undefined;
+  if (backend !== 'sqlite' && typeof pgUrl !== 'string') {
+    throw new FerryError('misuse', "backend is 'sqlite' or { postgres: 'postgres://user@host:port/database' }");
+  }
+  const db = pgUrl
+    ? await openPostgres(pgUrl, { max: backend.max })
+    : await open({ name: 'server', storage: 'file', path: path.join(dataDir, 'server.db') });
   let store;
   try {
-    store = await SyncStore.open(db, model, { log });
+    store = await SyncStore.open(db, model, { log, sql: pgUrl ? postgres : sqlite });
   } catch (e) {
     await db.close().catch(() => {});
     if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -188,7 +200,7 @@ export async function createSyncServer(options = {}) {
     purge: async (opts = {}) => {
       const r = await store.purge({ horizon: tombstoneHorizon, ...opts });
       r.files = await blobs.collect((hash) => store.fileReferenced(hash), {
-        grace: fileGrace, now: opts.now, forget: (hash) => db.exec('DELETE FROM _ferry_file_holders WHERE hash = ?', [hash]),
+        grace: fileGrace, now: opts.now, forget: (hash) => store.forgetFile(hash),
       });
       return r;
     },
@@ -376,6 +388,7 @@ export async function createSyncServer(options = {}) {
           server.closeIdleConnections?.();
           setTimeout(() => { for (const s of sockets) s.destroy(); }, 200).unref();
         });
+        await store.close();
         await db.close();
         if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
       })();

@@ -392,13 +392,21 @@ function userValue(user, field) {
 function quoteIdent(name) { return `"${name.replace(/"/g, '""')}"`; }
 
 /**
+ * What a filter's SQL spells differently per database: SQLite's (the
+ * default) and PostgreSQL's, where a comparison is a boolean, not 0/1.
+ */
+export const SQLITE_WHERE = { TRUE: '1', FALSE: '0', distinct: 'IS NOT', real: 'REAL' };
+export const POSTGRES_WHERE = { TRUE: 'TRUE', FALSE: 'FALSE', distinct: 'IS DISTINCT FROM', real: 'DOUBLE PRECISION' };
+
+/**
  * Compiles the `where` filter of `entity` (normalized entity object) into a
  * function of the user returning a SQL boolean expression (always 0 or 1)
  * over the entity table's quoted columns, with `?` parameters.
  * Throws WhereError when the filter does not parse or names unknown attributes.
  */
-export function compileWhere(entity, whereText) {
+export function compileWhere(entity, whereText, dialect = SQLITE_WHERE) {
   const tree = parseWhere(whereText, entity);
+  const { TRUE, FALSE, distinct, real } = dialect;
   return (user) => {
     const params = [];
     const numeric = (node) => node.k === 'col' && node.type === 'decimal';
@@ -412,7 +420,7 @@ export function compileWhere(entity, whereText) {
         case 'user': params.push(userValue(user, node.field)); s = '?'; break;
         case 'null': return 'NULL';
       }
-      return cast ? `CAST(${s} AS REAL)` : s;
+      return cast ? `CAST(${s} AS ${real})` : s;
     };
 
     const gen = (node) => {
@@ -420,8 +428,8 @@ export function compileWhere(entity, whereText) {
         case 'or': return `(${gen(node.left)} OR ${gen(node.right)})`;
         case 'and': return `(${gen(node.left)} AND ${gen(node.right)})`;
         case 'not': return `(NOT ${gen(node.arg)})`;
-        case 'const': return node.v ? '1' : '0';
-        case 'truth': return `coalesce(${quoteIdent(node.arg.name)} <> 0, 0)`;
+        case 'const': return node.v ? TRUE : FALSE;
+        case 'truth': return `coalesce(${quoteIdent(node.arg.name)} <> 0, ${FALSE})`;
         case 'isnull': {
           const a = sqlOf(node.arg, false);
           return `(${a} IS ${node.negate ? 'NOT ' : ''}NULL)`;
@@ -429,15 +437,15 @@ export function compileWhere(entity, whereText) {
         case 'cmp': {
           const { op, left, right } = node;
           if (left.k === 'null' || right.k === 'null') {
-            if (op !== '=' && op !== '!=') return '0';
+            if (op !== '=' && op !== '!=') return FALSE;
             const other = left.k === 'null' ? right : left;
             return `(${sqlOf(other, false)} IS ${op === '!=' ? 'NOT ' : ''}NULL)`;
           }
           const cast = numeric(left) || numeric(right);
           const l = sqlOf(left, cast);
           const r = sqlOf(right, cast);
-          if (op === '!=') return `(${l} IS NOT ${r})`;
-          return `coalesce(${l} ${op} ${r}, 0)`;
+          if (op === '!=') return `(${l} ${distinct} ${r})`;
+          return `coalesce(${l} ${op} ${r}, ${FALSE})`;
         }
         case 'in': {
           const cast = numeric(node.arg);
@@ -446,12 +454,12 @@ export function compileWhere(entity, whereText) {
           if (node.userList !== undefined) {
             const raw = user && typeof user === 'object' ? user[node.userList] : undefined;
             const values = (Array.isArray(raw) ? raw : [raw]).map((v) => userValue({ v }, 'v')).filter((v) => v !== null);
-            if (values.length === 0) return node.negate ? '1' : '0';
-            items = values.map((v) => { params.push(v); return cast ? 'CAST(? AS REAL)' : '?'; });
+            if (values.length === 0) return node.negate ? TRUE : FALSE;
+            items = values.map((v) => { params.push(v); return cast ? `CAST(? AS ${real})` : '?'; });
           } else {
             items = node.list.map((x) => sqlOf(x, cast));
           }
-          const inSql = `coalesce(${a} IN (${items.join(', ')}), 0)`;
+          const inSql = `coalesce(${a} IN (${items.join(', ')}), ${FALSE})`;
           return node.negate ? `(NOT ${inSql})` : inSql;
         }
       }

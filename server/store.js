@@ -13,26 +13,26 @@
 // result until the client acknowledges it).
 import { FerryError } from '../bindings/errors.js';
 import { loadCore } from '../bindings/core.js';
+import { open } from '../bindings/index.js';
 import { compileWhere, isDownloaded, isSynced, parseWhere } from './model.js';
+import { q, sqlite } from './sql.js';
 
 // The core's value rules (file references) run here through the same wasm.
 const core = await loadCore();
 
-const SQL_TYPE = {
-  string: 'TEXT', integer: 'INTEGER', decimal: 'TEXT', boolean: 'INTEGER',
-  datetime: 'TEXT', binary: 'TEXT', file: 'TEXT', association: 'TEXT',
-};
 // ferry__type in core/model.h: the digit each attribute type has in a digest.
 const TYPE_CODE = { string: 0, integer: 1, decimal: 2, boolean: 3, datetime: 4, binary: 5, file: 6, association: 7 };
 const TEXT_TYPES = new Set(['string', 'decimal', 'datetime', 'binary', 'file', 'association']);
 const DELETED = '$deleted';
 export const MAX_ID_BYTES = 128;
 export const MAX_IDS = 10000;
-const JSON_OBJECT_CHUNK = 50;   // members per json_object()/json_set() call (SQLite caps function arguments)
 const WRITE_CHUNK = 2000;       // rows per bulk upsert statement (json_each over one JSON array)
 
-export const q = (name) => `"${String(name).replace(/"/g, '""')}"`;
+export { q };
 const utf8 = new TextEncoder();
+
+/** JSON the database built: bytes from SQLite, text from PostgreSQL. */
+const asBytes = (v) => (typeof v === 'string' ? Buffer.from(v) : v);
 
 /** An error that becomes an HTTP reply { error: code, message }. */
 export class HttpError extends Error {
@@ -185,33 +185,6 @@ function membersOf(entity) {
   return members;
 }
 
-/** A member as a JSON value expression for json_object(). */
-function jsonExpr(name, type) {
-  const c = q(name);
-  if (type === 'boolean') return `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} THEN json('true') ELSE json('false') END`;
-  // A value stored under an earlier model (the attribute's type changed) goes
-  // out only if it is a value of the type now, so no client is ever sent a
-  // reply it must refuse; the stored value itself is kept.
-  if (type === 'integer') {
-    return `CASE WHEN typeof(${c}) = 'integer' AND abs(${c}) <= 9007199254740991 THEN ${c} `
-      + `WHEN typeof(${c}) = 'text' AND CAST(CAST(${c} AS INTEGER) AS TEXT) = ${c} AND abs(CAST(${c} AS INTEGER)) <= 9007199254740991 THEN CAST(${c} AS INTEGER) END`;
-  }
-  // A file reference goes out as the object it is (stored canonical, by the core's rule).
-  if (type === 'file') return `CASE WHEN json_valid(${c}) AND json_type(${c}) = 'object' THEN json(${c}) END`;
-  if (TEXT_TYPES.has(type)) return `CAST(${c} AS TEXT)`;
-  return c;
-}
-
-function valuesExpr(members) {
-  const list = [...members];
-  if (list.length === 0) return "json_object()";
-  let expr = `json_object(${list.slice(0, JSON_OBJECT_CHUNK).map(([n, t]) => `'${n}', ${jsonExpr(n, t)}`).join(', ')})`;
-  for (let i = JSON_OBJECT_CHUNK; i < list.length; i += JSON_OBJECT_CHUNK) {
-    expr = `json_set(${expr}, ${list.slice(i, i + JSON_OBJECT_CHUNK).map(([n, t]) => `'$.${n}', ${jsonExpr(n, t)}`).join(', ')})`;
-  }
-  return expr;
-}
-
 /** The column names a parsed where filter reads, in first-use order. */
 function columnsOf(tree) {
   const out = new Set();
@@ -228,12 +201,13 @@ function columnsOf(tree) {
 }
 
 class EntityTable {
-  constructor(name, entity) {
+  constructor(name, entity, sql) {
+    this.sql = sql;
     this.name = name;
     this.entity = entity;
     this.members = membersOf(entity);
     this.table = q(name);
-    this.filter = isDownloaded(entity) && typeof entity.sync === 'object' ? compileWhere(entity, entity.sync.where) : null;
+    this.filter = isDownloaded(entity) && typeof entity.sync === 'object' ? compileWhere(entity, entity.sync.where, sql.where) : null;
     // A filter that names the user is an access rule, on pushes too; one
     // that does not only scopes what devices download.
     this.access = this.filter && /\$user\b/.test(entity.sync.where.replace(/'(?:[^']|'')*'/g, '')) ? this.filter : null;
@@ -243,11 +217,12 @@ class EntityTable {
     // anyone's view, and objects alike in them are alike to it.
     this.filterColumns = this.access ? columnsOf(parseWhere(entity.sync.where, entity)) : [];
     this.accessColumns = this.filterColumns.filter((n) => n !== 'id');
-    const objectJson = `json_object('id', id, 'version', _ferry_version, 'values', ${valuesExpr(this.members)})`;
-    this.objectJson = objectJson;
+    const values = sql.object([...this.members].map(([n, type]) => [n, sql.json(n, type)]));
+    this.objectJson = sql.object([['id', 'id'], ['version', '_ferry_version'], ['values', values]]);
     const cols = ['id', ...this.members.keys(), '_ferry_version', '_ferry_deleted', '_ferry_meta'];
+    const typeOf = (c) => (this.members.has(c) ? sql.columnType(this.members.get(c)) : c === '_ferry_version' || c === '_ferry_deleted' ? 'BIGINT' : 'TEXT');
     this.upsertSql = `INSERT INTO ${this.table}(${cols.map(q).join(', ')}) `
-      + `SELECT ${cols.map((c, i) => `value->>${i}`).join(', ')} FROM json_each(?) WHERE 1 `
+      + `SELECT ${cols.map((c, i) => sql.elem(i, typeOf(c))).join(', ')} FROM ${sql.rows} WHERE ${sql.TRUE} `
       + `ON CONFLICT(id) DO UPDATE SET ${cols.slice(1).map((c) => `${q(c)} = excluded.${q(c)}`).join(', ')}`;
     this.columns = cols;
     // What a pull reads: every column of the entity table (a where filter may name any of them) but the metadata.
@@ -258,7 +233,7 @@ class EntityTable {
 
   /** The where filter for a user: { sql, params }. */
   match(user) {
-    return this.filter ? this.filter(user) : { sql: '1', params: [] };
+    return this.filter ? this.filter(user) : { sql: this.sql.TRUE, params: [] };
   }
 
   /**
@@ -269,13 +244,13 @@ class EntityTable {
    */
   /** An estimate of the JSON bytes of an object (its stored columns plus the syntax around them). */
   sizeExpr() {
-    return `(${[`octet_length(id) + 40`, ...[...this.members.keys()].map((n) => `coalesce(octet_length(${q(n)}), 4) + ${n.length + 4}`)].join(' + ')})`;
+    return `(${[`octet_length(id) + 40`, ...[...this.members.keys()].map((n) => `coalesce(${this.sql.octets(q(n))}, 4) + ${n.length + 4}`)].join(' + ')})`;
   }
 
   /** The estimated bytes of the next `limit` rows: most pages fit their budget and take the plain query. */
   sizeSql() {
     if (!this.sizeSqlCache) {
-      this.sizeSqlCache = `SELECT sum(${this.sizeExpr()}) AS bytes FROM (SELECT * FROM ${this.table} WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?)`;
+      this.sizeSqlCache = `SELECT sum(${this.sizeExpr()}) AS bytes FROM (SELECT * FROM ${this.table} WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?) s`;
     }
     return this.sizeSqlCache;
   }
@@ -303,8 +278,8 @@ class EntityTable {
           + 'WHERE _ferry_version > ? ORDER BY _ferry_version LIMIT ?) ';
       sql = `WITH ${page}`
         + 'SELECT count(*) AS n, max(_ferry_version) AS cursor, '
-        + `CAST(json_group_array(${this.objectJson}) FILTER (WHERE _ferry_m) AS BLOB) AS objects, `
-        + 'CAST(json_group_array(id) FILTER (WHERE NOT _ferry_m) AS BLOB) AS removed, '
+        + `${this.sql.agg(this.objectJson, '_ferry_m', '_ferry_version')} AS objects, `
+        + `${this.sql.agg('id', 'NOT _ferry_m', '_ferry_version')} AS removed, `
         + `EXISTS (SELECT 1 FROM ${this.table} WHERE _ferry_version > (SELECT max(_ferry_version) FROM page)) AS more `
         + 'FROM page';
       if (this.pageSqlCache.size > 100) this.pageSqlCache.clear();
@@ -330,13 +305,14 @@ class EntityTable {
       // Whether the object is readable now: from the exit's `next` while it is
       // `live` (no write since has changed the filter's columns or brought the
       // object back), else from the object's row (a lookup per exit).
-      const prevCols = this.accessColumns.map((n) => `coalesce(x.keys, x.prev)->>'$.${n}' AS ${q(n)}`).join(', ');
-      const nextCols = this.accessColumns.map((n) => `_ferry_next->>'$.${n}' AS ${q(n)}`).join(', ');
+      const typeOf = (n) => this.sql.columnType(this.members.get(n));
+      const prevCols = this.accessColumns.map((n) => `${this.sql.field('coalesce(x.keys, x.prev)', n, typeOf(n))} AS ${q(n)}`).join(', ');
+      const nextCols = this.accessColumns.map((n) => `${this.sql.field('_ferry_next', n, typeOf(n))} AS ${q(n)}`).join(', ');
       sql = `WITH xs AS (SELECT x.id AS id, x.live AS _ferry_live, x.next AS _ferry_next${prevCols ? `, ${prevCols}` : ''} FROM _ferry_exits x WHERE x.entity = ? AND x.version > ? AND x.version <= ?), `
         + `gone AS (SELECT id, _ferry_live, _ferry_next FROM xs WHERE (${whereSql})), `
         + `cur AS (SELECT id, _ferry_live, _ferry_next IS NULL AS _ferry_dead${nextCols ? `, ${nextCols}` : ''} FROM gone) `
-        + "SELECT CAST(coalesce(json_group_array(id), '[]') AS BLOB) AS removed FROM cur "
-        + `WHERE CASE WHEN _ferry_live THEN _ferry_dead OR NOT coalesce((${whereSql}), 0) `
+        + `SELECT ${this.sql.agg('id')} AS removed FROM cur `
+        + `WHERE CASE WHEN _ferry_live = 1 THEN _ferry_dead OR NOT coalesce((${whereSql}), ${this.sql.FALSE}) `
         + `ELSE NOT EXISTS (SELECT 1 FROM ${this.table} c WHERE c.id = cur.id AND c._ferry_deleted = 0 AND (${whereSql})) END`;
       this.pageSqlCache.set(key, sql);
     }
@@ -344,10 +320,10 @@ class EntityTable {
   }
 
   idsSql(whereSql) {
-    return `SELECT CAST(json_group_array(${this.objectJson}) FILTER (WHERE _ferry_m) AS BLOB) AS objects, `
-      + 'json_group_array(id) FILTER (WHERE _ferry_m) AS present '
+    return `SELECT ${this.sql.agg(this.objectJson, '_ferry_m')} AS objects, `
+      + `${this.sql.aggText('id', '_ferry_m')} AS present `
       + `FROM (SELECT ${this.readColumns}, (_ferry_deleted = 0 AND (${whereSql})) AS _ferry_m FROM ${this.table} `
-      + 'WHERE id IN (SELECT value FROM json_each(?)))';
+      + `WHERE id ${this.sql.inList()}) s`;
   }
 
   /** Arguments of ferry_digest()/ferry_row_hash() (core/sync/values.c): id, type digits, columns by name. */
@@ -386,19 +362,21 @@ export class SyncStore {
    * Prepares the database for `model` (creating or migrating tables).
    * @returns {Promise<SyncStore>} with .created (true for a new database) and .migratedFrom
    */
-  static async open(db, model, { log = () => {} } = {}) {
-    const store = new SyncStore(db, model, log);
+  static async open(db, model, { log = () => {}, sql = sqlite } = {}) {
+    const store = new SyncStore(db, model, log, sql);
     await store.#setup();
     return store;
   }
 
-  constructor(db, model, log) {
+  /** `db`: { query, exec, transaction } of the database whose SQL `sql` (sql.js) spells. */
+  constructor(db, model, log, sql) {
     this.db = db;
+    this.sql = sql;
     this.model = model;
     this.log = log;
     this.tables = new Map();
     for (const [name, entity] of Object.entries(model.entities)) {
-      if (isSynced(entity)) this.tables.set(name, new EntityTable(name, entity));
+      if (isSynced(entity)) this.tables.set(name, new EntityTable(name, entity, sql));
     }
     this.created = false;
     this.migratedFrom = null;
@@ -407,56 +385,30 @@ export class SyncStore {
   async #setup() {
     const { db, model } = this;
     await db.transaction(async (tx) => {
-      const fresh = (await tx.query("SELECT count(*) AS n FROM sqlite_schema WHERE name = '_ferry_state'"))[0].n === 0;
-      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_state(key TEXT PRIMARY KEY, value) WITHOUT ROWID');
-      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_clients(client_id TEXT PRIMARY KEY, high_mid INTEGER NOT NULL, acked_mid INTEGER NOT NULL DEFAULT 0, seen_at INTEGER) WITHOUT ROWID');
-      if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_clients') WHERE name = 'user_key'")).length) {
-        await tx.exec('ALTER TABLE _ferry_clients ADD COLUMN user_key TEXT');
-      }
-      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_epochs(version INTEGER PRIMARY KEY, at INTEGER NOT NULL)');
-      await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('purged', 0)");
-      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_exits(entity TEXT NOT NULL, version INTEGER NOT NULL, id TEXT NOT NULL, prev TEXT NOT NULL, PRIMARY KEY(entity, version)) WITHOUT ROWID');
-      if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_exits') WHERE name = 'keys'")).length) {
-        await tx.exec('ALTER TABLE _ferry_exits ADD COLUMN keys TEXT');
-      }
-      // `next`: the filter's columns after the exit (null: deleted); `live`:
-      // no write since has changed them or brought the object back, so `next`
-      // is what the object is now and a pull need not look the object up.
-      if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_exits') WHERE name = 'live'")).length) {
-        await tx.exec('ALTER TABLE _ferry_exits ADD COLUMN next TEXT');
-        await tx.exec('ALTER TABLE _ferry_exits ADD COLUMN live INTEGER NOT NULL DEFAULT 0');
-      }
-      await tx.exec('CREATE INDEX IF NOT EXISTS _ferry_exits_live ON _ferry_exits(entity, id) WHERE live = 1');
-      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_results(client_id TEXT NOT NULL, mid INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY(client_id, mid)) WITHOUT ROWID');
-      // Who holds the bytes of a file: users who uploaded them (they hashed right) or were served them.
-      await tx.exec('CREATE TABLE IF NOT EXISTS _ferry_file_holders(hash TEXT NOT NULL, user_key TEXT NOT NULL, PRIMARY KEY(hash, user_key)) WITHOUT ROWID');
-      // When each result was recorded: a client that syncs but never acknowledges must not keep them forever.
-      if (!(await tx.query("SELECT 1 FROM pragma_table_info('_ferry_results') WHERE name = 'at'")).length) {
-        await tx.exec('ALTER TABLE _ferry_results ADD COLUMN at INTEGER NOT NULL DEFAULT 0');
-      }
-      await tx.exec("INSERT OR IGNORE INTO _ferry_state(key, value) VALUES ('version', 0)");
+      const fresh = await this.sql.bookkeeping(tx);
+      await tx.exec("INSERT INTO _ferry_state(key, value) VALUES ('purged', 0), ('version', 0) ON CONFLICT(key) DO NOTHING");
       const stored = Object.fromEntries((await tx.query("SELECT key, value FROM _ferry_state WHERE key IN ('model_version', 'model')")).map((r) => [r.key, r.value]));
       this.created = fresh;
 
       for (const t of this.tables.values()) {
-        const existing = new Set((await tx.query('SELECT name FROM pragma_table_info(?)', [t.name])).map((r) => r.name.toLowerCase()));
+        const existing = await this.sql.columns(tx, t.name);
         if (existing.size === 0) {
-          const cols = [...t.members].map(([n, type]) => `${q(n)} ${SQL_TYPE[type]}`);
+          const cols = [...t.members].map(([n, type]) => `${q(n)} ${this.sql.columnType(type)}`);
           await tx.exec(`CREATE TABLE ${t.table}(id TEXT PRIMARY KEY NOT NULL, ${cols.map((c) => `${c}, `).join('')}`
-            + "_ferry_version INTEGER NOT NULL, _ferry_deleted INTEGER NOT NULL DEFAULT 0, _ferry_meta TEXT NOT NULL DEFAULT '{}')");
+            + "_ferry_version BIGINT NOT NULL, _ferry_deleted INTEGER NOT NULL DEFAULT 0, _ferry_meta TEXT NOT NULL DEFAULT '{}')");
           await tx.exec(`CREATE UNIQUE INDEX ${q(`_ferry_version_${t.name}`)} ON ${t.table}(_ferry_version)`);
           if (!fresh) this.log(`ferry-server: model ${model.version}: created table ${t.name}`);
         } else {
           for (const [n, type] of t.members) {
             if (!existing.has(n.toLowerCase())) {
-              await tx.exec(`ALTER TABLE ${t.table} ADD COLUMN ${q(n)} ${SQL_TYPE[type]}`);
+              await tx.exec(`ALTER TABLE ${t.table} ADD COLUMN ${q(n)} ${this.sql.columnType(type)}`);
               this.log(`ferry-server: model ${model.version}: added ${t.name}.${n}`);
             }
           }
         }
         // Which objects reference a file: the blob store's access checks and collection.
         for (const n of t.fileAttrs) {
-          await tx.exec(`CREATE INDEX IF NOT EXISTS ${q(`_ferry_file_${t.name}_${n}`)} ON ${t.table}(json_extract(${q(n)}, '$.hash'))`);
+          await tx.exec(`CREATE INDEX IF NOT EXISTS ${q(`_ferry_file_${t.name}_${n}`)} ON ${t.table}((${this.sql.fileHash(q(n))}))`);
         }
       }
       const json = JSON.stringify(model);
@@ -481,7 +433,7 @@ export class SyncStore {
       } else if (stored.model !== undefined && stored.model !== json) {
         this.log(`ferry-server: warning: the model changed but its version is still ${model.version}; clients only migrate when the version changes`);
       }
-      await tx.exec("INSERT OR REPLACE INTO _ferry_state(key, value) VALUES ('model_version', ?), ('model', ?)", [model.version, json]);
+      await tx.exec("INSERT INTO _ferry_state(key, value) VALUES ('model_version', ?), ('model', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [model.version, json]);
     });
   }
 
@@ -494,7 +446,8 @@ export class SyncStore {
    */
   async purge({ horizon, now = Date.now() }) {
     return this.db.transaction(async (tx) => {
-      const before = (await tx.query("SELECT value FROM _ferry_state WHERE key = 'purged'"))[0].value;
+      await tx.query(`SELECT value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`);
+      const before = (await tx.query("SELECT CAST(value AS BIGINT) AS value FROM _ferry_state WHERE key = 'purged'"))[0].value;
       const [{ p }] = await tx.query('SELECT max(version) AS p FROM _ferry_epochs WHERE at < ?', [now - horizon]);
       let tombstones = 0;
       // Only a device whose cursor is below a removal that was forgotten
@@ -535,11 +488,11 @@ export class SyncStore {
       if (mode === 'read' && !isDownloaded(t.entity)) continue;
       const where = mode === 'read' ? t.match(user) : t.access ? t.access(user) : { sql: '1', params: [] };
       for (const n of t.fileAttrs) {
-        const writer = `json_extract(_ferry_meta, '$.${n}[2]')`;
+        const writer = this.sql.fieldElem('_ferry_meta', n, 2);
         const shared = mode !== 'read' || holder ? '' : ` AND (${writer} IS NULL OR EXISTS (SELECT 1 FROM _ferry_clients c `
           + `JOIN _ferry_file_holders h ON h.user_key = c.user_key WHERE c.client_id = ${writer} AND h.hash = ?))`;
         const [row] = await this.db.query(
-          `SELECT ${q(n)} AS ref FROM ${t.table} WHERE json_extract(${q(n)}, '$.hash') = ? AND _ferry_deleted = 0 AND (${where.sql})${shared} LIMIT 1`,
+          `SELECT ${q(n)} AS ref FROM ${t.table} WHERE ${this.sql.fileHash(q(n))} = ? AND _ferry_deleted = 0 AND (${where.sql})${shared} LIMIT 1`,
           [hash, ...where.params, ...(shared ? [hash] : [])]);
         if (row) return JSON.parse(row.ref);
       }
@@ -554,22 +507,34 @@ export class SyncStore {
 
   /** Records that `user` holds the bytes of the file `hash`. */
   async addFileHolder(hash, user) {
-    await this.db.exec('INSERT OR IGNORE INTO _ferry_file_holders(hash, user_key) VALUES (?, ?)', [hash, userKeyOf(user)]);
+    await this.db.exec('INSERT INTO _ferry_file_holders(hash, user_key) VALUES (?, ?) ON CONFLICT DO NOTHING', [hash, userKeyOf(user)]);
+  }
+
+  /** Forgets who held the bytes of a collected file. */
+  async forgetFile(hash) {
+    await this.db.exec('DELETE FROM _ferry_file_holders WHERE hash = ?', [hash]);
   }
 
   /** Whether any object, a tombstone too (it may come back), references the file `hash`. */
   async fileReferenced(hash) {
     for (const t of this.tables.values()) {
       for (const n of t.fileAttrs) {
-        if ((await this.db.query(`SELECT 1 FROM ${t.table} WHERE json_extract(${q(n)}, '$.hash') = ? LIMIT 1`, [hash])).length) return true;
+        if ((await this.db.query(`SELECT 1 FROM ${t.table} WHERE ${this.sql.fileHash(q(n))} = ? LIMIT 1`, [hash])).length) return true;
       }
     }
     return false;
   }
 
+  /** Frees what the store holds besides its database (the verify scratch database). */
+  async close() {
+    const scratch = this.scratch;
+    this.scratch = null;
+    if (scratch) await (await scratch).close();
+  }
+
   /** The highest version given to any change. */
   async version() {
-    return (await this.db.query("SELECT value FROM _ferry_state WHERE key = 'version'"))[0].value;
+    return (await this.db.query("SELECT CAST(value AS BIGINT) AS value FROM _ferry_state WHERE key = 'version'"))[0].value;
   }
 
   // ---- push -----------------------------------------------------------------
@@ -586,6 +551,9 @@ export class SyncStore {
     const stale = body.modelVersion !== this.model.version;
     const mutations = [...body.mutations].sort((a, b) => a.mid - b.mid);
     return this.db.transaction(async (tx) => {
+      // First the version lock (PostgreSQL): pushes of one client on two
+      // server processes then see each other's results, and versions commit in order.
+      await tx.query(`SELECT value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`);
       // A mutation is a duplicate only if this exact mid was received before
       // (its result is kept until the client acknowledges it) or lies at or
       // below what the client said it resolved: a selective sync sends mids
@@ -601,7 +569,7 @@ export class SyncStore {
       const stored = new Map();
       const candidates = mutations.filter((m) => m.mid > ackedBefore && m.mid <= highBefore).map((m) => m.mid);
       if (candidates.length) {
-        const rows = await tx.query('SELECT mid, result FROM _ferry_results WHERE client_id = ? AND mid IN (SELECT value FROM json_each(?))',
+        const rows = await tx.query(`SELECT mid, result FROM _ferry_results WHERE client_id = ? AND mid ${this.sql.inList('BIGINT')}`,
           [clientId, JSON.stringify(candidates)]);
         for (const r of rows) stored.set(r.mid, r.result);
       }
@@ -647,12 +615,13 @@ export class SyncStore {
       const high = Math.max(highBefore, ...recorded.map(([mid]) => mid));
       const acked = Number.isSafeInteger(body.ackedMid) ? Math.min(body.ackedMid, high) : 0;
       if (recorded.length) {
-        await tx.exec('INSERT OR REPLACE INTO _ferry_results(client_id, mid, result, at) SELECT ?, value->>0, value->>1, ? FROM json_each(?)',
+        await tx.exec(`INSERT INTO _ferry_results(client_id, mid, result, at) SELECT ?, ${this.sql.elem(0, 'BIGINT')}, ${this.sql.elem(1)}, CAST(? AS BIGINT) FROM ${this.sql.rows} `
+          + 'WHERE TRUE ON CONFLICT(client_id, mid) DO UPDATE SET result = excluded.result, at = excluded.at',
           [clientId, Date.now(), JSON.stringify(recorded)]);
       }
       await tx.exec('INSERT INTO _ferry_clients(client_id, high_mid, acked_mid, seen_at, user_key) VALUES (?, ?, ?, ?, ?) '
-        + 'ON CONFLICT(client_id) DO UPDATE SET high_mid = max(high_mid, excluded.high_mid), acked_mid = max(acked_mid, excluded.acked_mid), '
-        + 'seen_at = excluded.seen_at, user_key = coalesce(user_key, excluded.user_key)',
+        + `ON CONFLICT(client_id) DO UPDATE SET high_mid = ${this.sql.greatest}(_ferry_clients.high_mid, excluded.high_mid), acked_mid = ${this.sql.greatest}(_ferry_clients.acked_mid, excluded.acked_mid), `
+        + 'seen_at = excluded.seen_at, user_key = coalesce(_ferry_clients.user_key, excluded.user_key)',
       [clientId, high, acked, Date.now(), userKey]);
       if (acked > 0) await tx.exec('DELETE FROM _ferry_results WHERE client_id = ? AND mid <= ?', [clientId, acked]);
       return { modelVersion: this.model.version, results };
@@ -671,7 +640,7 @@ export class SyncStore {
     }
     if (!row || row.user_key === null) {
       await this.db.exec('INSERT INTO _ferry_clients(client_id, high_mid, user_key, seen_at) VALUES (?, 0, ?, ?) '
-        + 'ON CONFLICT(client_id) DO UPDATE SET user_key = coalesce(user_key, excluded.user_key)', [clientId, key, Date.now()]);
+        + 'ON CONFLICT(client_id) DO UPDATE SET user_key = coalesce(_ferry_clients.user_key, excluded.user_key)', [clientId, key, Date.now()]);
       const [again] = await this.db.query('SELECT user_key FROM _ferry_clients WHERE client_id = ?', [clientId]);
       if (again.user_key !== key) throw new HttpError(403, 'forbidden', 'this client id belongs to another user');
     }
@@ -726,7 +695,7 @@ export class SyncStore {
 
   /** Loads what a list of mutations touches: the version counter and the current rows. */
   async #batch(tx, mutations) {
-    const version = (await tx.query("SELECT value FROM _ferry_state WHERE key = 'version'"))[0].value;
+    const version = (await tx.query(`SELECT CAST(value AS BIGINT) AS value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`))[0].value;
     const idsByTable = new Map();
     for (const m of mutations) {
       const t = typeof m.entity === 'string' && this.tables.get(m.entity);
@@ -736,7 +705,7 @@ export class SyncStore {
     }
     const rows = new Map();   // table -> Map(id -> row)
     for (const [t, ids] of idsByTable) {
-      const found = await tx.query(`SELECT * FROM ${t.table} WHERE id IN (SELECT value FROM json_each(?))`, [JSON.stringify([...ids])]);
+      const found = await tx.query(`SELECT * FROM ${t.table} WHERE id ${this.sql.inList()}`, [JSON.stringify([...ids])]);
       const map = new Map();
       for (const r of found) {
         r._meta = JSON.parse(r._ferry_meta || '{}');
@@ -767,13 +736,15 @@ export class SyncStore {
         // longer tell what the object is now.
         const moved = [...left, ...rows.filter((r) => r._tomb && !r._ferry_deleted)].map((r) => r.id);
         for (let i = 0; i < moved.length; i += WRITE_CHUNK) {
-          await tx.exec('UPDATE _ferry_exits SET live = 0 WHERE entity = ? AND live = 1 AND id IN (SELECT value FROM json_each(?))',
+          await tx.exec(`UPDATE _ferry_exits SET live = 0 WHERE entity = ? AND live = 1 AND id ${this.sql.inList()}`,
             [t.name, JSON.stringify(moved.slice(i, i + WRITE_CHUNK))]);
         }
         const exits = left.map((r) => [r._ferry_version, r.id, json(r._before, members), json(r._before, t.accessColumns),
           r._ferry_deleted ? null : json(r, t.accessColumns)]);
         for (let i = 0; i < exits.length; i += WRITE_CHUNK) {
-          await tx.exec('INSERT OR REPLACE INTO _ferry_exits(entity, version, id, prev, keys, next, live) SELECT ?, value->>0, value->>1, value->>2, value->>3, value->>4, 1 FROM json_each(?)',
+          const e = this.sql.elem;
+          await tx.exec(`INSERT INTO _ferry_exits(entity, version, id, prev, keys, next, live) SELECT ?, ${e(0, 'BIGINT')}, ${e(1)}, ${e(2)}, ${e(3)}, ${e(4)}, 1 FROM ${this.sql.rows} `
+            + 'WHERE TRUE ON CONFLICT(entity, version) DO UPDATE SET id = excluded.id, prev = excluded.prev, keys = excluded.keys, next = excluded.next, live = excluded.live',
             [t.name, JSON.stringify(exits.slice(i, i + WRITE_CHUNK))]);
         }
       }
@@ -781,7 +752,7 @@ export class SyncStore {
     if (batch.version !== batch.startVersion) {
       await tx.exec("UPDATE _ferry_state SET value = ? WHERE key = 'version'", [batch.version]);
       // When each version was handed out, so tombstones can be purged by age.
-      await tx.exec('INSERT OR REPLACE INTO _ferry_epochs(version, at) VALUES (?, ?)', [batch.version, Date.now()]);
+      await tx.exec('INSERT INTO _ferry_epochs(version, at) VALUES (?, ?) ON CONFLICT(version) DO UPDATE SET at = excluded.at', [batch.version, Date.now()]);
     }
   }
 
@@ -851,8 +822,8 @@ export class SyncStore {
       if (asked.size) {
         const where = t.access(user);
         const list = [...asked.values()];
-        const select = cols.map((n, i) => `value->>${i + 1} AS ${q(n)}`).join(', ');
-        const found = await tx.query(`SELECT k, (${where.sql}) AS ok FROM (SELECT value->>0 AS k${select ? `, ${select}` : ''} FROM json_each(?))`,
+        const select = cols.map((n, i) => `${this.sql.elem(i + 1, n === 'id' ? 'TEXT' : this.sql.columnType(t.members.get(n)))} AS ${q(n)}`).join(', ');
+        const found = await tx.query(`SELECT k, (${where.sql}) AS ok FROM (SELECT ${this.sql.elem(0, 'BIGINT')} AS k${select ? `, ${select}` : ''} FROM ${this.sql.rows}) s`,
           [...where.params, JSON.stringify(list.map((values, k) => [k, ...values]))]);
         const keys = [...asked.keys()];
         for (const r of found) known.set(keys[r.k], !!r.ok);
@@ -1016,7 +987,7 @@ export class SyncStore {
   async pull(body, { user = {}, pageLimit = 5000, pageBytes = 4 << 20 } = {}) {
     if (body.clientId !== undefined) await this.bindClient(body.clientId, user);
     if (body.cursor > 0) {
-      const purged = (await this.db.query("SELECT value FROM _ferry_state WHERE key = 'purged'"))[0].value;
+      const purged = (await this.db.query("SELECT CAST(value AS BIGINT) AS value FROM _ferry_state WHERE key = 'purged'"))[0].value;
       if (body.cursor < purged) {
         throw new HttpError(410, 'resync', `removals up to version ${purged} were forgotten after the tombstone horizon; pull ${body.entity} again from cursor 0`, { purged });
       }
@@ -1034,7 +1005,7 @@ export class SyncStore {
       const [r] = await this.db.query(t.idsSql(where.sql), [...where.params, JSON.stringify(body.ids)]);
       const present = new Set(JSON.parse(r.present));
       const removed = [...new Set(body.ids.filter((id) => !present.has(id)))];
-      return Buffer.concat([Buffer.from(`${head},"more":false,"objects":`), r.objects,
+      return Buffer.concat([Buffer.from(`${head},"more":false,"objects":`), asBytes(r.objects),
         Buffer.from(`,"removed":${JSON.stringify(removed)}}`)]);
     }
     const limit = Math.max(1, Math.min(body.limit ?? pageLimit, pageLimit));
@@ -1059,7 +1030,7 @@ export class SyncStore {
       total = `,"total":${n}`;
     }
     return Buffer.concat([Buffer.from(`${head},"cursor":${cursor},"more":${r.more ? 'true' : 'false'}${total},"objects":`),
-      r.objects, Buffer.from(',"removed":'), removed, Buffer.from('}')]);
+      asBytes(r.objects), Buffer.from(',"removed":'), asBytes(removed), Buffer.from('}')]);
   }
 }
 
@@ -1076,8 +1047,10 @@ SyncStore.prototype.verify = async function verify(body, { user = {} } = {}) {
     const t = this.tables.get(entity);
     if (!t || !isDownloaded(this.model.entities[entity])) { out[entity] = null; continue; }
     const where = t.match(user);
-    const scope = `FROM ${t.table} WHERE _ferry_deleted = 0 AND (${where.sql}) AND id NOT IN (SELECT value FROM json_each(?))`;
-    if (after === undefined) {
+    const scope = `FROM ${t.table} WHERE _ferry_deleted = 0 AND (${where.sql}) AND id NOT ${this.sql.inList()}`;
+    if (this.sql.name !== 'sqlite') {
+      out[entity] = await digestElsewhere(this, t, scope, [...where.params, JSON.stringify(exclude)], after, limit);
+    } else if (after === undefined) {
       const [r] = await this.db.query(`SELECT ferry_digest(${t.digestArgs()}) AS d ${scope}`, [...where.params, JSON.stringify(exclude)]);
       out[entity] = { digest: r.d };
     } else {
@@ -1092,6 +1065,53 @@ SyncStore.prototype.verify = async function verify(body, { user = {} } = {}) {
   }
   return { modelVersion: this.model.version, entities: out };
 };
+
+/**
+ * Digests for a database without ferry's digest functions (PostgreSQL): the
+ * rows go, a chunk at a time in id order, through a scratch in-memory ferry
+ * database, so the hash is the core's one rule (core/sync/values.c) on both
+ * backends. A digest is a count and a sum of row hashes (mod 2^64), so the
+ * chunks' digests add up.
+ */
+const DIGEST_CHUNK = 5000;
+async function digestElsewhere(store, t, scope, params, after, limit) {
+  if (!store.scratch) store.scratch = open({ name: 'verify-scratch', storage: 'memory' });
+  const scratch = await store.scratch;
+  const names = [...t.members.keys()].sort();
+  const cols = ['id', ...names];
+  const select = `SELECT ${cols.map(q).join(', ')} ${scope} AND id > ? ORDER BY id LIMIT ?`;
+  const hashes = after !== undefined;
+  const want = hashes ? Math.max(1, Math.min(limit ?? 20000, 20000)) : Infinity;
+  let count = 0n;
+  let sum = 0n;
+  const objects = [];
+  let from = hashes ? after : '';
+  for (;;) {
+    const n = Math.min(DIGEST_CHUNK, want + 1 - objects.length);
+    const rows = await store.db.query(select, [...params, from, n]);
+    if (rows.length === 0) break;
+    from = rows[rows.length - 1].id;
+    const json = JSON.stringify(rows.map((r) => cols.map((c) => (typeof r[c] === 'bigint' ? String(r[c]) : r[c] ?? null))));
+    await scratch.transaction(async (tx) => {
+      await tx.exec(`CREATE TEMP TABLE _v(${cols.map((c) => `${q(c)} ${c === 'id' ? 'TEXT' : sqlite.columnType(t.members.get(c))}`).join(', ')})`);
+      await tx.exec(`INSERT INTO _v SELECT ${cols.map((c, i) => `value->>${i}`).join(', ')} FROM json_each(?)`, [json]);
+      if (hashes) {
+        for (const r of await tx.query(`SELECT id, ferry_row_hash(${t.digestArgs()}) AS h FROM _v ORDER BY id`)) objects.push([r.id, r.h]);
+      } else {
+        const [{ d }] = await tx.query(`SELECT ferry_digest(${t.digestArgs()}) AS d FROM _v`);
+        const [c, h] = d.split(':');
+        count += BigInt(c);
+        sum = (sum + BigInt(`0x${h}`)) & 0xffffffffffffffffn;
+      }
+      await tx.exec('DROP TABLE _v');
+    });
+    if (rows.length < n || objects.length > want) break;
+  }
+  if (!hashes) return { digest: `${count}:${sum.toString(16).padStart(16, '0')}` };
+  const more = objects.length > want;
+  if (more) objects.length = want;
+  return { objects, more };
+}
 
 /** Checks a verify body: { modelVersion, entities: [{ entity, exclude, after?, limit? }] }. */
 export function checkVerify(body, model) {

@@ -96,6 +96,11 @@ export interface SyncServerOptions<U extends object = User> {
   model: Model | string;
   /** Folder of the server's database and blobs (created); a fresh temporary one, deleted at close(), when omitted. */
   dataDir?: string;
+  /**
+   * Where the data lives: 'sqlite' (default, under dataDir, one process) or
+   * PostgreSQL (several server processes may share it; needs the npm package pg).
+   */
+  backend?: 'sqlite' | { postgres: string; max?: number };
   /** Default 0 (any free port). */
   port?: number;
   /** Default '127.0.0.1'. */

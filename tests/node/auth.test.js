@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { demoAuth, KEY_FILE } from '../../server/auth.js';
 import { open } from '../../bindings/index.js';
 import { tempDir, rejection } from './helpers.js';
@@ -158,8 +158,8 @@ test('a_demo_users_memos_should_never_reach_the_other_user_and_visits_should_rea
     await ada.sync();
     assert.deepEqual(await ada.query('SELECT id FROM Memo ORDER BY id'), [{ id: 'm-ada' }]);
     assert.deepEqual((await ben.syncErrors()).map((e) => [e.id, e.reason]), [['m-fake', 'forbidden']]);
-    assert.deepEqual(await srv.db.query('SELECT id, owner FROM Memo ORDER BY id'), [{ id: 'm-ada', owner: 'ada' }, { id: 'm-ben', owner: 'ben' }]);
-    for (const db of [ada, ben]) assert.deepEqual(await db.query('SELECT id FROM Visit'), [{ id: 'v1' }]);
+    assert.deepEqual(await srv.db.query('SELECT id, owner FROM "Memo" ORDER BY id'), [{ id: 'm-ada', owner: 'ada' }, { id: 'm-ben', owner: 'ben' }]);
+    for (const db of [ada, ben]) assert.deepEqual(await db.query('SELECT id FROM "Visit"'), [{ id: 'v1' }]);
     // Ben on Ada's database (same client id) is refused outright.
     const adaId = ada.status().clientId;
     await ada.close();

@@ -65,7 +65,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { open } from '../../bindings/index.js';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { startConvergenceProxy, deadUrl } from './fixtures/convergence-proxy.js';
 import { MODEL, USERS, ENTITIES, attrsOf, plainAttrs, visibleTo, Rng, mix, valueFor, bulkValues, canon, show, setAvoid } from './convergence-lib.js';
 

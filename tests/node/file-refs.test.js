@@ -56,7 +56,7 @@ test('a_local_write_of_a_file_attribute_should_take_only_a_canonical_reference',
     const b = await w.client('b');
     await b.sync();
     assert.deepEqual(await b.query("SELECT photo FROM Customer WHERE id = 'c1'"), [{ photo: ref }], 'the reference arrives exactly as written');
-    assert.deepEqual((await w.srv.db.query("SELECT photo FROM Customer WHERE id = 'c1'"))[0], { photo: ref });
+    assert.deepEqual((await w.srv.db.query("SELECT photo FROM \"Customer\" WHERE id = 'c1'"))[0], { photo: ref });
     const v = await b.verify();
     assert.equal(v.repaired, 0, 'device and server digests of a reference agree');
   } finally {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from '../../bindings/index.js';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { tempDir } from './helpers.js';
 
 const child = fileURLToPath(new URL('./fixtures/files-child.js', import.meta.url));
@@ -71,7 +71,7 @@ test('sigkill_during_put_should_leave_the_file_complete_and_queued_or_absent', {
     const visible = checkVisible(dbPath);
     const db = await open({ name: 'device', storage: 'file', path: dbPath, server, syncOnOpen: false, headers });
     try {
-      const [{ image }] = await db.query('SELECT image FROM Photo WHERE id = ?', [id]);
+      const [{ image }] = await db.query('SELECT image FROM "Photo" WHERE id = ?', [id]);
       const queued = await db.query('SELECT hash FROM _ferry_files');
       if (finished) assert.ok(image, `kill ${i}: the put resolved but its reference is gone`);
       if (image) {
@@ -173,7 +173,7 @@ test('a_server_killed_mid_upload_should_resume_after_its_restart_with_the_hash_r
     fetch: watched, fileChunk: chunk, fileBackoff: 20, fileRetries: 40 });
   try {
     await db.sync();
-    await db.exec("INSERT INTO Customer(id, name) VALUES ('c1', 'Ada')");
+    await db.exec("INSERT INTO \"Customer\"(id, name) VALUES ('c1', 'Ada')");
     const bytes = crypto.randomBytes(size);
     const ref = await db.files.put('Customer', 'c1', 'photo', bytes, { name: 'meter.jpg', type: 'image/jpeg' });
     await db.sync();

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { tempDir } from './helpers.js';
 
 const run = promisify(execFile);

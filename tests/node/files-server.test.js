@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { tempDir } from './helpers.js';
 
 const MODEL = {

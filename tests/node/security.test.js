@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { open } from '../../bindings/index.js';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { tempDir } from './helpers.js';
 
 const MODEL = {
@@ -40,7 +40,7 @@ async function post(srv, route, token, body) {
 }
 
 const push = (srv, token, clientId, mutations) => post(srv, 'push', token, { clientId, modelVersion: '1', ackedMid: 0, mutations });
-const note = async (srv, id) => (await srv.db.query('SELECT owner, text, _ferry_deleted AS deleted FROM Note WHERE id = ?', [id]))[0];
+const note = async (srv, id) => (await srv.db.query('SELECT owner, text, _ferry_deleted AS deleted FROM "Note" WHERE id = ?', [id]))[0];
 
 test('a_user_should_not_overwrite_take_over_or_delete_another_users_object', async () => {
   const srv = await start();
@@ -91,7 +91,7 @@ test('a_client_id_should_belong_to_the_user_that_first_used_it', async () => {
     const s = await alice.sync();
     assert.equal(s.pushed, 1);
     assert.equal((await note(srv, 'a2')).text, 'next change', "Alice's change is applied, not taken for a duplicate");
-    assert.equal((await srv.db.query("SELECT text FROM Board WHERE id = 'b1'"))[0].text, 'shared');
+    assert.equal((await srv.db.query('SELECT text FROM "Board" WHERE id = ?', ['b1']))[0].text, 'shared');
   } finally {
     await alice.close();
   }
@@ -123,7 +123,7 @@ test('a_timestamp_from_the_future_should_not_win_every_later_write', async () =>
       { mid: 1, entity: 'Board', id: 'b1', op: 'upsert', changed: ['text'], values: { text: 'written later' }, base: 0, ts: Date.now() },
     ]);
     assert.equal(later.body.results[0].status, 'applied', JSON.stringify(later.body));
-    assert.equal((await srv.db.query("SELECT text FROM Board WHERE id = 'b1'"))[0].text, 'written later');
+    assert.equal((await srv.db.query('SELECT text FROM "Board" WHERE id = ?', ['b1']))[0].text, 'written later');
   }
 });
 
@@ -229,7 +229,7 @@ test('each_mutation_of_a_large_push_should_be_judged_by_its_own_values_before_an
   const r = await push(srv, 'any', 'c-batch', cases.map(([m]) => m));
   assert.equal(r.status, 200);
   assert.deepEqual(r.body.results.map((x) => `${x.mid} ${x.status}`), cases.map(([m, want]) => `${m.mid} ${want}`));
-  const rows = Object.fromEntries((await srv.db.query('SELECT id, owner, status, text, _ferry_deleted AS d FROM Task')).map((x) => [x.id, `${x.owner} ${x.status} ${x.text} ${x.d}`]));
+  const rows = Object.fromEntries((await srv.db.query('SELECT id, owner, status, text, _ferry_deleted AS d FROM "Task"')).map((x) => [x.id, `${x.owner} ${x.status} ${x.text} ${x.d}`]));
   assert.deepEqual(rows, {
     t1: 'alice open edited 0', t2: 'alice open x 0', t3: 'alice open x 0', t4: 'alice open edited 1', t5: 'bob open x 1',
     t6: 'alice open revived 0', s1: 'carol open edited 0', b1: 'bob open x 0', n1: 'alice open edited 0',
@@ -305,7 +305,7 @@ test('a_resent_change_should_not_carry_the_values_of_a_later_refused_write', { t
     w.proxy.mode = 'pass';
     await a.exec("UPDATE Note SET owner = 'bob', text = 'given away' WHERE id = 'n1'");
     await a.sync();
-    const [row] = await w.srv.db.query("SELECT owner, text FROM Note WHERE id = 'n1'");
+    const [row] = await w.srv.db.query('SELECT owner, text FROM "Note" WHERE id = ?', ['n1']);
     assert.equal(row.owner, 'alice');
     assert.notEqual(row.text, 'given away', 'the refused write\'s text came through the resend');
     const errs = (await a.syncErrors()).filter((e) => e.id === 'n1');

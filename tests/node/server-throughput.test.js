@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { tempDir } from './helpers.js';
 
 const MODEL = {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { FerryError } from '../../bindings/index.js';
 import { tempDir, rejection } from './helpers.js';
 

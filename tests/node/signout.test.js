@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { IDBFactory } from 'fake-indexeddb';
 import { open, deleteDatabase, codes } from '../../bindings/index.js';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { tempDir, rejection } from './helpers.js';
 
 const MODEL = {
@@ -51,7 +51,7 @@ test('sign_out_should_push_pending_changes_then_delete_the_database_so_the_next_
   await a.signOut();
   assert.equal(signedOut, 1);
   assert.equal(a.status().closed, true);
-  assert.deepEqual(await srv.db.query("SELECT text FROM Memo WHERE id = 'so1'"), [{ text: 'written just before signing out' }]);
+  assert.deepEqual(await srv.db.query("SELECT text FROM \"Memo\" WHERE id = 'so1'"), [{ text: 'written just before signing out' }]);
   assert.equal(fs.existsSync(path.join(dir, 'shared-1.db')), false);
   assert.equal(fs.existsSync(path.join(dir, 'shared-1.db-log')), false);
   assert.equal((await rejection(a.query('SELECT 1'))).code, 'closed');
@@ -89,7 +89,7 @@ test('sign_out_with_the_server_unreachable_should_refuse_with_unsynced_and_keep_
   }
   // Back online: the same call goes through.
   await a.signOut();
-  assert.deepEqual(await srv.db.query("SELECT text FROM Memo WHERE id = 'so2'"), [{ text: 'still editable' }]);
+  assert.deepEqual(await srv.db.query("SELECT text FROM \"Memo\" WHERE id = 'so2'"), [{ text: 'still editable' }]);
 });
 
 test('sign_out_should_refuse_while_a_rejected_change_waits_and_discard_should_delete_it', async () => {
@@ -104,7 +104,7 @@ test('sign_out_should_refuse_while_a_rejected_change_waits_and_discard_should_de
   assert.equal(b.status().closed, false);
   await b.signOut({ discard: true });
   assert.equal(fs.existsSync(path.join(dir, `${b.name}.db`)), false);
-  assert.deepEqual(await srv.db.query("SELECT * FROM Memo WHERE id = 'so3'"), []);
+  assert.deepEqual(await srv.db.query("SELECT * FROM \"Memo\" WHERE id = 'so3'"), []);
 });
 
 test('sign_out_with_discard_should_delete_unsent_changes_without_a_server', async () => {
@@ -150,7 +150,7 @@ test('sign_out_on_indexeddb_should_delete_its_idb_database', async () => {
   assert.deepEqual((await names()).sort(), ['ferry-files:idb-user', 'ferry:idb-user']);
   await a.signOut();
   assert.deepEqual(await names(), []);
-  assert.deepEqual(await srv.db.query("SELECT text FROM Memo WHERE id = 'so4'"), [{ text: 'from indexeddb' }]);
+  assert.deepEqual(await srv.db.query("SELECT text FROM \"Memo\" WHERE id = 'so4'"), [{ text: 'from indexeddb' }]);
 });
 
 test('sign_out_should_upload_pending_files_first_and_refuse_while_one_cannot_go', async () => {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { open } from '../../bindings/index.js';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { rejection } from './helpers.js';
 import { MODEL, startWorld } from './sync-helpers.js';
 
@@ -75,7 +75,7 @@ test('every_safe_integer_should_arrive_exactly_and_a_larger_one_should_be_refuse
     await a.sync();
     await b.sync();
     for (const db of [a, b]) {
-      const rows = await db.query('SELECT id, n FROM Item ORDER BY id');
+      const rows = await db.query('SELECT id, n FROM "Item" ORDER BY id');
       assert.deepEqual(rows.map((r) => r.n), values, 'exact on every device');
     }
     for (const [i, n] of values.entries()) assert.equal((await serverRow(w.srv, 'Item', `i${i}`)).n, n, 'exact on the server');
@@ -138,7 +138,7 @@ test('retrying_an_edit_that_lost_to_a_delete_should_revive_the_object_with_the_l
     await a.sync();
     await b.sync();
     for (const db of [a, b]) {
-      assert.deepEqual(await db.query("SELECT name, email FROM Customer WHERE id = 'c1'"), [{ name: 'Ada edited', email: 'ada@x' }]);
+      assert.deepEqual(await db.query("SELECT name, email FROM \"Customer\" WHERE id = 'c1'"), [{ name: 'Ada edited', email: 'ada@x' }]);
     }
     const row = await serverRow(w.srv, 'Customer', 'c1');
     assert.equal(row._ferry_deleted, 0);
@@ -266,7 +266,7 @@ test('300_objects_of_60_kb_made_offline_should_push_in_batches_that_fit_the_serv
     await a.exec("INSERT INTO Other(id, s) VALUES ('after', 'small')");
     const r = await a.sync();
     assert.equal(r.pushed, 301);
-    assert.equal((await w.srv.db.query('SELECT count(*) AS n FROM Item'))[0].n, 300);
+    assert.equal((await w.srv.db.query('SELECT count(*) AS n FROM "Item"'))[0].n, 300);
     assert.ok(await serverRow(w.srv, 'Other', 'after'));
     const errs = await a.syncErrors();
     assert.equal(errs.length, 1);
@@ -288,15 +288,15 @@ test('a_model_change_that_removes_one_attribute_should_still_apply_the_others_of
   const db = await open({ name: 'c', storage: 'file', path: path.join(dir, 'c.db'), server: `${srv.url}/sync`, syncOnOpen: false });
   try {
     await db.sync();
-    await db.exec("INSERT INTO Item(id, a, b) VALUES ('i1', 'a0', 'b0')");
+    await db.exec("INSERT INTO \"Item\"(id, a, b) VALUES ('i1', 'a0', 'b0')");
     await db.sync();
-    await db.exec("UPDATE Item SET a = 'a1', b = 'b1' WHERE id = 'i1'");
+    await db.exec("UPDATE \"Item\" SET a = 'a1', b = 'b1' WHERE id = 'i1'");
     await srv.close();
     srv = await createSyncServer({ model: v2, dataDir: path.join(dir, 'server'), port, log: () => {} });
     await db.sync();
     await db.sync();
     assert.equal((await serverRow(srv, 'Item', 'i1')).a, 'a1');
-    assert.deepEqual((await db.query("SELECT a FROM Item WHERE id = 'i1'")), [{ a: 'a1' }]);
+    assert.deepEqual((await db.query("SELECT a FROM \"Item\" WHERE id = 'i1'")), [{ a: 'a1' }]);
     assert.equal(db.status().pendingChanges, 0);
   } finally {
     await db.close();
@@ -352,8 +352,8 @@ test('a_string_attribute_that_becomes_an_integer_should_not_wedge_sync', async (
   const db = await open({ name: 'c', storage: 'file', path: path.join(dir, 'c.db'), server: `${srv.url}/sync`, syncOnOpen: false });
   try {
     await db.sync();
-    assert.deepEqual(await db.query('SELECT id, n FROM Item ORDER BY id'), [{ id: 'i1', n: 42 }, { id: 'i2', n: null }]);
-    assert.deepEqual(await db.query('SELECT id, s FROM Other'), [{ id: 'o1', s: 'still syncs' }]);
+    assert.deepEqual(await db.query('SELECT id, n FROM "Item" ORDER BY id'), [{ id: 'i1', n: 42 }, { id: 'i2', n: null }]);
+    assert.deepEqual(await db.query('SELECT id, s FROM "Other"'), [{ id: 'o1', s: 'still syncs' }]);
     assert.equal((await serverRow(srv, 'Item', 'i2')).n, 'not a number', 'the server keeps what it cannot convert');
   } finally {
     await db.close();
@@ -457,7 +457,7 @@ test('retrying_a_conflict_should_keep_edits_and_deletes_made_after_it', async ()
     await a.retrySyncError('Customer', 'c1');
     await a.retrySyncError('Customer', 'c2');
     await a.sync();
-    assert.deepEqual(await w.srv.db.query("SELECT id, name, email, _ferry_deleted AS gone FROM Customer ORDER BY id"), [
+    assert.deepEqual(await w.srv.db.query("SELECT id, name, email, _ferry_deleted AS gone FROM \"Customer\" ORDER BY id"), [
       { id: 'c1', name: 'a2', email: 'e1', gone: 0 }, { id: 'c2', name: 'b1', email: 'e2', gone: 1 }]);
     assert.deepEqual(await a.query('SELECT id, name FROM Customer'), [{ id: 'c1', name: 'a2' }]);
   } finally {
@@ -486,7 +486,7 @@ test('a_resend_after_a_lost_answer_should_not_overwrite_a_later_edit_under_clien
     await a.sync();
     await b.sync();
     const want = [{ name: 'from b, later', email: 'e1' }];
-    assert.deepEqual(await w.srv.db.query("SELECT name, email FROM Customer WHERE id = 'c1'"), want);
+    assert.deepEqual(await w.srv.db.query("SELECT name, email FROM \"Customer\" WHERE id = 'c1'"), want);
     assert.deepEqual(await a.query("SELECT name, email FROM Customer WHERE id = 'c1'"), want);
     assert.deepEqual(await b.query("SELECT name, email FROM Customer WHERE id = 'c1'"), want);
   } finally {

@@ -34,17 +34,17 @@ async function randomWrites(db, truth, tag, count) {
     if (op === 0) {
       const id = `${tag}-${k}-${rnd(1e9)}`;
       const row = { id, name: `n${rnd(1000)}`, email: `${id}@x`, credit: `${rnd(100)}.${rnd(10)}0`, active: rnd(2) };
-      await db.exec('INSERT INTO Customer(id, name, email, credit, active) VALUES (?, ?, ?, ?, ?)',
+      await db.exec('INSERT INTO "Customer"(id, name, email, credit, active) VALUES (?, ?, ?, ?, ?)',
         [row.id, row.name, row.email, row.credit, row.active]);
       truth[id] = row;
     } else if (op === 1) {
       const id = ids[rnd(ids.length)];
       const name = `u${rnd(1e6)}`;
-      await db.exec('UPDATE Customer SET name = ? WHERE id = ?', [name, id]);
+      await db.exec('UPDATE "Customer" SET name = ? WHERE id = ?', [name, id]);
       truth[id] = { ...truth[id], name };
     } else {
       const id = ids[rnd(ids.length)];
-      await db.exec('DELETE FROM Customer WHERE id = ?', [id]);
+      await db.exec('DELETE FROM "Customer" WHERE id = ?', [id]);
       truth[id] = undefined;
     }
   }
@@ -120,7 +120,7 @@ test('cut_connections_and_lost_replies_should_lose_or_double_nothing', { timeout
     const want = expected(truth);
     const sa = await snapshot(a, 'Customer', COLS);
     const sb = await snapshot(b, 'Customer', COLS);
-    const ss = Object.fromEntries((await w.srv.db.query(`SELECT id, ${COLS.join(', ')} FROM Customer WHERE _ferry_deleted = 0 ORDER BY id`)).map((r) => [r.id, r]));
+    const ss = Object.fromEntries((await w.srv.db.query(`SELECT id, ${COLS.join(', ')} FROM "Customer" WHERE _ferry_deleted = 0 ORDER BY id`)).map((r) => [r.id, r]));
     assert.deepEqual(sa, want, 'A lost or changed its own writes');
     assert.deepEqual(sb, want, 'B differs');
     assert.deepEqual(ss, want, 'the server differs');
@@ -232,7 +232,7 @@ test('client_killed_mid_apply_should_resume_to_the_same_data', { timeout: 300_00
     w.clients.push(db);
     assert.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
     await db.sync();
-    const server = Object.fromEntries((await w.srv.db.query(`SELECT id, ${COLS.join(', ')} FROM Customer WHERE _ferry_deleted = 0 ORDER BY id`)).map((r) => [r.id, r]));
+    const server = Object.fromEntries((await w.srv.db.query(`SELECT id, ${COLS.join(', ')} FROM "Customer" WHERE _ferry_deleted = 0 ORDER BY id`)).map((r) => [r.id, r]));
     assert.deepEqual(await snapshot(db, 'Customer', COLS), server);
   } finally {
     await w.stop();

@@ -2,7 +2,7 @@
 // behind a fault proxy, and clients on file storage.
 import path from 'node:path';
 import { open } from '../../bindings/index.js';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { startFaultProxy } from './fixtures/fault-proxy.js';
 import { tempDir } from './helpers.js';
 

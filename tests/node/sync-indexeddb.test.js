@@ -5,7 +5,7 @@ import 'fake-indexeddb/auto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open } from '../../bindings/index.js';
-import { createSyncServer } from '../../server/index.js';
+import { createSyncServer } from './backend.js';
 import { tempDir } from './helpers.js';
 import { MODEL } from './sync-helpers.js';
 
@@ -31,7 +31,7 @@ test('a_sync_request_should_be_sent_only_once_the_commits_before_it_are_durable'
   const db = await open({ name: 'sync-idb', storage: 'indexeddb', server: `${srv.url}/sync`, syncOnOpen: false, faults, fetch });
   try {
     await db.sync();
-    await db.exec("INSERT INTO Region(id, name) VALUES ('r1', 'North'), ('r2', 'South')");
+    await db.exec("INSERT INTO \"Region\"(id, name) VALUES ('r1', 'North'), ('r2', 'South')");
     const r = await db.sync();
     assert.equal(r.pushed, 2);
     const push = sent.find((s) => s.path.endsWith('/push'));

@@ -63,7 +63,7 @@ test('concurrent_edits_should_merge_per_attribute_and_report_the_loser', async (
     await b.sync();
     await a.sync();
     for (const db of [a, b]) {
-      assert.deepEqual(await db.query("SELECT name, email FROM Customer WHERE id = 'c1'"), [{ name: 'Ada A', email: 'ada@b' }]);
+      assert.deepEqual(await db.query("SELECT name, email FROM \"Customer\" WHERE id = 'c1'"), [{ name: 'Ada A', email: 'ada@b' }]);
     }
     assert.deepEqual(await a.syncErrors(), []);
     // The same attribute: the later write wins, the earlier one is the loser.
@@ -75,7 +75,7 @@ test('concurrent_edits_should_merge_per_attribute_and_report_the_loser', async (
     assert.equal(ra.conflicts, 1);
     for (const db of [a, b]) {
       await db.sync();
-      assert.deepEqual(await db.query("SELECT name FROM Customer WHERE id = 'c1'"), [{ name: 'from B (later)' }]);
+      assert.deepEqual(await db.query("SELECT name FROM \"Customer\" WHERE id = 'c1'"), [{ name: 'from B (later)' }]);
     }
     const errs = await a.syncErrors();
     assert.equal(errs.length, 1);
@@ -173,7 +173,7 @@ test('sync_modes_should_download_and_upload_as_the_design_table_says', async () 
     assert.deepEqual(await a.query('SELECT text FROM Note'), [{ text: 'kept here' }]);
     // never: stays on the device only
     assert.deepEqual(await a.query('SELECT text FROM Draft'), [{ text: 'device only' }]);
-    const server = await w.srv.db.query('SELECT (SELECT count(*) FROM Feedback) AS f, (SELECT count(*) FROM Note) AS n');
+    const server = await w.srv.db.query('SELECT (SELECT count(*) FROM "Feedback") AS f, (SELECT count(*) FROM "Note") AS n');
     assert.deepEqual(server, [{ f: 1, n: 1 }]);
     // Neither nothing-* entity downloads to another device.
     await b.sync();

@@ -49,11 +49,11 @@ test('verify_should_repair_a_replica_that_drifted_and_keep_pending_changes', asy
     // Behind ferry's back on the server: a value changed without a new
     // version, an object gone without a tombstone, an object added below the
     // device's cursor. The device cannot learn of them by pulling.
-    await w.srv.db.exec("UPDATE Item SET name = 'one, changed' WHERE id = 'i1'");
-    await w.srv.db.exec("DELETE FROM Item WHERE id = 'i2'");
-    await w.srv.db.exec("INSERT INTO Item(id, name, _ferry_version) VALUES ('i0', 'zero', 0)");
-    await w.srv.db.exec("UPDATE Item SET name = 'four, changed there' WHERE id = 'i4'");
-    await w.srv.db.exec("UPDATE Task SET title = 'retitled' WHERE id = 't1'");
+    await w.srv.db.exec("UPDATE \"Item\" SET name = 'one, changed' WHERE id = 'i1'");
+    await w.srv.db.exec("DELETE FROM \"Item\" WHERE id = 'i2'");
+    await w.srv.db.exec("INSERT INTO \"Item\"(id, name, _ferry_version) VALUES ('i0', 'zero', 0)");
+    await w.srv.db.exec("UPDATE \"Item\" SET name = 'four, changed there' WHERE id = 'i4'");
+    await w.srv.db.exec("UPDATE \"Task\" SET title = 'retitled' WHERE id = 't1'");
     assert.equal((await a.sync()).pulled, 0, 'a plain sync does not see the drift');
     // A local edit made while the verify is in flight stays pending and wins.
     let edited = false;
@@ -76,7 +76,7 @@ test('verify_should_repair_a_replica_that_drifted_and_keep_pending_changes', asy
     const again = await a.verify();
     assert.equal(again.ok, true, `a second verify finds the replica in step: ${JSON.stringify(again)}`);
     assert.equal(a.status().pendingChanges, 0);
-    assert.equal((await w.srv.db.query("SELECT name FROM Item WHERE id = 'i4'"))[0].name, 'four, edited here');
+    assert.equal((await w.srv.db.query("SELECT name FROM \"Item\" WHERE id = 'i4'"))[0].name, 'four, edited here');
   } finally {
     await w.stop();
   }
@@ -88,7 +88,7 @@ test('sync_should_verify_by_itself_every_nth_full_sync', async () => {
     await w.srv.write('Item', [{ id: 'i1', name: 'one' }]);
     const a = await w.client('a', { verifyEvery: 3 });
     await a.sync();
-    await w.srv.db.exec("UPDATE Item SET name = 'drifted' WHERE id = 'i1'");
+    await w.srv.db.exec("UPDATE \"Item\" SET name = 'drifted' WHERE id = 'i1'");
     const runs = [await a.sync(), await a.sync()];
     assert.equal(runs[0].verified, undefined);
     assert.equal(runs[1].verified.find((e) => e.entity === 'Item').repaired, 1);
@@ -114,7 +114,7 @@ test('a_device_behind_the_tombstone_horizon_should_pull_again_keep_pending_chang
     assert.ok(r.verified, 'the resync ends with a verify');
     assert.deepEqual(await a.query('SELECT id, name FROM Item ORDER BY id'), [
       { id: 'i1', name: 'one, pending' }, { id: 'i3', name: 'three' }, { id: 'i4', name: 'four' }]);
-    assert.equal((await w.srv.db.query("SELECT name FROM Item WHERE id = 'i1'"))[0].name, 'one, pending');
+    assert.equal((await w.srv.db.query("SELECT name FROM \"Item\" WHERE id = 'i1'"))[0].name, 'one, pending');
     assert.equal(a.status().pendingChanges, 0);
   } finally {
     await w.stop();

@@ -1,0 +1,42 @@
+// The sync server the Node suites test: SQLite (the default), or PostgreSQL
+// when FERRY_TEST_POSTGRES names a database (scripts/test.sh starts a
+// throwaway cluster and runs the server suites a second time against it).
+// On PostgreSQL each data folder gets a schema of its own, so a server
+// restarted on the same folder finds its data and two servers of one test
+// share nothing unless they share a folder.
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { createSyncServer as create } from '../../server/index.js';
+
+const url = process.env.FERRY_TEST_POSTGRES || '';
+export const backendName = url ? 'postgres' : 'sqlite';
+
+let admin = null;
+async function schemaFor(dataDir) {
+  const name = `t_${crypto.createHash('sha256').update(dataDir ? path.resolve(dataDir) : crypto.randomUUID()).digest('hex').slice(0, 24)}`;
+  if (!admin) {
+    const pg = (await import('pg')).default;
+    admin = new pg.Pool({ connectionString: url, max: 1 });
+    admin.on('error', () => {});
+  }
+  await admin.query(`CREATE SCHEMA IF NOT EXISTS ${name}`);
+  return name;
+}
+
+/** The URL of a database whose tables live in `schema`. */
+export function schemaUrl(schema) {
+  const u = new URL(url);
+  u.searchParams.set('options', `-c search_path=${schema}`);
+  return u.toString();
+}
+
+/** createSyncServer() on the backend under test (an explicit `backend` is kept). */
+export async function createSyncServer(options = {}) {
+  if (!url || options.backend) return create(options);
+  return create({ ...options, backend: { postgres: schemaUrl(await schemaFor(options.dataDir)) } });
+}
+
+/** The backend options for a server process a test starts itself (same schema rule). */
+export async function backendFor(dataDir) {
+  return url ? { postgres: schemaUrl(await schemaFor(dataDir)) } : 'sqlite';
+}
