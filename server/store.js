@@ -486,7 +486,7 @@ export class SyncStore {
     for (const t of this.tables.values()) {
       if (!t.fileAttrs.length || !isSynced(t.entity)) continue;
       if (mode === 'read' && !isDownloaded(t.entity)) continue;
-      const where = mode === 'read' ? t.match(user) : t.access ? t.access(user) : { sql: '1', params: [] };
+      const where = mode === 'read' ? t.match(user) : t.access ? t.access(user) : { sql: this.sql.TRUE, params: [] };
       for (const n of t.fileAttrs) {
         const writer = this.sql.fieldElem('_ferry_meta', n, 2);
         const shared = mode !== 'read' || holder ? '' : ` AND (${writer} IS NULL OR EXISTS (SELECT 1 FROM _ferry_clients c `

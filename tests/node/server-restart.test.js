@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSyncServer } from './backend.js';
+import { backendName, createSyncServer } from './backend.js';
 import { tempDir } from './helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -174,7 +174,7 @@ test('same_version_with_a_changed_model_should_warn', async () => {
   }
 });
 
-test('data_dir_should_be_created_and_hold_the_database', async () => {
+test('data_dir_should_be_created_and_hold_the_database', { skip: backendName === 'postgres' && 'on PostgreSQL the database is not in the data folder' }, async () => {
   const dir = path.join(dataDir(), 'nested', 'deeper');
   const srv = await createSyncServer({ model: V1, dataDir: dir });
   await srv.close();
