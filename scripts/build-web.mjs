@@ -112,33 +112,37 @@ function bindingEntries(bindings) {
   return out;
 }
 
-/** Bundles the demo's worker (Workbox and ferry/sw) into one classic script, `self.__WB_MANIFEST` left for injectManifest. */
-async function bundleWorker(runtime) {
+/**
+ * Bundles a service worker that imports Workbox and ferry/sw (this
+ * checkout's) into one classic script, `self.__WB_MANIFEST` left for
+ * injectManifest; `define` adds constants. -> the script's text
+ */
+export async function bundleWorker(entry, { define = {} } = {}) {
   const { build } = await import('vite');
   const result = await build({
     configFile: false,
     envDir: false,
     logLevel: 'warn',
-    root: path.dirname(DEMO_WORKER),
+    root: path.dirname(entry),
     publicDir: false,
     resolve: { alias: { 'ferry/sw': path.join(root, 'service-worker', 'index.js') } },
     // Workbox's modules keep their development logging behind process.env.NODE_ENV.
-    define: { 'process.env.NODE_ENV': '"production"', __FERRY_RUNTIME__: JSON.stringify(runtime) },
+    define: { 'process.env.NODE_ENV': '"production"', ...define },
     build: {
       write: false,
       minify: false,
       sourcemap: false,
       reportCompressedSize: false,
       copyPublicDir: false,
-      lib: { entry: DEMO_WORKER, formats: ['iife'], name: 'ferryDemoWorker', fileName: () => WORKER_NAME },
+      lib: { entry, formats: ['iife'], name: 'ferryWorker', fileName: () => WORKER_NAME },
       // Type annotations in JSDoc would only weigh: the sources are the documentation.
       rolldownOptions: { output: { comments: { legal: true, annotation: false, jsdoc: false } } },
     },
   });
   const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => r.output);
   const chunk = outputs.find((o) => o.type === 'chunk');
-  if (!chunk || outputs.length !== 1) throw new Error(`bundling ${path.relative(root, DEMO_WORKER)} gave ${outputs.length} files, not one script`);
-  return `// Built by scripts/build-web.mjs from service-worker/demo.js with Workbox (MIT, Google LLC) and ferry/sw; do not edit.\n${chunk.code}`;
+  if (!chunk || outputs.length !== 1) throw new Error(`bundling ${path.relative(root, entry)} gave ${outputs.length} files, not one script`);
+  return `// Built by scripts/build-web.mjs from ${path.relative(root, entry).split(path.sep).join('/')} with Workbox (MIT, Google LLC) and ferry/sw; do not edit.\n${chunk.code}`;
 }
 
 /**
@@ -185,7 +189,7 @@ export async function buildWeb({ web = path.join(root, 'web'), bindings = path.j
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-sw-'));
     try {
       const swSrc = path.join(tmp, WORKER_NAME);
-      fs.writeFileSync(swSrc, await bundleWorker(runtime));
+      fs.writeFileSync(swSrc, await bundleWorker(DEMO_WORKER, { define: { __FERRY_RUNTIME__: JSON.stringify(runtime) } }));
       const swDest = `${out}.tmp-${process.pid}`;
       ({ warnings } = await injectManifest({ ...config, globIgnores: [...config.globIgnores, path.basename(swDest)], swSrc, swDest }));
       if (warnings.length === 0) fs.renameSync(swDest, out);
