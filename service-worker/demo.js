@@ -20,7 +20,6 @@ import { ferryRoutes, precacheVersion, shellRoute } from 'ferry/sw';
 const NAV_TIMEOUT_SECONDS = 3;
 const MAX_ENTRIES = 200;
 // Path prefixes whose fetch() GETs are cached (build-web.mjs --runtime), set by the build.
-// eslint-disable-next-line no-undef
 const RUNTIME_PATHS = typeof __FERRY_RUNTIME__ === 'undefined' ? [] : __FERRY_RUNTIME__;
 // Subresources a page loads by markup or CSS. A fetch() or XMLHttpRequest has
 // no destination: it is an API call, and an API's answers (another user's,

@@ -20,7 +20,8 @@ import path from 'node:path';
  *   { manifest: Array<{ url: string, revision: string | null, size: number, integrity?: string }>, warnings: string[] }}
  */
 export function sha256Integrity(directory, { file } = {}) {
-  const fileOf = file || ((url) => path.join(directory, decodeURIComponent(url.replace(/[?#].*$/s, '').replace(/^\//, ''))));
+  // workbox-build's URLs are the files' paths under globDirectory, as they are (not percent-encoded).
+  const fileOf = file || ((url) => path.join(directory, url.replace(/^\//, '')));
   return (entries) => {
     const warnings = [];
     const manifest = entries.map((entry) => {
