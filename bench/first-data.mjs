@@ -191,10 +191,11 @@ async function main() {
     throw new Error('bindings/dist/ferry-core.wasm is missing: run `bash scripts/deps.sh && bash scripts/build.sh` first');
   }
 
-  // The demo as `npm start` serves it, from a temp copy with its precache manifest.
+  // The demo as `npm start` serves it, from a temp copy with its service worker built.
   const web = path.join(TMP, 'web');
-  await fsp.cp(path.join(ROOT, 'web'), web, { recursive: true, filter: (src) => !src.endsWith('precache-manifest.js') });
-  const manifest = buildWeb({ web });
+  const built = new Set(['sw.js', 'precache-manifest.js'].map((f) => path.join(ROOT, 'web', f)));
+  await fsp.cp(path.join(ROOT, 'web'), web, { recursive: true, filter: (src) => !built.has(src) });
+  const manifest = await buildWeb({ web });
   // The demo signs its users in (server/auth.js), as ferry-server does for it.
   const auth = demoAuth({ dataDir: path.join(TMP, 'server-data') });
   const srv = await createSyncServer({

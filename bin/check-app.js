@@ -100,6 +100,14 @@ export async function checkApp(target, options = {}) {
       }
       return out;
     });
+    // Workbox's precache keys a file by its URL plus its revision
+    // (?__WB_REVISION__=…); the page is the URL without it.
+    for (const c of cached) {
+      const x = new URL(c.url);
+      if (!x.searchParams.has('__WB_REVISION__')) continue;
+      x.searchParams.delete('__WB_REVISION__');
+      c.url = x.href;
+    }
     const cachedUrls = new Set(cached.map((c) => pageKey(c.url)));
     const pages = [pageKey(start)];
     const add = (u) => {

@@ -1,4 +1,5 @@
-// Page side of ferry's service worker (service-worker/sw.js).
+// Page side of ferry's parts of the app's service worker (ferry/sw:
+// service-worker/update.js, sync.js).
 //
 //   const pwa = registerServiceWorker({ sync: () => db.sync() });
 //   pwa.addEventListener('updateavailable', () => showBanner());   // a new version waits

@@ -3,7 +3,8 @@
 # VFS (memory and file stores), wasm/native time ratios, and durable one-row
 # commits on Node 'file', Chromium IndexedDB and OPFS (latency, bytes);
 # sync, time to first data, the cost of the server's access checks, and
-# file transfer throughput against a plain fetch.
+# file transfer throughput against a plain fetch. FERRY_BENCH_ONLY=size runs
+# only the package size comparison (bench/package-size.mjs).
 # Not part of npm test. Bounded to FERRY_BENCH_BUDGET seconds in all
 # (default 570, builds included); writes only under build/ (build/bench/) and
 # the OS temp dir. See BENCHMARKS.md and bench/README.md.
@@ -84,10 +85,20 @@ files_bench() {
   timeout --kill-after=10 "$remaining" node bench/files-browser.mjs || fail "photo benchmark (bench/files-browser.mjs)"
 }
 
+# Package size (issue 12): ferry's npm package, installed, and its gzip'd
+# wasm against @sqlite.org/sqlite-wasm and wa-sqlite at pinned versions
+# (installed from the npm registry into the OS temp dir, never kept). About
+# 30 s; needs the registry.
+size_bench() {
+  say "size: installed package and gzip'd wasm, ferry against @sqlite.org/sqlite-wasm and wa-sqlite"
+  timeout --kill-after=10 "$(left)" node bench/package-size.mjs || fail "package size (bench/package-size.mjs)"
+}
+
 # FERRY_BENCH_ONLY=access: only the access-check benchmark (and the build of its base);
-# FERRY_BENCH_ONLY=files: only the file transfer benchmark.
+# FERRY_BENCH_ONLY=files: only the file transfer benchmark;
+# FERRY_BENCH_ONLY=size: only the package sizes.
 case "${FERRY_BENCH_ONLY:-}" in
-  access|files)
+  access|files|size)
     [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
     bash scripts/deps.sh || fail "fetching dependencies (see the message above)"
     "${FERRY_BENCH_ONLY}_bench"

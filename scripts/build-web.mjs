@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// Generates the service worker's precache manifest for the demo PWA:
-// <web>/precache-manifest.js, loaded by service-worker/sw.js with
-// importScripts(). It lists every file of the app shell with its SHA-256:
-// the files of web/ (served at '/') and the browser modules and the wasm of
-// bindings/ (served at '/bindings/'). Its `version` is a hash over all of
-// them, so any changed byte gives a new version, a new precache and a new
-// service worker (the browser compares imported scripts byte for byte).
+// Builds the demo PWA's service worker: <web>/sw.js, a build output (never
+// committed). service-worker/demo.js (Workbox's modules and ferry/sw) is
+// bundled into one classic script with Vite, and workbox-build's
+// injectManifest writes the precache manifest into it: every file of the
+// app shell, the files of web/ (served at '/') and the browser modules and
+// the wasm of bindings/ (served at '/bindings/'), each with its SHA-256 as
+// revision and integrity (the browser checks it when the worker installs).
+// Any changed byte changes the manifest, so the worker's script, which is
+// what makes the browser install a new version; its `version` (a hash of
+// the manifest, service-worker/version.js) names the version's cache.
 //
-//   node scripts/build-web.mjs [--web web] [--bindings bindings] [--out <web>/precache-manifest.js]
+//   node scripts/build-web.mjs [--web web] [--bindings bindings] [--out <web>/sw.js]
 //                              [--runtime /path/ ...]
 //
 // --runtime names a path prefix whose fetch() GETs the worker caches
@@ -24,11 +27,18 @@
 // once instead of one level of imports per round trip.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { sha256Integrity } from '../service-worker/integrity.js';
+import { manifestVersion } from '../service-worker/version.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const MANIFEST_NAME = 'precache-manifest.js';
+export const WORKER_NAME = 'sw.js';
+const DEMO_WORKER = path.join(root, 'service-worker', 'demo.js');
+// What builds before this one wrote (the manifest the hand-written worker
+// imported): stale, so never precached, and removed when a worker is written.
+const OLD_MANIFEST = 'precache-manifest.js';
 
 const WEB_EXT = new Set(['.html', '.js', '.mjs', '.css', '.json', '.webmanifest', '.png', '.svg', '.ico', '.wasm', '.txt', '.woff2']);
 const BINDINGS_EXT = new Set(['.js', '.mjs', '.wasm']);
@@ -45,8 +55,6 @@ function walk(dir, rel = '') {
   }
   return out;
 }
-
-const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
 
 const STATIC_IMPORT = /^\s*(?:import|export)\s+(?:[^'"()]*?\sfrom\s*)?['"]([^'"]+)['"]/gm;
 const PRELOAD_START = '<!-- ferry:modulepreload -->';
@@ -91,55 +99,117 @@ function writeModulePreloads(web, bindings) {
   if (next !== html) fs.writeFileSync(index, next);
 }
 
+/** The browser modules and the wasm of `bindings`, as precache entries under /bindings/. */
+function bindingEntries(bindings) {
+  const out = [];
+  for (const rel of walk(bindings)) {
+    if (!BINDINGS_EXT.has(path.extname(rel))) continue;
+    const buf = fs.readFileSync(path.join(bindings, rel));
+    if (path.extname(rel) !== '.wasm' && NODE_ONLY.test(buf.toString('utf8'))) continue;
+    const digest = crypto.createHash('sha256').update(buf).digest();
+    out.push({ url: `/bindings/${rel}`, revision: digest.toString('hex'), integrity: `sha256-${digest.toString('base64')}`, size: buf.length });
+  }
+  return out;
+}
+
 /**
- * Builds the manifest object (and writes it unless write is false).
- * @param {object} [options] web, bindings, out, write, runtime (path prefixes the worker caches at run time)
- * @returns {{ version, entries: [{ url, sha256, size }], shell, offline, runtime, file }}
+ * Bundles a service worker that imports Workbox and ferry/sw (this
+ * checkout's) into one classic script, `self.__WB_MANIFEST` left for
+ * injectManifest; `define` adds constants. -> the script's text
  */
-export function buildWeb({ web = path.join(root, 'web'), bindings = path.join(root, 'bindings'), out, write = true, runtime = [] } = {}) {
+export async function bundleWorker(entry, { define = {} } = {}) {
+  const { build } = await import('vite');
+  const result = await build({
+    configFile: false,
+    envDir: false,
+    logLevel: 'warn',
+    root: path.dirname(entry),
+    publicDir: false,
+    resolve: { alias: { 'ferry/sw': path.join(root, 'service-worker', 'index.js') } },
+    // Workbox's modules keep their development logging behind process.env.NODE_ENV.
+    define: { 'process.env.NODE_ENV': '"production"', ...define },
+    build: {
+      write: false,
+      minify: false,
+      sourcemap: false,
+      reportCompressedSize: false,
+      copyPublicDir: false,
+      lib: { entry, formats: ['iife'], name: 'ferryWorker', fileName: () => WORKER_NAME },
+      // Type annotations in JSDoc would only weigh: the sources are the documentation.
+      rolldownOptions: { output: { comments: { legal: true, annotation: false, jsdoc: false } } },
+    },
+  });
+  const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => r.output);
+  const chunk = outputs.find((o) => o.type === 'chunk');
+  if (!chunk || outputs.length !== 1) throw new Error(`bundling ${path.relative(root, entry)} gave ${outputs.length} files, not one script`);
+  return `// Built by scripts/build-web.mjs from ${path.relative(root, entry).split(path.sep).join('/')} with Workbox (MIT, Google LLC) and ferry/sw; do not edit.\n${chunk.code}`;
+}
+
+/**
+ * Builds the demo's service worker with its precache manifest (or, with
+ * write false, only works the manifest out).
+ * @param {object} [options] web, bindings, out (the worker, <web>/sw.js), write, runtime (path prefixes the worker caches at run time)
+ * @returns {Promise<{ version, entries: [{ url, revision, integrity, sha256, size }], shell, offline, runtime, file }>}
+ */
+export async function buildWeb({ web = path.join(root, 'web'), bindings = path.join(root, 'bindings'), out, write = true, runtime = [] } = {}) {
   if (!Array.isArray(runtime) || !runtime.every((p) => typeof p === 'string' && p.startsWith('/'))) {
     throw new Error(`runtime routes are path prefixes starting with '/' (got ${JSON.stringify(runtime)})`);
   }
   web = path.resolve(web);
   bindings = path.resolve(bindings);
-  out = path.resolve(out || path.join(web, MANIFEST_NAME));
+  out = path.resolve(out || path.join(web, WORKER_NAME));
   const wasm = path.join(bindings, 'dist', 'ferry-core.wasm');
   if (!fs.existsSync(wasm)) throw new Error(`${path.relative(root, wasm)} is missing: build the wasm first (bash scripts/build.sh)`);
   if (!fs.existsSync(path.join(web, 'index.html'))) throw new Error(`${web} has no index.html`);
   if (write) writeModulePreloads(web, bindings);
 
-  const entries = [];
-  const add = (base, dir, rel) => {
-    const buf = fs.readFileSync(path.join(dir, rel));
-    entries.push({ url: base + rel, sha256: sha256(buf), size: buf.length });
+  // Loaded here: moduleGraph() alone needs none of workbox-build.
+  const { getManifest, injectManifest } = await import('workbox-build');
+  let entries = null;
+  const fromBindings = bindingEntries(bindings);
+  const config = {
+    globDirectory: web,
+    globPatterns: [`**/*.{${[...WEB_EXT].map((e) => e.slice(1)).join(',')}}`],
+    globIgnores: [OLD_MANIFEST, path.relative(web, out).split(path.sep).join('/')],
+    // Site paths: web/ is served at '/'.
+    modifyURLPrefix: { '': '/' },
+    // Nothing is left out for its size: a shell missing a file does not work offline.
+    maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+    manifestTransforms: [
+      sha256Integrity(web),
+      (manifest) => {
+        const all = [...manifest, ...fromBindings].sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
+        entries = all.map((e) => ({ ...e }));   // workbox-build deletes each entry's size afterwards
+        return { manifest: all };
+      },
+    ],
   };
-  for (const rel of walk(web)) {
-    if (path.join(web, rel) === out) continue;
-    if (WEB_EXT.has(path.extname(rel))) add('/', web, rel);
+  let warnings;
+  if (write) {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-sw-'));
+    try {
+      const swSrc = path.join(tmp, WORKER_NAME);
+      fs.writeFileSync(swSrc, await bundleWorker(DEMO_WORKER, { define: { __FERRY_RUNTIME__: JSON.stringify(runtime) } }));
+      const swDest = `${out}.tmp-${process.pid}`;
+      ({ warnings } = await injectManifest({ ...config, globIgnores: [...config.globIgnores, path.basename(swDest)], swSrc, swDest }));
+      if (warnings.length === 0) fs.renameSync(swDest, out);
+      else fs.rmSync(swDest, { force: true });
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    if (warnings.length === 0) fs.rmSync(path.join(web, OLD_MANIFEST), { force: true });
+  } else {
+    ({ warnings } = await getManifest(config));
   }
-  for (const rel of walk(bindings)) {
-    if (!BINDINGS_EXT.has(path.extname(rel))) continue;
-    if (path.extname(rel) !== '.wasm' && NODE_ONLY.test(fs.readFileSync(path.join(bindings, rel), 'utf8'))) continue;
-    add('/bindings/', bindings, rel);
-  }
-  entries.sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0));
-  const version = sha256(JSON.stringify(entries)).slice(0, 16);
-  const manifest = {
-    version,
+  if (warnings.length) throw new Error(`workbox-build: ${warnings.join('; ')}`);
+  return {
+    version: manifestVersion(entries),
     shell: '/index.html',
     offline: entries.some((e) => e.url === '/offline.html') ? '/offline.html' : null,
     runtime,
-    entries,
+    entries: entries.map(({ url, revision, integrity, size }) => ({ url, revision, integrity, sha256: revision, size })),
+    file: out,
   };
-  if (write) {
-    const text = `// Generated by scripts/build-web.mjs; do not edit. The app shell the service\n`
-      + `// worker precaches, with each file's SHA-256 (checked when it is fetched).\n`
-      + `self.FERRY_PRECACHE = ${JSON.stringify(manifest, null, 1)};\n`;
-    const tmp = `${out}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, out);
-  }
-  return { ...manifest, file: out };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] || '').href) {
@@ -157,7 +227,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] || '').href) {
     }
   }
   try {
-    const m = buildWeb(opts);
+    const m = await buildWeb(opts);
     const kib = Math.round(m.entries.reduce((s, e) => s + e.size, 0) / 1024);
     console.log(`precache: ${m.entries.length} files, ${kib} KiB, version ${m.version} -> ${path.relative(process.cwd(), m.file)}`);
   } catch (e) {

@@ -20,7 +20,6 @@ export { demoAuth, DEMO_USERS, DEMO_PASSWORD } from './auth.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BINDINGS = path.join(root, 'bindings');
-const SERVICE_WORKER = path.join(root, 'service-worker', 'sw.js');
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 export const DEFAULT_PAGE_LIMIT = 5000;
 export const DEFAULT_PAGE_BYTES = 4 * 1024 * 1024;
@@ -222,7 +221,7 @@ export async function createSyncServer(options = {}) {
     }
   }
 
-  const serveStatic = options.static ? staticFiles({ '/': options.static, '/bindings/': BINDINGS, '/sw.js': SERVICE_WORKER }) : null;
+  const serveStatic = options.static ? staticFiles({ '/': options.static, '/bindings/': BINDINGS }) : null;
   const allowOrigin = (req) => {
     if (!cors) return null;
     const origin = req.headers.origin;

@@ -1,5 +1,6 @@
-// Static files for the demo PWA: web/ at '/', the ES module at '/bindings/',
-// and single files (the service worker at '/sw.js'). Text and wasm go out
+// Static files for the demo PWA: web/ at '/' (its service worker, built
+// into it, at '/sw.js'), the ES module at '/bindings/'; a mount may also be
+// a single file. Text and wasm go out
 // compressed (brotli, else gzip) with an ETag per encoding, so a first visit
 // moves a third of the bytes and a revalidation none.
 import fs from 'node:fs';

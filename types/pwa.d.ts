@@ -1,5 +1,5 @@
 // Type declarations of `ferry/pwa` (bindings/pwa.js), written by hand: the
-// page side of ferry's service worker (`ferry/sw`).
+// page side of ferry's parts of the app's service worker (`ferry/sw`).
 
 export interface PwaEventMap {
   /** The first version is installed and controls the page: it now loads offline. */
@@ -15,7 +15,7 @@ export interface PwaEventMap {
 }
 
 export interface ServiceWorkerOptions {
-  /** The service worker script's URL (serve ferry/sw there). Default '/sw.js'. */
+  /** The service worker script's URL (the app's worker, built with ferry/sw's parts). Default '/sw.js'. */
   url?: string;
   /** Default '/'. */
   scope?: string;

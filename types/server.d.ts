@@ -105,7 +105,7 @@ export interface SyncServerOptions<U extends object = User> {
   port?: number;
   /** Default '127.0.0.1'. */
   host?: string;
-  /** A folder served at '/' (with ferry's modules at '/bindings/' and the service worker at '/sw.js'), or null. */
+  /** A folder served at '/' (with ferry's modules at '/bindings/'; the app's own service worker is one of its files), or null. */
   static?: string | null;
   /** The user of a request, or null for 401. Default: everyone is anonymous {}. */
   authenticate?: ((req: ServerRequest) => U | null | undefined | false | Promise<U | null | undefined | false>) | null;

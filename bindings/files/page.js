@@ -1,5 +1,5 @@
-// db.files.url() in a page: a same-origin URL that ferry's service worker
-// (service-worker/sw.js, "Device files") answers from the device's file
+// db.files.url() in a page: a same-origin URL that ferry's route in the
+// service worker (service-worker/files.js, ferryRoutes()) answers from the device's file
 // store, so <img src> and <video src> work offline. The service worker
 // cannot read the database, so it asks whoever holds it: the database
 // worker of the writer tab directly, over a port that tab handed it (a busy

@@ -5,8 +5,9 @@
 //
 // The front proxy is the browser's only way to the server: `site.down = true`
 // makes every connection fail (the server is unreachable, whatever the
-// browser's own offline emulation covers), `site.requests` logs what reached
-// it, and it serves /sw.js from service-worker/ when the server does not.
+// browser's own offline emulation covers), and `site.requests` logs what
+// reached it. The service worker is the build's <web>/sw.js, which the
+// server serves as any other file of the site.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
@@ -19,7 +20,6 @@ import { demoAuth } from '../../server/auth.js';
 import { buildWeb } from '../../scripts/build-web.mjs';
 
 export const MODEL = path.join(ROOT, 'server', 'demo-model.json');
-const SW_FILE = path.join(ROOT, 'service-worker', 'sw.js');
 const verbose = !!process.env.FERRY_TEST_VERBOSE;
 
 export const SEED = {
@@ -49,13 +49,15 @@ export async function removeTemps() {
 
 /**
  * Copies web/ into a temp folder, lets `mutate(dir)` change it (a "new
- * version"), and generates its precache manifest. -> { dir, manifest }
+ * version"), and builds its service worker with the precache manifest.
+ * -> { dir, manifest }
  */
 export async function buildSite(tag, mutate, options = {}) {
   const dir = await tempDir(`web-${tag}`);
-  await fsp.cp(path.join(ROOT, 'web'), dir, { recursive: true, filter: (src) => !src.endsWith('precache-manifest.js') });
+  const built = new Set(['sw.js', 'precache-manifest.js'].map((f) => path.join(ROOT, 'web', f)));
+  await fsp.cp(path.join(ROOT, 'web'), dir, { recursive: true, filter: (src) => !built.has(src) });
   if (mutate) await mutate(dir);
-  const manifest = buildWeb({ web: dir, ...options });
+  const manifest = await buildWeb({ web: dir, ...options });
   return { dir, manifest };
 }
 
@@ -72,20 +74,8 @@ export async function startSite({ web, seed = SEED } = {}) {
     log: (m) => { if (verbose) console.error(m); },
   };
   let srv = await createSyncServer(serverOpts);
-  const serverHasSw = async () => {
-    const r = await fetch(`${srv.url}/sw.js`).catch(() => null);
-    return !!r && r.ok && /javascript/.test(r.headers.get('content-type') || '');
-  };
-  let swFromServer = await serverHasSw();
   const sockets = new Set();
-  const site = {
-    srv,
-    auth,
-    requests: [],
-    down: false,
-    /** 'server' when createSyncServer serves /sw.js itself, else 'proxy'. */
-    get swServedBy() { return swFromServer ? 'server' : 'proxy'; },
-  };
+  const site = { srv, auth, requests: [], down: false };
 
   const proxy = http.createServer((req, res) => {
     const entry = { method: req.method, path: req.url, at: Date.now(), status: 0 };
@@ -93,13 +83,6 @@ export async function startSite({ web, seed = SEED } = {}) {
     if (site.down) {
       entry.status = -1;
       req.socket.destroy();
-      return;
-    }
-    if (!swFromServer && req.method === 'GET' && new URL(req.url, 'http://x').pathname === '/sw.js') {
-      const body = fs.readFileSync(SW_FILE);
-      entry.status = 200;
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', 'content-length': body.length });
-      res.end(body);
       return;
     }
     const up = http.request({
@@ -126,7 +109,6 @@ export async function startSite({ web, seed = SEED } = {}) {
     await srv.close();
     srv = await createSyncServer({ ...serverOpts, static: webDir, port });
     site.srv = srv;
-    swFromServer = await serverHasSw();
     site.cut();
   };
 

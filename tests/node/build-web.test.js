@@ -8,7 +8,7 @@ import path from 'node:path';
 import { buildWeb, moduleGraph } from '../../scripts/build-web.mjs';
 import { tempDir } from './helpers.js';
 
-test('the_modulepreload_block_should_list_every_static_import_once_and_nothing_else', () => {
+test('the_modulepreload_block_should_list_every_static_import_once_and_nothing_else', async () => {
   const site = tempDir('build-web');
   const web = path.join(site, 'web');
   const bindings = path.join(site, 'bindings');
@@ -23,13 +23,13 @@ test('the_modulepreload_block_should_list_every_static_import_once_and_nothing_e
   fs.writeFileSync(path.join(web, 'index.html'), html('  <!-- ferry:modulepreload -->\n  <link rel="modulepreload" href="/stale.js">\n  <!-- /ferry:modulepreload -->\n'));
   const expected = ['/bindings/index.js', '/bindings/core.js', '/bindings/dist/x.js', '/lib/a.js'];
   assert.deepEqual(moduleGraph({ web, bindings, html: fs.readFileSync(path.join(web, 'index.html'), 'utf8') }), expected);
-  buildWeb({ web, bindings });
+  await buildWeb({ web, bindings });
   const written = fs.readFileSync(path.join(web, 'index.html'), 'utf8');
   assert.equal(written, html(`  <!-- ferry:modulepreload -->\n${expected.map((u) => `  <link rel="modulepreload" href="${u}">\n`).join('')}  <!-- /ferry:modulepreload -->\n`));
   // Written again, nothing changes; a page without the markers is left alone.
-  buildWeb({ web, bindings });
+  await buildWeb({ web, bindings });
   assert.equal(fs.readFileSync(path.join(web, 'index.html'), 'utf8'), written);
   fs.writeFileSync(path.join(web, 'index.html'), html(''));
-  buildWeb({ web, bindings });
+  await buildWeb({ web, bindings });
   assert.equal(fs.readFileSync(path.join(web, 'index.html'), 'utf8'), html(''));
 });

@@ -46,3 +46,16 @@ export function packAndInstall(work, name = 'app') {
   }
   return { pack, project, installed: path.join(project, 'node_modules', 'ferry') };
 }
+
+/**
+ * Installs packages this repository has in node_modules into `project`
+ * (packed into `work`, installed offline: the test needs no network), as
+ * an app that brings them itself would have them.
+ */
+export function installLocalPackages(project, work, names) {
+  const tarballs = names.map((name) => {
+    const r = must(run('npm', ['pack', path.join(ROOT, 'node_modules', name), '--ignore-scripts', '--json', '--pack-destination', work], work), `npm pack ${name}`);
+    return path.join(work, JSON.parse(r.stdout)[0].filename);
+  });
+  must(run('npm', ['install', ...tarballs, '--offline', '--no-audit', '--no-fund'], project), `npm install ${names.join(' ')}`);
+}

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tempDir } from './helpers.js';
-import { packAndInstall, run, must } from './pack-helpers.js';
+import { packAndInstall, installLocalPackages, run, must } from './pack-helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fixtures = path.join(root, 'tests', 'node', 'fixtures', 'package');
@@ -24,14 +24,16 @@ before(() => {
   ({ pack, project, installed } = packAndInstall(work));
 });
 
-test('npm_pack_should_ship_the_built_wasm_module_error_codes_types_and_service_worker', () => {
+test('npm_pack_should_ship_the_built_wasm_module_error_codes_types_and_service_worker_parts', () => {
   const files = new Set(pack.files.map((f) => f.path));
   for (const f of ['package.json', 'README.md', 'bindings/index.js', 'bindings/worker.js', 'bindings/dist/ferry-core.mjs', 'bindings/dist/ferry-core.wasm',
     'bindings/dist/codes.js', 'bindings/dist/codes.d.ts', 'types/index.d.ts', 'types/server.d.ts', 'types/pwa.d.ts', 'types/sw.d.ts',
-    'server/index.js', 'server/cli.js', 'server/demo-model.json', 'service-worker/sw.js', 'bin/ferry.js']) {
+    'server/index.js', 'server/cli.js', 'server/demo-model.json', 'service-worker/index.js', 'service-worker/integrity.js',
+    'types/sw-build.d.ts', 'bin/ferry.js']) {
     assert.ok(files.has(f), `the tarball lacks ${f}`);
   }
-  const stray = [...files].filter((f) => /^(tests|core|web|bench|docs|scripts|build|node_modules|\.deps)\//.test(f) || /\.c$|\.h$|exports\.txt$/.test(f));
+  const stray = [...files].filter((f) => /^(tests|core|web|bench|docs|scripts|build|node_modules|\.deps)\//.test(f) || /\.c$|\.h$|exports\.txt$/.test(f)
+    || f === 'service-worker/demo.js');
   assert.deepEqual(stray, [], 'the tarball holds files nothing needs at run time');
   // Every file the package exports is in the tarball.
   const { exports } = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
@@ -56,7 +58,9 @@ test('installed_package_should_sync_a_row_from_one_database_to_another_through_i
     assert.ok(file.startsWith(installed + path.sep), `${name} resolved to ${file}, outside the installed package`);
   }
   assert.ok(out.swExists, 'ferry/sw names no file');
-  assert.equal(path.relative(installed, out.resolved['ferry/sw']), path.join('service-worker', 'sw.js'));
+  assert.equal(path.relative(installed, out.resolved['ferry/sw']), path.join('service-worker', 'index.js'));
+  // Workbox comes from the app (optional peers): installing ferry brings none of it.
+  assert.ok(!fs.existsSync(path.join(project, 'node_modules', 'workbox-routing')), 'ferry installed Workbox');
 });
 
 /** tsc --noEmit on `files` in the project; -> { status, errors: [{ file, line, text }] } */
@@ -97,6 +101,16 @@ test('installed_types_should_check_an_app_using_every_public_name_and_match_the_
   ].join('\n'));
   for (const [name, options] of [['bundler', BUNDLER], ['node', NODE]]) {
     const r = typecheck(name, ['usage.ts', 'codes-check.ts'], options);
+    assert.equal(r.status, 0, `tsc (${name} resolution) found errors:\n${r.output}`);
+  }
+});
+
+test('installed_types_should_check_an_apps_own_workbox_worker_using_every_name_of_ferry_sw', () => {
+  // The app brings Workbox (ferry's peers): this repository's copies, packed and installed offline.
+  installLocalPackages(project, work, ['workbox-core', 'workbox-routing', 'workbox-strategies', 'workbox-precaching']);
+  fs.copyFileSync(path.join(fixtures, 'sw-usage.ts'), path.join(project, 'sw-usage.ts'));
+  for (const [name, options] of [['sw-bundler', BUNDLER], ['sw-node', NODE]]) {
+    const r = typecheck(name, ['sw-usage.ts'], { ...options, lib: ['es2022', 'webworker'] });
     assert.equal(r.status, 0, `tsc (${name} resolution) found errors:\n${r.output}`);
   }
 });
