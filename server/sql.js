@@ -100,6 +100,35 @@ async function postgresColumns(tx, table) {
   return new Set(rows.map((r) => r.name.toLowerCase()));
 }
 
+/**
+ * A column whose attribute changed type is converted (PostgreSQL columns are
+ * typed; SQLite keeps each stored value as it is). To BIGINT: text that is an
+ * integer converts; other text is kept beside it in `_ferry_kept_<column>`
+ * (the attribute reads null, as on SQLite, and nothing is lost). To TEXT:
+ * every integer converts, and kept text comes back where the value is null.
+ */
+async function postgresRetype(tx, table, column, type) {
+  const want = PG_TYPE[type];
+  const [row] = await tx.query('SELECT upper(data_type) AS t FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?', [table, column]);
+  if (!row || row.t === want) return false;
+  const c = q(column);
+  const kept = q(`_ferry_kept_${column}`);
+  const t = q(table);
+  const integer = `${c} ~ '^-?[0-9]{1,15}$'`;
+  if (want === 'BIGINT') {
+    await tx.exec(`ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS ${kept} TEXT`);
+    await tx.exec(`UPDATE ${t} SET ${kept} = ${c} WHERE ${c} IS NOT NULL AND NOT (${integer})`);
+    await tx.exec(`ALTER TABLE ${t} ALTER COLUMN ${c} TYPE BIGINT USING CASE WHEN ${integer} THEN CAST(${c} AS BIGINT) END`);
+  } else {
+    await tx.exec(`ALTER TABLE ${t} ALTER COLUMN ${c} TYPE ${want} USING CAST(${c} AS ${want})`);
+    if ((await postgresColumns(tx, table)).has(`_ferry_kept_${column}`.toLowerCase())) {
+      await tx.exec(`UPDATE ${t} SET ${c} = ${kept} WHERE ${c} IS NULL AND ${kept} IS NOT NULL`);
+      await tx.exec(`ALTER TABLE ${t} DROP COLUMN ${kept}`);
+    }
+  }
+  return true;
+}
+
 export const sqlite = {
   name: 'sqlite',
   where: SQLITE_WHERE,
@@ -137,6 +166,7 @@ export const sqlite = {
   json: sqliteJson,
   bookkeeping: sqliteBookkeeping,
   columns: sqliteColumns,
+  retype: async () => false,
   columnType: (type) => ({
     string: 'TEXT', integer: 'INTEGER', decimal: 'TEXT', boolean: 'INTEGER',
     datetime: 'TEXT', binary: 'TEXT', file: 'TEXT', association: 'TEXT',
@@ -180,5 +210,6 @@ export const postgres = {
   json: postgresJson,
   bookkeeping: postgresBookkeeping,
   columns: postgresColumns,
+  retype: postgresRetype,
   columnType: (type) => PG_TYPE[type],
 };

@@ -403,6 +403,8 @@ export class SyncStore {
             if (!existing.has(n.toLowerCase())) {
               await tx.exec(`ALTER TABLE ${t.table} ADD COLUMN ${q(n)} ${this.sql.columnType(type)}`);
               this.log(`ferry-server: model ${model.version}: added ${t.name}.${n}`);
+            } else if (await this.sql.retype(tx, t.name, n, type)) {
+              this.log(`ferry-server: model ${model.version}: ${t.name}.${n} is now ${type}`);
             }
           }
         }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { open } from '../../bindings/index.js';
-import { createSyncServer } from './backend.js';
+import { backendName, createSyncServer } from './backend.js';
 import { rejection } from './helpers.js';
 import { MODEL, startWorld } from './sync-helpers.js';
 
@@ -354,7 +354,9 @@ test('a_string_attribute_that_becomes_an_integer_should_not_wedge_sync', async (
     await db.sync();
     assert.deepEqual(await db.query('SELECT id, n FROM "Item" ORDER BY id'), [{ id: 'i1', n: 42 }, { id: 'i2', n: null }]);
     assert.deepEqual(await db.query('SELECT id, s FROM "Other"'), [{ id: 'o1', s: 'still syncs' }]);
-    assert.equal((await serverRow(srv, 'Item', 'i2')).n, 'not a number', 'the server keeps what it cannot convert');
+    // (PostgreSQL's typed column keeps it beside the value: server/README.md.)
+    const row = await serverRow(srv, 'Item', 'i2');
+    assert.equal(backendName === 'postgres' ? row._ferry_kept_n : row.n, 'not a number', 'the server keeps what it cannot convert');
   } finally {
     await db.close();
     await srv.close();
