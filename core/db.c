@@ -181,8 +181,9 @@ static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t
  * -wal), and ferry's VFS has no WAL; *patched tells. */
 static int check_header(ferry_db *db, uint8_t *b0, int64_t size, int *patched) {
   *patched = 0;
-  if (size < 512)
+  if (size > 0 && size < 512)
     return fail(db, FERRY_NOT_DATABASE, "the given database is %lld bytes; a SQLite database file is at least 512", (long long)size);
+  if (size == 0) return FERRY_OK;   /* SQLite's empty database (what an export of one gives) */
   if (memcmp(b0, "SQLite format 3", 16) != 0)
     return fail(db, FERRY_NOT_DATABASE, "the given bytes do not start with SQLite's header: not a SQLite database file");
   uint32_t page = (uint32_t)b0[16] << 8 | b0[17];

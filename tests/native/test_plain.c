@@ -209,10 +209,22 @@ static void bytes_that_are_not_a_whole_database_should_fail_with_not_a_database(
   uint8_t junk[9000];
   for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)(i * 7 + 3);
   CHECK(bad_from(junk, sizeof junk, "bad-junk"));
-  CHECK(bad_from(good, 0, "bad-empty"));
   CHECK(bad_from(good, 100, "bad-header-only"));
+  CHECK(bad_from(good, 511, "bad-short"));
   CHECK(bad_from(good, n / 2 + 100, "bad-cut-mid-page"));
   CHECK(bad_from(good, (n / 4096 / 2) * 4096, "bad-cut-at-page"));
+  /* Zero bytes are SQLite's empty database (an export of one). */
+  char src[600];
+  const char *dst = temp_db_path("empty-from");
+  snprintf(src, sizeof src, "%s.src", dst);
+  write_all(src, good, 0);
+  int flags = 0;
+  db = open_path(dst, src, &flags, NULL);
+  unlink(src);
+  CHECK(db);
+  CHECK(flags == (FERRY_OPENED_EMPTY | FERRY_OPENED_IMPORTED));
+  CHECK(query_int(db, "SELECT count(*) FROM sqlite_schema") == 0);
+  ferry_db_close(db);
   /* A page in the middle overwritten: SQLite's check finds it. */
   uint8_t *hurt = malloc((size_t)n);
   memcpy(hurt, good, (size_t)n);
