@@ -22,7 +22,11 @@
  * log's salt, sequence and end as they were, and the next commit appends to
  * it and tries again; once the main file is synced the records are
  * redundant, and a log that could not be started over then is started over
- * before the next record is written. */
+ * before the next record is written.
+ *
+ * An import (a new database from given bytes) marks the log with its own
+ * header, writes and syncs main, then starts the log over: a reopen that
+ * finds the mark empties main, so the database is empty or the whole copy. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
