@@ -96,34 +96,75 @@ export class Core {
     return err;
   }
 
-  /** Opens a database through one of the glue's open functions; returns the handle. */
+  /**
+   * Opens a database through one of the glue's open functions ->
+   * { handle, created, imported }: created when the store held no database,
+   * imported when it was then started from `from`'s bytes.
+   */
   open(name, opener) {
     const namePtr = this.cstring(name);
-    const outPtr = this.M._malloc(4);
+    const outPtr = this.M._malloc(8);
     try {
-      const rc = opener(namePtr, outPtr);
+      this.M.HEAPU32[(outPtr + 4) >> 2] = 0;
+      const rc = opener(namePtr, outPtr, outPtr + 4);
       const db = this.M.HEAPU32[outPtr >> 2];
       if (rc !== 0) {
         const err = this.error(rc, db, `cannot open '${name}'`);
         if (db) this.M._ferry_db_close(db);
         throw err;
       }
-      return db;
+      const flags = this.M.HEAPU32[(outPtr + 4) >> 2];
+      return { handle: db, created: (flags & 1) !== 0, imported: (flags & 2) !== 0 };
     } finally {
       this.M._free(namePtr);
       this.M._free(outPtr);
     }
   }
-  openMemory(name) { return this.open(name, (n, out) => this.M._fg_open_memory(n, out)); }
+  /** from: a file of the database to start from ({ read, size }; see image.js), or null. */
+  #fromId(from) { return from ? this.host.addFile(from) : 0; }
+  openMemory(name, from = null) {
+    const fromId = this.#fromId(from);
+    return this.open(name, (n, out, flags) => this.M._fg_open_memory(n, fromId, out, flags));
+  }
   /** cacheSize: bytes of clean pages kept in memory (0: the core's default, 4 MiB). */
-  openFiles(name, mainFile, logFile, checkpointBytes = 0, cacheSize = 0) {
+  openFiles(name, mainFile, logFile, checkpointBytes = 0, cacheSize = 0, from = null) {
     const mainId = this.host.addFile(mainFile);
     const logId = this.host.addFile(logFile);
-    return this.open(name, (n, out) => this.M._fg_open_files(n, mainId, logId, checkpointBytes, cacheSize, out));
+    const fromId = this.#fromId(from);
+    return this.open(name, (n, out, flags) => this.M._fg_open_files(n, mainId, logId, checkpointBytes, cacheSize, fromId, out, flags));
   }
-  openJsStore(name, store, cacheSize = 0) {
+  openJsStore(name, store, cacheSize = 0, from = null) {
     const id = this.host.addStore(store);
-    return this.open(name, (n, out) => this.M._fg_open_js_store(n, id, cacheSize, out));
+    const fromId = this.#fromId(from);
+    return this.open(name, (n, out, flags) => this.M._fg_open_js_store(n, id, cacheSize, fromId, out, flags));
+  }
+  /** Folds the commit log into the database file, which is then a plain SQLite file (core ferry_db_checkpoint). */
+  checkpoint(db) {
+    const rc = this.M._ferry_db_checkpoint(db);
+    if (rc !== 0) throw this.error(rc, db, 'checkpoint');
+  }
+  /**
+   * Reads the last commit's bytes, a plain SQLite file, `chunk` bytes at a
+   * time through one wasm buffer: each(view, offset, size) gets a view into
+   * wasm memory, valid only during the call, and the total size. -> the size.
+   */
+  exportChunks(db, chunk, each) {
+    const M = this.M;
+    const size = M._fg_export_size(db);
+    if (size < 0) throw new FerryError('closed', 'the database is not open');
+    const p = M._malloc(Math.max(1, Math.min(chunk, size)));
+    if (!p) throw new FerryError('nomem', 'out of wasm memory');
+    try {
+      for (let off = 0; off < size; off += chunk) {
+        const n = Math.min(chunk, size - off);
+        const rc = M._fg_export_read(db, off, p, n);
+        if (rc !== 0) throw this.error(rc, db, 'export');
+        each(M.HEAPU8.subarray(p, p + n), off, size);
+      }
+    } finally {
+      M._free(p);
+    }
+    return size;
   }
   close(db) { this.M._ferry_db_close(db); }
 

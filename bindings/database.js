@@ -10,6 +10,7 @@ import { deleteStorage } from './delete.js';
 import { clearMark } from './lost.js';
 import { Files, DISCARDED } from './files/api.js';
 import { LiveQueries } from './watch.js';
+import { exportImage } from './image.js';
 
 
 export class Database {
@@ -183,6 +184,16 @@ export class Database {
   }
 
   /**
+   * The database as last committed, as one plain SQLite file (a Uint8Array
+   * in Node, a Blob in browsers) for backups and support: any SQLite opens
+   * it, and open({ from }) starts a new database from it. It runs between
+   * the calls before and after it, so it holds whole transactions only.
+   */
+  export() {
+    return this.#enqueue(() => exportImage(this.#core, this.#handle));
+  }
+
+  /**
    * A live query: callback(rows) now and again after every commit that
    * changed a table the query reads (local writes, pulled pages; one re-run
    * per commit, not per row); callback(undefined, error) with a FerryError
@@ -252,7 +263,7 @@ export class Database {
           throw new FerryError('unsynced', `not signed out: '${this.name}' holds ${what}${syncError ? ` (the sync failed: ${syncError.message})` : ''}; `
             + 'sync again, or call signOut({ discard: true }) to delete them', syncError ? { cause: syncError } : undefined);
         }
-        await this.#shut().catch(() => { /* a failed flush: the storage is deleted next */ });
+        await this.#shut(false).catch(() => { /* a failed flush: the storage is deleted next */ });
       }, true);
     } catch (e) {
       if (!this.#closed) this.#closing = false;
@@ -278,11 +289,18 @@ export class Database {
 
   // ---- internals ----------------------------------------------------------
 
-  /** The last step in the call queue of close() and signOut(): flush, then free the engine, the handle and the storage. */
-  async #shut() {
+  /**
+   * The last step in the call queue of close() and signOut(): flush, fold
+   * the commit log into the database file (close() only: signOut() deletes
+   * it next), then free the engine, the handle and the storage.
+   */
+  async #shut(checkpoint = true) {
     this.#closed = true;
     this.#live.close();
     try { await this.#storage.flush?.(); } finally {
+      // A failed checkpoint loses nothing: the log keeps every commit, the
+      // next open reads it and the next close tries again.
+      if (checkpoint) try { this.#core.checkpoint(this.#handle); } catch { /* see above */ }
       this.#engine?.close();
       this.#engine = null;
       this.#core.close(this.#handle);

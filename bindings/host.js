@@ -6,7 +6,7 @@ import { rcOfCode, storageCode } from './errors.js';
 export class Host {
   constructor() {
     this.files = new Map();     // id -> { read(u8, off), write(u8, off), size(), truncate(n), sync(), close() }
-    this.stores = new Map();    // id -> { read(no) -> Uint8Array|undefined, size(), commit(blocks, size), close() }
+    this.stores = new Map();    // id -> { read(no) -> Uint8Array|undefined, size(), commit(blocks, size), import(blocks, size, last), close() }
     this.nextId = 1;
     this.lastError = null;
     this.module = null;
@@ -63,6 +63,17 @@ export class Host {
         blocks[k] = { no: words[2 * k], data: heap.slice(at, at + 4096) };
       }
       this.stores.get(id).commit(blocks, size);
+      return 0;
+    } catch (e) { return this.fail(e); }
+  }
+  /** Hands n blocks (numbers first..) of a database being imported to the store; `last` ends the import. */
+  storeImport(id, ptr, first, n, size, last) {
+    try {
+      const heap = this.heap();
+      const blocks = new Array(n);
+      // One copy per block: a view into a shared buffer would be stored whole.
+      for (let k = 0; k < n; k++) blocks[k] = { no: first + k, data: heap.slice(ptr + k * 4096, ptr + (k + 1) * 4096) };
+      this.stores.get(id).import(blocks, size, !!last);
       return 0;
     } catch (e) { return this.fail(e); }
   }

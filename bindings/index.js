@@ -1,13 +1,14 @@
 // ferry: offline-first data for progressive web apps (ES module entry).
 import { loadCore } from './core.js';
 import { Database } from './database.js';
-import { FerryError, codes } from './errors.js';
+import { FerryError, codes, storageCode } from './errors.js';
 import { openIndexedDB } from './storage/indexeddb.js';
 import { openOpfs, opfsAvailable } from './storage/opfs.js';
 import { SharedDatabase, sharedAvailable } from './shared.js';
 import { checkNotLost, markSupported } from './lost.js';
 import { deleteDatabase as deleteStored } from './delete.js';
 import { isNode, nodeImport } from './env.js';
+import { checkFrom, fromFile } from './image.js';
 
 // Options holding functions or objects that cannot be sent to a worker keep
 // the database in the calling window.
@@ -29,8 +30,10 @@ function pickStorage(opts) {
 async function openStorage(core, kind, opts) {
   const { name } = opts;
   switch (kind) {
-    case 'memory':
-      return { handle: core.openMemory(`memory:${name}`), kind };
+    case 'memory': {
+      const { handle, created, imported } = core.openMemory(`memory:${name}`, opts.fromFile);
+      return { handle, kind, created, imported };
+    }
     case 'file': {
       if (!isNode) throw new FerryError('unsupported', "storage 'file' is for Node; use 'opfs' or 'indexeddb' in a browser");
       const { openFileStorage } = await nodeImport('./storage/node-file.js', import.meta.url);
@@ -65,7 +68,8 @@ export async function deleteDatabase(name, options = {}) {
  * @param {object} options name, storage ('auto'|'opfs'|'indexeddb'|'memory'|'file'),
  *   path (file storage), server, fetch, headers, busyTimeout (ms to wait for another writer),
  *   cacheSize (bytes of database pages kept in memory; default 4 MiB; 'memory' storage ignores it),
- *   worker (default true: in a window, run the database in a dedicated worker shared by all tabs)
+ *   worker (default true: in a window, run the database in a dedicated worker shared by all tabs),
+ *   from (the bytes of a SQLite file, e.g. from db.export(): a database that does not exist yet starts as a copy of it)
  * @returns {Promise<Database>}
  */
 export async function open(options = {}) {
@@ -80,17 +84,25 @@ export async function open(options = {}) {
   if (opts.cacheSize !== undefined && !(Number.isSafeInteger(opts.cacheSize) && opts.cacheSize >= 0)) {
     throw new FerryError('misuse', `open() option cacheSize is a number of bytes >= 0 (got ${String(opts.cacheSize)})`);
   }
+  checkFrom(opts.from);
   if (opts.storage !== 'memory' && opts.worker !== false && sharedAvailable()
       && !LOCAL_ONLY.some((k) => opts[k] !== undefined)) {
     return checkNotLost(await new SharedDatabase(opts).start(), opts);
   }
   const core = await loadCore();
   const kind = pickStorage(opts);
-  const storage = await openStorage(core, kind, opts);
+  const storage = await openStorage(core, kind, { ...opts, fromFile: await fromFile(opts.from) });
   storage.name = opts.name;
-  const reopen = async () => Object.assign(await openStorage(core, kind, opts), { name: opts.name });
+  // A reload after a failed commit finds the database the first open made.
+  const reopen = async () => Object.assign(await openStorage(core, kind, { ...opts, fromFile: null }), { name: opts.name });
   let db;
   try {
+    // An import is durable before open() resolves, as a commit is.
+    if (storage.imported) {
+      await storage.flush?.().catch((e) => {
+        throw e instanceof FerryError ? e : new FerryError(storageCode(e), `the copy given as from did not reach storage: ${e?.message || e}`, { cause: e });
+      });
+    }
     db = new Database(core, storage, reopen, opts);
   } catch (e) {
     core.close(storage.handle);

@@ -351,6 +351,8 @@ export class SharedDatabase {
     return this.#live.watch(sql, params, callback);
   }
   verify() { return this.#call('verify', {}); }
+  /** The database as one SQLite file (a Blob), made in the worker and handed over without a copy. */
+  export() { return this.#call('export', {}); }
   syncErrors() { return this.#call('syncErrors', {}); }
   retrySyncError(entity, id) {
     if (entity && typeof entity === 'object') ({ entity, id } = entity);

@@ -37,6 +37,9 @@ EM_JS(double, js_store_size, (int id), {
 EM_JS(int, js_store_commit, (int id, const void *blocks, int n, double size), {
   return Module['ferryHost'].storeCommit(id, blocks, n, size);
 });
+EM_JS(int, js_store_import, (int id, const void *buf, int first, int n, double size, int last), {
+  return Module['ferryHost'].storeImport(id, buf, first >>> 0, n, size, last);
+});
 EM_JS(void, js_store_close, (int id), {
   Module['ferryHost'].storeClose(id);
 });
@@ -112,39 +115,83 @@ static void js_close(ferry_store *s) {
   js_store_close(((js_store *)s)->id);
   free(s);
 }
-static const ferry_store_methods js_store_methods = { js_open, js_read, js_commit, js_close };
+/* The blocks go over in runs of IMPORT_RUN, the last call saying so: the JS
+ * store keeps them all and stores them in one transaction at the end. */
+#define IMPORT_RUN 256
+static int js_import(ferry_store *s, ferry_store *from, int64_t size) {
+  int id = ((js_store *)s)->id;
+  uint8_t *buf = malloc((size_t)IMPORT_RUN * FERRY_BLOCK);
+  if (!buf) return FERRY_NOMEM;
+  uint32_t nblocks = (uint32_t)((size + FERRY_BLOCK - 1) / FERRY_BLOCK);
+  int rc = FERRY_OK;
+  for (uint32_t at = 0; rc == FERRY_OK; at += IMPORT_RUN) {
+    uint32_t n = nblocks - at < IMPORT_RUN ? nblocks - at : IMPORT_RUN;
+    for (uint32_t k = 0; rc == FERRY_OK && k < n; k++) {
+      from->errmsg[0] = 0;
+      if ((rc = from->m->read(from, at + k, buf + (size_t)k * FERRY_BLOCK)) != FERRY_OK)
+        ferry__store_fail(s, rc, "cannot read block %u of the given database%s%s", at + k,
+                          from->errmsg[0] ? ": " : "", from->errmsg);
+    }
+    int last = at + n >= nblocks;
+    if (rc == FERRY_OK) rc = js_store_import(id, buf, (int)at, (int)n, (double)size, last);
+    if (last) break;
+  }
+  free(buf);
+  return rc;
+}
+static const ferry_store_methods js_store_methods = { js_open, js_read, js_commit, js_close, NULL, js_import };
 
 /* ---- entry points ---------------------------------------------------------- */
-/* cache_bytes: clean blocks the database may cache (0: the default). */
-EMSCRIPTEN_KEEPALIVE int fg_open_memory(const char *name, ferry_db **out) {
-  ferry_store *s = NULL;
-  int rc = ferry_store_memory_open(&s);
-  if (rc != FERRY_OK) { *out = NULL; return rc; }
-  return ferry_db_open(out, name, s);
+/* cache_bytes: clean blocks the database may cache (0: the default).
+ * from_id: a JS file holding a SQLite database to start a new database from
+ * (0: none); *flags receives FERRY_OPENED_*. */
+static int open_from(ferry_db **out, const char *name, ferry_store *s, double cache_bytes, int from_id, int *flags) {
+  ferry_file *from = from_id ? js_file_new(from_id) : NULL;
+  if (from_id && !from) { ferry_store_close(s); return FERRY_NOMEM; }
+  return ferry_db_open_from(out, name, s, (int64_t)cache_bytes, from, flags);
 }
 
-EMSCRIPTEN_KEEPALIVE int fg_open_files(const char *name, int main_id, int log_id,
-                                       double checkpoint_bytes, double cache_bytes, ferry_db **out) {
+EMSCRIPTEN_KEEPALIVE int fg_open_memory(const char *name, int from_id, ferry_db **out, int *flags) {
+  ferry_store *s = NULL;
+  *out = NULL;
+  int rc = ferry_store_memory_open(&s);
+  if (rc != FERRY_OK) { if (from_id) js_file_close(from_id); return rc; }
+  return open_from(out, name, s, 0, from_id, flags);
+}
+
+EMSCRIPTEN_KEEPALIVE int fg_open_files(const char *name, int main_id, int log_id, double checkpoint_bytes,
+                                       double cache_bytes, int from_id, ferry_db **out, int *flags) {
   *out = NULL;
   ferry_file *m = js_file_new(main_id), *l = js_file_new(log_id);
   if (!m || !l) {
     if (m) m->m->close(m);
     if (l) l->m->close(l);
+    if (from_id) js_file_close(from_id);
     return FERRY_NOMEM;
   }
   ferry_store *s = NULL;
   int rc = ferry_store_log_open(&s, m, l, (int64_t)checkpoint_bytes);
-  if (rc != FERRY_OK) return rc;
-  return ferry_db_open_cached(out, name, s, (int64_t)cache_bytes);
+  if (rc != FERRY_OK) { if (from_id) js_file_close(from_id); return rc; }
+  return open_from(out, name, s, cache_bytes, from_id, flags);
 }
 
-EMSCRIPTEN_KEEPALIVE int fg_open_js_store(const char *name, int store_id, double cache_bytes, ferry_db **out) {
+EMSCRIPTEN_KEEPALIVE int fg_open_js_store(const char *name, int store_id, double cache_bytes, int from_id,
+                                          ferry_db **out, int *flags) {
   *out = NULL;
   js_store *s = calloc(1, sizeof *s);
-  if (!s) { js_store_close(store_id); return FERRY_NOMEM; }
+  if (!s) { js_store_close(store_id); if (from_id) js_file_close(from_id); return FERRY_NOMEM; }
   s->base.m = &js_store_methods;
   s->id = store_id;
-  return ferry_db_open_cached(out, name, &s->base, (int64_t)cache_bytes);
+  return open_from(out, name, &s->base, cache_bytes, from_id, flags);
+}
+
+/* The export's size as a double (exact to 2^53 bytes). */
+EMSCRIPTEN_KEEPALIVE double fg_export_size(ferry_db *db) {
+  int64_t n = 0;
+  return ferry_db_export_size(db, &n) == FERRY_OK ? (double)n : -1;
+}
+EMSCRIPTEN_KEEPALIVE int fg_export_read(ferry_db *db, double off, void *buf, int n) {
+  return ferry_db_export_read(db, (int64_t)off, buf, (size_t)n);
 }
 
 /* Writes changes and last insert rowid of the last run into out[0..1]. */

@@ -135,6 +135,7 @@ const ops = {
   retrySyncError({ entity, id }) { return db.retrySyncError(entity, id); },
   discardSyncError({ entity, id }) { return db.discardSyncError(entity, id); },
   status() { return db.status(); },
+  export() { return db.export(); },
   // db.files for the tabs (shared.js). A put repeated after a hand-over
   // stores the same bytes under the same hash and sets the same reference.
   async filesPut({ entity, id, attribute, data, type, name }) {

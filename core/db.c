@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "codec.h"
 #include "names.h"
+#include "schema.h"
+#include "store.h"
 #include "vfs.h"
 #include "db_internal.h"
 #include "sync/values.h"
@@ -140,25 +142,17 @@ static int fail_sqlite(ferry_db *db, int src) {
 }
 
 int ferry_db_open(ferry_db **out, const char *name, ferry_store *store) {
-  return ferry_db_open_cached(out, name, store, 0);
+  return ferry_db_open_from(out, name, store, 0, NULL, NULL);
 }
 
 int ferry_db_open_cached(ferry_db **out, const char *name, ferry_store *store, int64_t cache_bytes) {
-  *out = NULL;
-  ferry_db *db = calloc(1, sizeof *db);
-  if (!db) { ferry_store_close(store); return FERRY_NOMEM; }
-  *out = db;
-  if (!name || !name[0] || strlen(name) > 512) {
-    ferry_store_close(store);
-    return fail(db, FERRY_MISUSE, "a database needs a name of 1 to 512 bytes");
-  }
-  int rc = sqlite3_initialize();
-  if (rc != SQLITE_OK) { ferry_store_close(store); return fail(db, map_sqlite(rc), "SQLite failed to start"); }
-  char err[400];
-  rc = ferry__vfs_attach(name, store, cache_bytes, &db->img, err, sizeof err);
-  if (rc != FERRY_OK) return fail(db, rc, "%s", err);
-  rc = sqlite3_open_v2(name, &db->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                       SQLITE_OPEN_EXRESCODE, FERRY_VFS_NAME);
+  return ferry_db_open_from(out, name, store, cache_bytes, NULL, NULL);
+}
+
+/* Opens db->sq on the attached image `name`. */
+static int connect(ferry_db *db, const char *name) {
+  int rc = sqlite3_open_v2(name, &db->sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                           SQLITE_OPEN_EXRESCODE, FERRY_VFS_NAME);
   if (rc != SQLITE_OK) {
     if (!db->sq) return fail(db, FERRY_NOMEM, "out of memory opening '%s'", name);
     return fail_sqlite(db, rc);
@@ -177,6 +171,149 @@ int ferry_db_open_cached(ferry_db **out, const char *name, ferry_store *store, i
     "SELECT count(*) FROM sqlite_schema;", NULL, NULL, NULL);
   if (rc != SQLITE_OK) return fail_sqlite(db, rc);
   return FERRY_OK;
+}
+
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* What SQLite's file format promises of a whole database file, checked on
+ * its first block (FERRY_BLOCK bytes, zeros past the file's end). Patches a
+ * WAL-mode header to rollback mode: only the file's own bytes are given (no
+ * -wal), and ferry's VFS has no WAL; *patched tells. */
+static int check_header(ferry_db *db, uint8_t *b0, int64_t size, int *patched) {
+  *patched = 0;
+  if (size > 0 && size < 512)
+    return fail(db, FERRY_NOT_DATABASE, "the given database is %lld bytes; a SQLite database file is at least 512", (long long)size);
+  if (size == 0) return FERRY_OK;   /* SQLite's empty database (what an export of one gives) */
+  if (memcmp(b0, "SQLite format 3", 16) != 0)
+    return fail(db, FERRY_NOT_DATABASE, "the given bytes do not start with SQLite's header: not a SQLite database file");
+  uint32_t page = (uint32_t)b0[16] << 8 | b0[17];
+  if (page == 1) page = 65536;
+  if (page < 512 || (page & (page - 1)))
+    return fail(db, FERRY_NOT_DATABASE, "the given database's header names a page size of %u", page);
+  if (size % page)
+    return fail(db, FERRY_NOT_DATABASE, "the given database is %lld bytes, not a whole number of its %u-byte pages (cut short?)", (long long)size, page);
+  if (b0[18] < 1 || b0[18] > 2 || b0[19] < 1 || b0[19] > 2)
+    return fail(db, FERRY_NOT_DATABASE, "the given database has file format version %u/%u; SQLite 3 writes 1 or 2", b0[18], b0[19]);
+  /* The header's page count holds when its two change counters agree. */
+  uint32_t pages = be32(b0 + 28);
+  if (pages && be32(b0 + 24) == be32(b0 + 92) && (int64_t)pages * page > size)
+    return fail(db, FERRY_NOT_DATABASE, "the given database's header counts %u pages but the bytes hold %lld (cut short?)", pages, (long long)(size / page));
+  if (b0[18] == 2 || b0[19] == 2) { b0[18] = b0[19] = 1; *patched = 1; }
+  return FERRY_OK;
+}
+
+/* Checks the database `from` holds and readies it to be copied: attaches it
+ * (copy on write, over the file) as *tmp, runs SQLite's quick_check on it and
+ * drops its client id. On success the caller imports *tmp, then detaches it. */
+static int prepare_copy(ferry_db *db, const char *name, ferry_file *from, ferry__image **tmp) {
+  *tmp = NULL;
+  ferry_store *over = NULL;
+  int rc = ferry_store_memory_over(&over, from);
+  if (rc != FERRY_OK) return fail(db, rc, "out of memory");
+  size_t n = strlen(name) + 8;
+  char *tname = malloc(n);
+  if (!tname) { ferry_store_close(over); return fail(db, FERRY_NOMEM, "out of memory"); }
+  snprintf(tname, n, "\x01from:%s", name);
+  char err[400];
+  rc = ferry__vfs_attach(tname, over, (int64_t)1 << 20, tmp, err, sizeof err);
+  if (rc != FERRY_OK) { free(tname); return fail(db, rc, "%s", err); }
+  int64_t size = ferry__vfs_size(*tmp);
+  uint8_t *b0 = calloc(1, FERRY_BLOCK);
+  int patched = 0;
+  if (!b0) rc = fail(db, FERRY_NOMEM, "out of memory");
+  else if (size >= 512 && (rc = ferry__vfs_read(*tmp, 0, b0, size < FERRY_BLOCK ? (size_t)size : FERRY_BLOCK)) != FERRY_OK)
+    rc = fail(db, rc, "%s", ferry__vfs_errmsg(*tmp));
+  else rc = check_header(db, b0, size, &patched);
+  if (rc == FERRY_OK && patched) {
+    ferry_block blk = { 0, b0 };
+    if ((rc = over->m->commit(over, &blk, 1, size)) != FERRY_OK) rc = fail(db, rc, "out of memory");
+  }
+  free(b0);
+  sqlite3 *sq = NULL;
+  if (rc == FERRY_OK) {
+    int src = sqlite3_open_v2(tname, &sq, SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE, FERRY_VFS_NAME);
+    sqlite3_stmt *st = NULL;
+    if (src == SQLITE_OK) src = sqlite3_exec(sq, "PRAGMA journal_mode=MEMORY", NULL, NULL, NULL);
+    if (src == SQLITE_OK) src = sqlite3_prepare_v2(sq, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+      const char *verdict = (const char *)sqlite3_column_text(st, 0);
+      if (!verdict || strcmp(verdict, "ok") != 0)
+        rc = fail(db, FERRY_NOT_DATABASE, "the given database is damaged: %s", verdict ? verdict : "(no verdict)");
+      src = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc == FERRY_OK && src != SQLITE_OK) {
+      int code = map_sqlite(src);
+      rc = fail(db, code == FERRY_CORRUPT || code == FERRY_SQL ? FERRY_NOT_DATABASE : code,
+                "the given database does not open: %s", sq ? sqlite3_errmsg(sq) : sqlite3_errstr(src));
+    }
+    if (rc == FERRY_OK && (rc = ferry__schema_forget_client(sq, err, sizeof err)) != FERRY_OK)
+      rc = fail(db, rc, "cannot drop the given database's client id: %s", err);
+  }
+  if (sq) sqlite3_close_v2(sq);
+  free(tname);
+  if (rc != FERRY_OK) { ferry__vfs_detach(*tmp); *tmp = NULL; }
+  return rc;
+}
+
+int ferry_db_open_from(ferry_db **out, const char *name, ferry_store *store, int64_t cache_bytes,
+                       struct ferry_file *from, int *flags) {
+  *out = NULL;
+  if (flags) *flags = 0;
+  ferry_db *db = calloc(1, sizeof *db);
+  if (!db) { ferry_store_close(store); if (from) from->m->close(from); return FERRY_NOMEM; }
+  *out = db;
+  if (!name || !name[0] || strlen(name) > 512) {
+    ferry_store_close(store);
+    if (from) from->m->close(from);
+    return fail(db, FERRY_MISUSE, "a database needs a name of 1 to 512 bytes");
+  }
+  int rc = sqlite3_initialize();
+  if (rc != SQLITE_OK) {
+    ferry_store_close(store);
+    if (from) from->m->close(from);
+    return fail(db, map_sqlite(rc), "SQLite failed to start");
+  }
+  char err[400];
+  rc = ferry__vfs_attach(name, store, cache_bytes, &db->img, err, sizeof err);
+  if (rc != FERRY_OK) { if (from) from->m->close(from); return fail(db, rc, "%s", err); }
+  int empty = ferry__vfs_size(db->img) == 0;
+  if (flags && empty) *flags |= FERRY_OPENED_EMPTY;
+  if (from && !empty) from->m->close(from);
+  else if (from) {
+    ferry__image *tmp = NULL;
+    if ((rc = prepare_copy(db, name, from, &tmp)) != FERRY_OK) return rc;
+    rc = ferry__vfs_import(db->img, tmp);
+    if (rc != FERRY_OK) fail(db, rc, "%s", rc == FERRY_UNSUPPORTED ? "this storage cannot start from a database's bytes" : ferry__vfs_errmsg(db->img));
+    ferry__vfs_detach(tmp);
+    if (rc != FERRY_OK) return rc;
+    if (flags) *flags |= FERRY_OPENED_IMPORTED;
+  }
+  return connect(db, name);
+}
+
+int ferry_db_checkpoint(ferry_db *db) {
+  if (!db || !db->sq) return db ? fail(db, FERRY_CLOSED, "the database is not open") : FERRY_MISUSE;
+  clear_error(db);
+  if (!sqlite3_get_autocommit(db->sq)) return fail(db, FERRY_MISUSE, "a checkpoint cannot run inside a transaction");
+  int rc = ferry__vfs_checkpoint(db->img);
+  return rc == FERRY_OK ? rc : fail(db, rc, "%s", ferry__vfs_errmsg(db->img));
+}
+
+int ferry_db_export_size(ferry_db *db, int64_t *size) {
+  *size = 0;
+  if (!db || !db->sq) return db ? fail(db, FERRY_CLOSED, "the database is not open") : FERRY_MISUSE;
+  *size = ferry__vfs_size(db->img);
+  return FERRY_OK;
+}
+
+int ferry_db_export_read(ferry_db *db, int64_t off, void *buf, size_t n) {
+  if (!db || !db->sq) return db ? fail(db, FERRY_CLOSED, "the database is not open") : FERRY_MISUSE;
+  clear_error(db);
+  if (!sqlite3_get_autocommit(db->sq)) return fail(db, FERRY_MISUSE, "a database cannot be exported inside a transaction");
+  int rc = ferry__vfs_read(db->img, off, buf, n);
+  if (rc == FERRY_RANGE) return fail(db, rc, "bytes %lld to %lld lie outside the database", (long long)off, (long long)(off + (int64_t)n));
+  return rc == FERRY_OK ? rc : fail(db, rc, "%s", ferry__vfs_errmsg(db->img));
 }
 
 void ferry_db_close(ferry_db *db) {

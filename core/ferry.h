@@ -30,6 +30,7 @@ int ferry_errcount(void);
 
 /* ---- page stores -------------------------------------------------------- */
 typedef struct ferry_store ferry_store;   /* function table in store.h */
+struct ferry_file;                        /* function table in store.h */
 
 /* A store that keeps pages in memory only: durable for the process lifetime.
  * It holds every block itself; the database caches nothing in front of it.
@@ -49,9 +50,39 @@ int ferry_db_open(ferry_db **out, const char *name, ferry_store *store);
  * memory (0: the default, 4 MiB; negative: none). Memory for the database
  * is this cache, the open transaction's changes and SQLite's own cache. */
 int ferry_db_open_cached(ferry_db **out, const char *name, ferry_store *store, int64_t cache_bytes);
+/* Flags ferry_db_open_from reports. */
+#define FERRY_OPENED_EMPTY    1   /* the store held no database: this open created it */
+#define FERRY_OPENED_IMPORTED 2   /* ... from the bytes of `from` */
+
+/* As ferry_db_open_cached; when the store holds no database yet and `from`
+ * is not NULL, the database starts as a copy of the SQLite database file
+ * `from` holds (read a block at a time; never written): its header is
+ * checked, SQLite checks the whole file (PRAGMA quick_check), the copy's
+ * sync client id is dropped so that it draws its own (schema.h), and the
+ * store takes it in one atomic step (store.h, import). Bytes that are not
+ * a whole SQLite database fail with FERRY_NOT_DATABASE and store nothing.
+ * A store that holds a database already ignores `from`. *flags (may be
+ * NULL) receives FERRY_OPENED_*. Takes ownership of store and from in
+ * every case. */
+int ferry_db_open_from(ferry_db **out, const char *name, ferry_store *store, int64_t cache_bytes,
+                       struct ferry_file *from, int *flags);
 /* Closes the database and its store (every commit has already reached the
- * store). NULL is a no-op. */
+ * store). NULL is a no-op. A log store's main file is then a plain SQLite
+ * file only if ferry_db_checkpoint ran after the last commit. */
 void ferry_db_close(ferry_db *db);
+/* Folds the store's commit log into its database file, which is then a
+ * plain SQLite file holding the last commit (stores without a log: no-op).
+ * A failure loses nothing (every commit stays durable in the log); the
+ * next checkpoint tries again. FERRY_MISUSE inside a transaction. */
+int ferry_db_checkpoint(ferry_db *db);
+/* Size in bytes of the database as last committed: the length of the
+ * SQLite file ferry_db_export_read gives. */
+int ferry_db_export_size(ferry_db *db, int64_t *size);
+/* Copies bytes [off, off + n) of the database as last committed, a plain
+ * SQLite file, into buf (caller's memory), reading pages not in the cache
+ * from the store without caching them. FERRY_MISUSE inside a transaction,
+ * FERRY_RANGE past the end. */
+int ferry_db_export_read(ferry_db *db, int64_t off, void *buf, size_t n);
 /* Message of the last error on `db`, or "" after success; owned by db,
  * valid until the next call on db. NULL db gives a static message. */
 const char *ferry_errmsg(const ferry_db *db);

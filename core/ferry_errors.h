@@ -35,6 +35,7 @@
   X(FORBIDDEN,    "forbidden",     "app SQL may not change ferry's own tables, triggers or entity tables; change the model on the server instead") \
   X(UNSYNCED,     "unsynced",      "changes on this device have not reached the server; sync them first, or sign out with { discard: true } to drop them") \
   X(FILE_PENDING, "file_pending",  "the file's bytes are not on this device yet; they are being downloaded, try again after db.files.flush() or a sync") \
-  X(ABORTED,      "aborted",       "the operation was stopped by its AbortSignal at a safe point; nothing was lost, run it again")
+  X(ABORTED,      "aborted",       "the operation was stopped by its AbortSignal at a safe point; nothing was lost, run it again") \
+  X(NOT_DATABASE, "not_a_database","the bytes given to start a database from are not a whole SQLite database file (db.export() makes one); nothing was stored")
 
 #endif

@@ -49,6 +49,15 @@ static int exec_err(sqlite3 *sq, const char *sql, char *err, size_t errlen) {
 
 static int column_exists(sqlite3 *sq, const char *table, const char *col);
 
+int ferry__schema_forget_client(sqlite3 *sq, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(sq, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_ferry_meta'", -1, &st, NULL);
+  int found = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  if (rc != SQLITE_OK) { snprintf(err, errlen, "%s", sqlite3_errmsg(sq)); return FERRY_SQL; }
+  return found ? exec_err(sq, "DELETE FROM _ferry_meta WHERE key = 'client_id'", err, errlen) : FERRY_OK;
+}
+
 int ferry__schema_init(sqlite3 *sq, char *err, size_t errlen) {
   int rc = exec_err(sq, bookkeeping, err, errlen);
   /* Columns added after the first release. */

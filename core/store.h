@@ -34,6 +34,18 @@ typedef struct ferry_store_methods {
   int (*commit)(ferry_store *s, const ferry_block *blocks, size_t n, int64_t size);
   /* Releases the store; further calls are invalid. */
   void (*close)(ferry_store *s);
+  /* Optional (NULL: nothing to fold). Makes the store's backing file a
+   * standalone image of the last commit: the log store copies its log into
+   * the main file, syncs it, then starts the log over. A failure loses
+   * nothing: the last commit stays durable and readable. */
+  int (*checkpoint)(ferry_store *s);
+  /* Optional (NULL: FERRY_UNSUPPORTED). Fills the store, which holds
+   * nothing yet (size 0), with the first `size` bytes of `from`'s last
+   * commit, read through from->m->read one block at a time (the whole
+   * image is never in memory at once unless the store keeps it there),
+   * atomically: after a failure or a crash the store holds all of it or
+   * stays empty. `from` stays the caller's. */
+  int (*import)(ferry_store *s, ferry_store *from, int64_t size);
 } ferry_store_methods;
 
 /* Reads cost no more than a cache hit (the store keeps its blocks in this
@@ -65,11 +77,19 @@ typedef struct ferry_file_methods {
 } ferry_file_methods;
 struct ferry_file { const ferry_file_methods *m; };
 
+/* A memory store over `base`: blocks never committed read from the file
+ * (zeros past its end, or past where a commit cut the size off), committed
+ * ones from memory; the file is never written. It lets SQLite check and
+ * adjust a database given as bytes before any of it is stored. Takes
+ * ownership of base in every case. */
+int ferry_store_memory_over(ferry_store **out, ferry_file *base);
+
 /* A durable store over two files: `main` holds the database image (a plain
  * SQLite file after each checkpoint), `log` a checksummed commit log whose
  * records are indexed at open and read in place, and checkpointed into
- * `main` once the log passes its bound. Takes ownership of both
- * files in every case. `checkpoint_bytes` (0 = default 4 MiB) bounds the log. */
+ * `main` once the log passes its bound (and by the checkpoint method).
+ * Takes ownership of both files in every case. `checkpoint_bytes` (0 =
+ * default 4 MiB) bounds the log. */
 int ferry_store_log_open(ferry_store **out, ferry_file *main, ferry_file *log,
                          int64_t checkpoint_bytes);
 

@@ -22,7 +22,11 @@
  * log's salt, sequence and end as they were, and the next commit appends to
  * it and tries again; once the main file is synced the records are
  * redundant, and a log that could not be started over then is started over
- * before the next record is written. */
+ * before the next record is written.
+ *
+ * An import (a new database from given bytes) marks the log with its own
+ * header, writes and syncs main, then starts the log over: a reopen that
+ * finds the mark empties main, so the database is empty or the whole copy. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +34,7 @@
 #include "store.h"
 
 #define LOG_MAGIC   0x4759524c46525259ull   /* "FERRYLG" */
+#define IMPORT_MAGIC 0x4d49595252454646ull  /* the header while an import writes main */
 #define REC_MAGIC   0x43455246u             /* "FREC" */
 #define LOG_HDR     64
 #define REC_HDR     48
@@ -42,6 +47,7 @@ typedef struct log_store {
   int64_t log_end;        /* where the next record goes */
   int64_t checkpoint_bytes;
   int stale;              /* main holds every record; the log must start over first */
+  int importing;          /* an import failed part way: the store takes no more commits */
   int64_t size;           /* committed database size */
   int64_t main_limit;     /* main's bytes from here on are cut off by a record: zeros */
   uint32_t *ikey;         /* index: block number + 1 (0: empty slot) */
@@ -108,13 +114,14 @@ static int reserve(log_store *s, size_t n) {
 
 static void index_clear(log_store *s);
 
-/* Starts an empty log with a fresh salt. On failure the store's view of the
- * log (salt, sequence, end) stays as it was: the header on disk may then
+/* Starts an empty log with a fresh salt (`magic`: LOG_MAGIC, or
+ * IMPORT_MAGIC while an import writes main). On failure the store's view of
+ * the log (salt, sequence, end) stays as it was: the header on disk may then
  * hold either salt, or be torn, which a load reads as a log with no record
  * of the store's generation. */
-static int log_reset(log_store *s) {
+static int log_start(log_store *s, uint64_t magic) {
   uint8_t hdr[LOG_HDR] = {0};
-  uint64_t magic = LOG_MAGIC, salt = new_salt(s);
+  uint64_t salt = new_salt(s);
   memcpy(hdr, &magic, 8);
   memcpy(hdr + 8, &salt, 8);
   uint64_t sum = checksum(7, hdr, 16);
@@ -130,6 +137,8 @@ static int log_reset(log_store *s) {
   index_clear(s);
   return FERRY_OK;
 }
+
+static int log_reset(log_store *s) { return log_start(s, LOG_MAGIC); }
 
 /* ---- the index ---------------------------------------------------------- */
 
@@ -301,8 +310,16 @@ static int log_open(ferry_store *base, int64_t *size) {
     return ferry__store_fail(base, rc, "cannot read the commit log");
   memcpy(&magic, hdr, 8);
   memcpy(&sum, hdr + 16, 8);
-  if (magic != LOG_MAGIC || sum != checksum(7, hdr, 16)) return log_reset(s);
+  if ((magic != LOG_MAGIC && magic != IMPORT_MAGIC) || sum != checksum(7, hdr, 16)) return log_reset(s);
   memcpy(&s->salt, hdr + 8, 8);
+  if (magic == IMPORT_MAGIC) {
+    /* An import that did not finish: the database was empty before it and
+     * is empty now, whatever part of it reached main. */
+    if ((rc = s->main->m->truncate(s->main, 0)) != FERRY_OK || (rc = s->main->m->sync(s->main)) != FERRY_OK)
+      return ferry__store_fail(base, rc, "cannot undo an interrupted import");
+    s->size = *size = 0;
+    return log_reset(s);
+  }
 
   /* The log ends at the first record that is not whole. */
   pend *ents = NULL; size_t cap = 0;
@@ -353,6 +370,7 @@ static int log_read(ferry_store *base, uint32_t no, uint8_t *buf) {
 static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, int64_t size) {
   log_store *s = (log_store *)base;
   int rc;
+  if (s->importing) return ferry__store_fail(base, FERRY_IO, "an import into this database failed; close it (it opens empty)");
   if (s->stale && (rc = log_reset(s)) != FERRY_OK) return rc;
   size_t plen = n * ENTRY;
   rc = reserve(s, REC_HDR + plen);
@@ -391,6 +409,51 @@ static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, in
   return FERRY_OK;
 }
 
+static int log_checkpoint(ferry_store *base) {
+  log_store *s = (log_store *)base;
+  if (s->importing) return FERRY_OK;
+  int rc = checkpoint(s);
+  if (rc == FERRY_OK && s->stale) rc = log_reset(s);
+  return rc;
+}
+
+/* The log's IMPORT_MAGIC header is the import's commit point turned
+ * around: from the moment it is synced until the log is started over with
+ * LOG_MAGIC (after main is whole and synced), an open finds an empty
+ * database, whatever part of the import main holds. */
+static int log_import(ferry_store *base, ferry_store *from, int64_t size) {
+  log_store *s = (log_store *)base;
+  if (s->size != 0) return ferry__store_fail(base, FERRY_MISUSE, "the store already holds a database");
+  enum { RUN = 16 };   /* blocks per write */
+  int rc = reserve(s, RUN * FERRY_BLOCK);
+  if (rc != FERRY_OK) return ferry__store_fail(base, rc, "out of memory");
+  if ((rc = log_start(s, IMPORT_MAGIC)) != FERRY_OK) return rc;
+  /* Until it is whole, main may hold anything; a reopen empties it. */
+  s->importing = 1;
+  if ((rc = s->main->m->truncate(s->main, 0)) != FERRY_OK)
+    return ferry__store_fail(base, rc, "cannot write the database file");
+  uint32_t nblocks = (uint32_t)((size + FERRY_BLOCK - 1) / FERRY_BLOCK);
+  for (uint32_t at = 0; at < nblocks; at += RUN) {
+    uint32_t n = nblocks - at < RUN ? nblocks - at : RUN;
+    for (uint32_t k = 0; k < n; k++) {
+      from->errmsg[0] = 0;
+      if ((rc = from->m->read(from, at + k, s->rec + (size_t)k * FERRY_BLOCK)) != FERRY_OK)
+        return ferry__store_fail(base, rc, "cannot read block %u of the given database%s%s", at + k,
+                                 from->errmsg[0] ? ": " : "", from->errmsg);
+    }
+    int64_t off = (int64_t)at * FERRY_BLOCK;
+    size_t len = size - off < (int64_t)n * FERRY_BLOCK ? (size_t)(size - off) : (size_t)n * FERRY_BLOCK;
+    if ((rc = s->main->m->write(s->main, s->rec, len, off)) != FERRY_OK)
+      return ferry__store_fail(base, rc, "cannot write the database file");
+  }
+  if ((rc = s->main->m->sync(s->main)) != FERRY_OK)
+    return ferry__store_fail(base, rc, "cannot sync the database file");
+  if ((rc = log_reset(s)) != FERRY_OK) return rc;
+  s->importing = 0;
+  s->size = size;
+  return FERRY_OK;
+}
+
 static void log_close(ferry_store *base) {
   log_store *s = (log_store *)base;
   if (s->main) s->main->m->close(s->main);
@@ -400,7 +463,7 @@ static void log_close(ferry_store *base) {
   free(s);
 }
 
-static const ferry_store_methods log_methods = { log_open, log_read, log_commit, log_close };
+static const ferry_store_methods log_methods = { log_open, log_read, log_commit, log_close, log_checkpoint, log_import };
 
 int ferry_store_log_open(ferry_store **out, ferry_file *main, ferry_file *log,
                          int64_t checkpoint_bytes) {

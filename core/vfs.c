@@ -614,6 +614,62 @@ void ferry__vfs_detach(ferry__image *img) {
   image_free(img);
 }
 
+int64_t ferry__vfs_size(const ferry__image *img) { return img->committed_size; }
+
+static int uncommitted(const ferry__image *img) {
+  return img->ndirty > 0 || img->size != img->committed_size || img->low_size != img->size;
+}
+
+static int vfs_fail(ferry__image *img, int rc, const char *what) {
+  img->last_rc = rc;
+  snprintf(img->errmsg, sizeof img->errmsg, "%s: %s", what,
+           img->store->errmsg[0] ? img->store->errmsg : ferry_errstr(rc));
+  return rc;
+}
+
+int ferry__vfs_read(ferry__image *img, int64_t off, void *buf, size_t n) {
+  if (uncommitted(img)) return FERRY_MISUSE;
+  if (off < 0 || off > img->committed_size || (int64_t)n > img->committed_size - off) return FERRY_RANGE;
+  uint8_t *dst = buf;
+  while (n > 0) {
+    uint32_t no = (uint32_t)(off / FERRY_BLOCK);
+    size_t in = (size_t)(off % FERRY_BLOCK), len = FERRY_BLOCK - in < n ? FERRY_BLOCK - in : n;
+    centry *e = cache_find(img, no);
+    const uint8_t *src;
+    if (e) {
+      src = e->data;
+    } else {
+      img->store->errmsg[0] = 0;
+      int rc = img->store->m->read(img->store, no, img->scratch);
+      if (rc != FERRY_OK) return vfs_fail(img, rc, "read failed");
+      src = img->scratch;
+    }
+    memcpy(dst, src + in, len);
+    dst += len; off += (int64_t)len; n -= len;
+  }
+  return FERRY_OK;
+}
+
+int ferry__vfs_checkpoint(ferry__image *img) {
+  if (uncommitted(img)) return FERRY_MISUSE;
+  if (!img->store->m->checkpoint) return FERRY_OK;
+  img->store->errmsg[0] = 0;
+  int rc = img->store->m->checkpoint(img->store);
+  return rc == FERRY_OK ? FERRY_OK : vfs_fail(img, rc, "checkpoint failed");
+}
+
+int ferry__vfs_import(ferry__image *img, ferry__image *from) {
+  if (img->open_files || img->committed_size != 0 || uncommitted(img) || uncommitted(from)) return FERRY_MISUSE;
+  if (!img->store->m->import) return FERRY_UNSUPPORTED;
+  img->store->errmsg[0] = 0;
+  int rc = img->store->m->import(img->store, from->store, from->committed_size);
+  if (rc != FERRY_OK) return vfs_fail(img, rc, "import failed");
+  /* An empty image caches nothing (no block lies inside it), so there is
+   * no stale copy to drop. */
+  img->size = img->committed_size = img->low_size = from->committed_size;
+  return FERRY_OK;
+}
+
 const char *ferry__vfs_errmsg(const ferry__image *img) { return img ? img->errmsg : ""; }
 int ferry__vfs_errcode(const ferry__image *img) { return img ? img->last_rc : FERRY_OK; }
 void ferry__vfs_clear_error(ferry__image *img) {

@@ -29,6 +29,23 @@ const char *ferry__vfs_errmsg(const ferry__image *img);
 int ferry__vfs_errcode(const ferry__image *img);
 /* Forgets the last commit failure (at the start of each statement run). */
 void ferry__vfs_clear_error(ferry__image *img);
+/* Copies bytes [off, off + n) of the last commit to buf (caller's memory;
+ * the range must lie inside the image, see ferry__vfs_size). Blocks not in
+ * the cache are read from the store straight into buf, so reading the
+ * whole image does not evict the cache. FERRY_MISUSE while a transaction
+ * has written blocks not committed yet; FERRY_RANGE outside the image. */
+int ferry__vfs_read(ferry__image *img, int64_t off, void *buf, size_t n);
+/* Size in bytes of the last commit. */
+int64_t ferry__vfs_size(const ferry__image *img);
+/* Folds the store into a standalone image (the store's checkpoint method;
+ * FERRY_OK when it has none). FERRY_MISUSE while a transaction has
+ * uncommitted blocks. */
+int ferry__vfs_checkpoint(ferry__image *img);
+/* Fills img, which no SQLite connection has open and which is empty, with
+ * the last commit of `from` through img's store's import method
+ * (FERRY_UNSUPPORTED without one). from must have nothing uncommitted;
+ * both stay the caller's. */
+int ferry__vfs_import(ferry__image *img, ferry__image *from);
 /* Counters for tests and benchmarks. */
 typedef struct ferry_vfs_stats {
   uint64_t commits, blocks_written, bytes_written;

@@ -27,8 +27,12 @@ have emcc || need_pkgs+=(emscripten)
 have wasm-opt || need_pkgs+=(binaryen)
 have dpkg-source || need_pkgs+=(dpkg-dev)
 have xz || need_pkgs+=(xz-utils)
+# What only the test suites use (npm start and npm pack set FERRY_NO_BROWSER):
+# Chromium, and the sqlite3 shell, a SQLite that is not ferry's, which reads
+# ferry's database files to prove they are plain SQLite files.
 if [ "${FERRY_NO_BROWSER:-}" != 1 ]; then
   [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+  have sqlite3 || need_pkgs+=(sqlite3)
 fi
 [ -d /usr/share/nodejs/acorn ] || need_pkgs+=(node-acorn)
 # The server suites run against PostgreSQL too (scripts/pg.sh starts a throwaway cluster).

@@ -70,6 +70,16 @@ export interface OpenOptions {
   fileBudget?: number;
   /** Start again, empty, when the storage of a database this page stored is gone (else 'storage_lost'). */
   recreate?: boolean;
+  /**
+   * The bytes of a SQLite database file (db.export() gives one; any rollback-mode or checkpointed
+   * WAL-mode SQLite file will do): a database that does not exist yet starts as a copy of it, taken
+   * in one step (a crash leaves it empty, never part of it), under a sync client id of its own;
+   * pending changes, pull cursors and everything else come with it. Ignored when the database
+   * exists (status().created is then false; deleteDatabase() first to replace one). Bytes that are
+   * not a whole SQLite database fail with 'not_a_database' and store nothing. A Blob is read in
+   * place in a worker (in a window it goes to the database's worker), else read whole first.
+   */
+  from?: Uint8Array | ArrayBuffer | Blob;
   /** The IndexedDB factory to use ('indexeddb' storage), e.g. fake-indexeddb's; keeps the database in this window. */
   indexedDB?: object;
   /** Milliseconds one sync request may take. Default 60000. */
@@ -167,7 +177,7 @@ export interface Status {
   syncErrors: number;
   clientId: string | null;
   storage: StorageKind | null;
-  /** The storage was empty when opened. */
+  /** The storage held no database when opened (with `from`: the copy was taken). */
   created: boolean;
   closed: boolean;
   /** In a window: whether this tab holds the database (runs its worker). */
@@ -322,7 +332,18 @@ export interface Database {
   on<E extends keyof DatabaseEvents>(event: E, listener: (detail: DatabaseEvents[E]) => void): () => void;
   /** Pushes what is pending, then closes and deletes this database; 'unsynced' when changes would be lost, unless { discard: true }. */
   signOut(options?: { discard?: boolean }): Promise<void>;
-  /** Closes after the calls already made; later calls fail with 'closed'. */
+  /**
+   * The database as of the last commit, as one plain SQLite file that any SQLite opens and
+   * open({ from }) takes: a Uint8Array in Node (the database once in memory, filled chunk by
+   * chunk), a Blob in browsers (built a few MiB at a time; browsers keep large Blobs on disk).
+   * It runs between the calls made before and after it. File bytes (db.files) are not in it.
+   */
+  export(): Promise<Uint8Array | Blob>;
+  /**
+   * Closes after the calls already made; later calls fail with 'closed'. An 'opfs' or 'file'
+   * database's commit log is folded into its database file first, which is then a plain SQLite
+   * file (if that fails, nothing is lost: the log keeps the commits and the next close folds them).
+   */
   close(): Promise<void>;
 }
 

@@ -55,6 +55,19 @@ class IdbStore {
     this.faults = faults;
   }
   read(no) { return this.pages.get(no); }
+  /** Takes a database given as bytes, a run of blocks at a time; the last run stores them all as one commit. */
+  import(blocks, size, last) {
+    if (this.lastSize !== 0) throw new FerryError('misuse', 'the store already holds a database');
+    if (size > this.maxBytes) {
+      throw new FerryError('too_big', `an IndexedDB database keeps its whole image in memory and may grow to ${this.maxBytes} bytes; the given database is ${size} (use storage 'opfs' for larger databases)`);
+    }
+    this.importing ??= [];
+    for (const b of blocks) this.importing.push(b);
+    if (!last) return;
+    const all = this.importing;
+    this.importing = null;
+    this.commit(all, size);
+  }
   size() { return this.lastSize; }
   commit(blocks, size) {
     if (this.failed) throw this.failed;
@@ -116,10 +129,9 @@ export async function openIndexedDB(core, name, opts = {}) {
       request(tx.objectStore('meta').get('size')),
     ]);
     const store = new IdbStore(idb, keys, values, size || 0, opts.faults, Math.min(opts.maxIndexedDBBytes || MAX_BYTES, MAX_BYTES));
-    const created = keys.length === 0;
-    const handle = core.openJsStore(`indexeddb:${name}`, store, opts.cacheSize || 0);
+    const { handle, created, imported } = core.openJsStore(`indexeddb:${name}`, store, opts.cacheSize || 0, opts.fromFile);
     return {
-      handle, kind: 'indexeddb', created,
+      handle, kind: 'indexeddb', created, imported,
       flush: () => store.flush(),
       release: () => lock.release(),
     };

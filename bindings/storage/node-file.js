@@ -68,12 +68,11 @@ export async function openFileStorage(core, name, filePath, opts = {}) {
   const abs = path.resolve(filePath);
   fs.mkdirSync(path.dirname(abs), { recursive: true });
   const lock = acquireLock(`${abs}-lock`, abs);
-  const created = !fs.existsSync(abs) || fs.statSync(abs).size === 0;
   try {
     const wrap = opts.wrapFile || ((f) => f);
-    const handle = core.openFiles(abs, wrap(nodeFile(abs), 'main'), wrap(nodeFile(`${abs}-log`), 'log'),
-      opts.checkpointBytes || 0, opts.cacheSize || 0);
-    return { handle, kind: 'file', created, release: () => lock.release() };
+    const { handle, created, imported } = core.openFiles(abs, wrap(nodeFile(abs), 'main'), wrap(nodeFile(`${abs}-log`), 'log'),
+      opts.checkpointBytes || 0, opts.cacheSize || 0, opts.fromFile);
+    return { handle, kind: 'file', created, imported, release: () => lock.release() };
   } catch (e) {
     lock.release();
     throw e;

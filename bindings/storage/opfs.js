@@ -58,8 +58,7 @@ export async function openOpfs(core, name, opts = {}) {
       : `cannot open OPFS files for '${name}': ${e.message}`, { cause: e });
   }
   const wrap = opts.wrapFile || ((f) => f);
-  const created = main.getSize() === 0 && log.getSize() <= 64;
-  const handle = core.openFiles(`opfs:${name}`, wrap(handleFile(main), 'main'), wrap(handleFile(log), 'log'),
-    0, opts.cacheSize || 0);
-  return { handle, kind: 'opfs', created, release() {} };
+  const { handle, created, imported } = core.openFiles(`opfs:${name}`, wrap(handleFile(main), 'main'), wrap(handleFile(log), 'log'),
+    0, opts.cacheSize || 0, opts.fromFile);
+  return { handle, kind: 'opfs', created, imported, release() {} };
 }

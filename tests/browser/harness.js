@@ -1,6 +1,7 @@
 // Browser test harness: a static HTTP server over the repo root on
 // 127.0.0.1 (port 0) and headless Debian Chromium driven by playwright-core
 // with a fresh profile. Test pages live in tests/browser/pages/.
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -181,4 +182,20 @@ export async function workerApi(page, wid) {
   api.raw = raw;
   api.terminate = () => page.evaluate((w) => window.terminate(w), wid);
   return api;
+}
+
+/**
+ * Runs one statement of Debian's sqlite3 shell (a SQLite that is not
+ * ferry's) on a database file a page handed out as base64. -> its rows.
+ */
+export function sqliteShell(base64, sql) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-shell-'));
+  try {
+    const file = path.join(dir, 'db.sqlite');
+    fs.writeFileSync(file, Buffer.from(base64, 'base64'));
+    const out = execFileSync('sqlite3', ['-readonly', '-json', file, sql], { encoding: 'utf8' });
+    return out.trim() ? JSON.parse(out) : [];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -3,7 +3,7 @@
 // and a 100,000-row transaction.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, gotoReady, uniqueName, windowApi, WINDOW_PAGE } from './harness.js';
+import { launch, gotoReady, uniqueName, windowApi, sqliteShell, WINDOW_PAGE } from './harness.js';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -221,6 +221,40 @@ test('indexeddb_should_store_100000_rows_in_one_transaction_and_survive_reload',
     const b = await api('bulkCheck', { key: 'a' });
     assert.deepEqual(b, a);
   } finally {
+    await cleanup(api, name);
+    await page.close();
+  }
+});
+
+test('indexeddb_export_should_be_a_sqlite_file_another_sqlite_reads_and_start_a_copy', T, async () => {
+  const name = uniqueName('idb_plain');
+  const copy = uniqueName('idb_copy');
+  const page = await browser.newPage(WINDOW_PAGE);
+  const api = windowApi(page);
+  const SUMMARY = 'SELECT count(*) AS n, sum(id) AS ids, sum(length(v)) AS bytes FROM t';
+  try {
+    await api('open', { key: 'a', name, storage: 'indexeddb' });
+    await api('exec', { key: 'a', sql: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)' });
+    await api('exec', { key: 'a', sql: 'WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 400) INSERT INTO t SELECT i, randomblob(300) FROM c' });
+    const want = await api('query', { key: 'a', sql: SUMMARY });
+    const ex = await api('exportBlob', { key: 'a' });
+    assert.equal(ex.blob, true);
+    assert.deepEqual(sqliteShell(await api('savedBase64'), 'PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
+    assert.deepEqual(sqliteShell(await api('savedBase64'), SUMMARY), want);
+    const st = await api('open', { key: 'b', name: copy, storage: 'indexeddb', from: 'saved' });
+    assert.equal(st.created, true);
+    assert.deepEqual(await api('query', { key: 'b', sql: SUMMARY }), want);
+    await api('close', { key: 'b' });
+    await gotoReady(page);
+    await api('open', { key: 'b', name: copy, storage: 'indexeddb', from: 'junk' });
+    assert.equal((await api('status', { key: 'b' })).created, false, 'an existing database ignores from');
+    assert.deepEqual(await api('query', { key: 'b', sql: SUMMARY }), want);
+    assert.deepEqual(await api('query', { key: 'b', sql: 'PRAGMA integrity_check' }), [{ integrity_check: 'ok' }]);
+    await api('close', { key: 'b' });
+    const bad = await api.raw('open', { key: 'c', name: uniqueName('idb_bad'), storage: 'indexeddb', from: 'junk' });
+    assert.equal(bad.error?.code, 'not_a_database');
+  } finally {
+    await cleanup(api, copy, ['b']);
     await cleanup(api, name);
     await page.close();
   }

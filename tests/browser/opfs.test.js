@@ -3,7 +3,7 @@
 // input and quota failures on the commit log, and a 100,000-row transaction.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, gotoReady, uniqueName, workerApi, WORKER_PAGE } from './harness.js';
+import { launch, gotoReady, uniqueName, workerApi, sqliteShell, WORKER_PAGE } from './harness.js';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -272,6 +272,45 @@ test('opfs_should_store_100000_rows_in_one_transaction_and_survive_reload', T, a
     await api('open', { key: 'a', name, storage: 'opfs', busyTimeout: REOPEN });
     const b = await api('bulkCheck', { key: 'a' });
     assert.deepEqual(b, a);
+  } finally {
+    await cleanup(page, api, name);
+    await page.close();
+  }
+});
+
+test('closed_opfs_database_and_its_export_should_be_sqlite_files_another_sqlite_reads_and_start_copies', T, async () => {
+  const name = uniqueName('opfs_plain');
+  const copy = uniqueName('opfs_copy');
+  const page = await browser.newPage(WORKER_PAGE);
+  let api = await workerApi(page, 'w1');
+  const SUMMARY = 'SELECT count(*) AS n, sum(id) AS ids, sum(length(v)) AS bytes FROM t';
+  try {
+    await api('open', { key: 'a', name, storage: 'opfs' });
+    await api('exec', { key: 'a', sql: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)' });
+    await api('exec', { key: 'a', sql: 'WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 400) INSERT INTO t SELECT i, randomblob(300) FROM c' });
+    const want = await api('query', { key: 'a', sql: SUMMARY });
+    const [{ page_count: pages }] = await api('query', { key: 'a', sql: 'PRAGMA page_count' });
+    const ex = await api('exportBlob', { key: 'a' });
+    assert.deepEqual(ex, { blob: true, size: pages * 4096, type: 'application/vnd.sqlite3' });
+    await api('close', { key: 'a' });
+    // The OPFS file itself, after close(): a plain SQLite file, the log only its header.
+    const files = await api('opfsFiles', { name });
+    assert.equal(files.logSize, 64);
+    assert.deepEqual(sqliteShell(files.main, 'PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
+    assert.deepEqual(sqliteShell(files.main, SUMMARY), want);
+    assert.deepEqual(sqliteShell(await api('savedBase64'), SUMMARY), want);
+    // A copy from the Blob (read in place in the worker), and from its bytes.
+    for (const from of ['saved', 'savedBytes']) {
+      const st = await api('open', { key: 'b', name: copy, storage: 'opfs', from, busyTimeout: REOPEN });
+      assert.equal(st.created, true, from);
+      assert.deepEqual(await api('query', { key: 'b', sql: SUMMARY }), want, from);
+      await cleanup(page, api, copy, ['b']);
+    }
+    const bad = await api.raw('open', { key: 'b', name: copy, storage: 'opfs', from: 'junk', busyTimeout: REOPEN });
+    assert.equal(bad.error?.code, 'not_a_database');
+    await api('open', { key: 'b', name: copy, storage: 'opfs', busyTimeout: REOPEN });
+    assert.deepEqual(await api('query', { key: 'b', sql: 'SELECT count(*) AS n FROM sqlite_schema' }), [{ n: 0 }]);
+    await cleanup(page, api, copy, ['b']);
   } finally {
     await cleanup(page, api, name);
     await page.close();

@@ -3,7 +3,7 @@
 // hear every change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, uniqueName, unwrap, gotoReady, sleep } from './harness.js';
+import { launch, uniqueName, unwrap, gotoReady, sleep, sqliteShell } from './harness.js';
 
 const PAGE = '/tests/browser/pages/shared.html';
 const T = { timeout: 180_000 };
@@ -185,6 +185,34 @@ test('sign_out_from_any_tab_should_close_every_tab_and_leave_nothing_stored', T,
     // Opened again, it is new and empty (not 'storage_lost').
     await openIn(p1, name);
     assert.deepEqual(await query(p1, "SELECT name FROM sqlite_schema WHERE name = 't'"), []);
+  } finally {
+    await b.close();
+  }
+});
+
+test('window_export_should_hand_the_workers_blob_to_the_tab_and_from_should_start_a_copy_in_the_worker', T, async () => {
+  const b = await launch();
+  try {
+    const page = await b.newPage(PAGE);
+    const name = uniqueName('shared_export');
+    await openIn(page, name);
+    await exec(page, 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)');
+    await exec(page, "INSERT INTO t(v) VALUES ('one'), ('two'), ('three')");
+    const ex = unwrap(await page.evaluate(() => window.run(async (db) => {
+      window.exported = await db.export();
+      const u8 = new Uint8Array(await window.exported.arrayBuffer());
+      let s = '';
+      for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode(...u8.subarray(i, i + 0x8000));
+      return { blob: window.exported instanceof Blob, base64: btoa(s) };
+    })));
+    assert.equal(ex.blob, true);
+    assert.deepEqual(sqliteShell(ex.base64, 'SELECT v FROM t ORDER BY id'), [{ v: 'one' }, { v: 'two' }, { v: 'three' }]);
+    await page.evaluate(() => window.db.close());
+    const copy = uniqueName('shared_copy');
+    const st = unwrap(await page.evaluate((n) => window.openDb(n, { from: window.exported }), copy));
+    assert.equal(st.created, true);
+    assert.equal(st.storage, 'opfs');
+    assert.deepEqual(await query(page, 'SELECT v FROM t ORDER BY id'), [{ v: 'one' }, { v: 'two' }, { v: 'three' }]);
   } finally {
     await b.close();
   }

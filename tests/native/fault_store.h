@@ -69,6 +69,7 @@ typedef struct fault_file {
   int sticky;
   int calls;
   int fired;            /* failures injected since arming */
+  int *fired_out;       /* when set, also counts them (outlives the file's close) */
   int fail_rc;
   int short_reads;
 } fault_file;
@@ -76,7 +77,11 @@ typedef struct fault_file {
 static int fault_file_hit(fault_file *f) {
   if (f->fail_at == 0) return 0;
   f->calls++;
-  if (f->calls == f->fail_at || (f->sticky && f->calls > f->fail_at)) { f->fired++; return 1; }
+  if (f->calls == f->fail_at || (f->sticky && f->calls > f->fail_at)) {
+    f->fired++;
+    if (f->fired_out) (*f->fired_out)++;
+    return 1;
+  }
   return 0;
 }
 static int ff_read(ferry_file *b, void *buf, size_t n, int64_t off, size_t *got) {

@@ -179,3 +179,31 @@ test('indexeddb_commit_past_the_size_limit_should_fail_too_big_and_keep_the_last
   assert.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
   await db.close();
 });
+
+test('indexeddb_database_should_start_from_an_export_in_one_commit_and_export_the_same_rows', async () => {
+  const src = await open({ name: 'idb-src', storage: 'memory' });
+  await src.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
+  await src.exec('WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 700) INSERT INTO t SELECT i, randomblob(900) FROM c');
+  const bytes = await src.export();
+  const want = await src.query('SELECT count(*) AS n, sum(length(v)) AS l FROM t');
+  await src.close();
+  let db = await open({ name: 'idb-from', storage: 'indexeddb', from: bytes });
+  assert.equal(db.status().created, true);
+  assert.deepEqual(await db.query('SELECT count(*) AS n, sum(length(v)) AS l FROM t'), want);
+  await db.close();
+  db = await open({ name: 'idb-from', storage: 'indexeddb', from: bytes });
+  assert.equal(db.status().created, false, 'an existing database ignores from');
+  assert.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }]);
+  const again = await db.export();
+  assert.equal(again.length, bytes.length);
+  await db.close();
+  const copy = await open({ name: 'idb-copy', storage: 'memory', from: again });
+  assert.deepEqual(await copy.query('SELECT count(*) AS n, sum(length(v)) AS l FROM t'), want);
+  await copy.close();
+  // Past the store's limit nothing is taken.
+  const e = await rejection(open({ name: 'idb-from-big', storage: 'indexeddb', from: bytes, maxIndexedDBBytes: 256 * 1024 }));
+  assert.equal(e.code, 'too_big');
+  db = await open({ name: 'idb-from-big', storage: 'indexeddb' });
+  assert.equal(db.status().created, true);
+  await db.close();
+});

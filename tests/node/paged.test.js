@@ -3,7 +3,7 @@
 // wasm heap) and still survive kills, stay within its memory, and open fast.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,13 +34,13 @@ function runChild(args) {
 /** Starts the writer, kills it `delayMs` after it is ready, returns the last resolved number. */
 const killWriter = (dbPath, delayMs) => runAndKill(['--expose-gc', child, 'write', dbPath, String(CACHE)], delayMs);
 
-function scan(dbPath) {
+function measure(...args) {
   return new Promise((resolve, reject) => {
-    const p = runChild(['scan', dbPath, String(CACHE)]);
+    const p = runChild(args);
     let out = '', err = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { err += d; });
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`scan failed (${code}): ${err}`))));
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${args[0]} failed (${code}): ${err}`))));
   });
 }
 
@@ -78,7 +78,7 @@ test('database_larger_than_the_cache_should_pass_integrity_check_after_random_si
 test('scanning_a_database_twenty_times_the_cache_should_keep_rss_under_cache_plus_a_constant', { timeout: 120_000 }, async () => {
   const dbPath = path.join(tempDir('paged-rss'), 'paged.db');
   await build(dbPath);
-  const { growth, bytes, pages } = await scan(dbPath);
+  const { growth, bytes, pages } = await measure('scan', dbPath, String(CACHE));
   assert.equal(bytes, ROWS * 1000);
   assert.ok(pages * 4096 > 20 * CACHE, `the database is only ${pages} pages`);
   // The constant: SQLite's own page cache (2 MiB by default), allocator
@@ -86,6 +86,22 @@ test('scanning_a_database_twenty_times_the_cache_should_keep_rss_under_cache_plu
   // database held in memory adds more than 23 MiB (29.6 MiB measured).
   const bound = CACHE + 12 * 1024 * 1024;
   assert.ok(growth < bound, `RSS grew by ${(growth / 1048576).toFixed(1)} MiB scanning ${(pages * 4096 / 1048576).toFixed(1)} MiB`);
+});
+
+test('exporting_a_database_twenty_times_the_cache_should_hold_it_once_and_give_a_file_any_sqlite_reads', { timeout: 120_000 }, async () => {
+  const dir = tempDir('paged-export');
+  const dbPath = path.join(dir, 'paged.db');
+  await build(dbPath);
+  const out = path.join(dir, 'export.sqlite');
+  const { growth, size } = await measure('export', dbPath, String(CACHE), out);
+  assert.ok(size > 20 * CACHE, `the database is only ${size} bytes`);
+  // The export itself (size) plus the scan test's constant; a second copy
+  // (the pages gathered, then joined) would add `size` again.
+  const bound = size + 12 * 1024 * 1024;
+  assert.ok(growth < bound, `RSS grew by ${(growth / 1048576).toFixed(1)} MiB exporting ${(size / 1048576).toFixed(1)} MiB`);
+  const rows = execFileSync('sqlite3', ['-readonly', '-json', out, 'PRAGMA integrity_check; SELECT count(*) AS n FROM big'], { encoding: 'utf8' });
+  assert.match(rows, /"integrity_check":"ok"/);
+  assert.match(rows, new RegExp(`"n":${ROWS}\\b`));
 });
 
 test('file_database_past_two_and_a_half_gib_should_open_and_answer_queries', { timeout: 120_000 }, async () => {

@@ -68,13 +68,31 @@ function wrapFile(ctl) {
   });
 }
 
+let saved = null;   // the last db.export() of exportBlob
+
+/** Base64 of bytes, for carrying a database file out to the test. */
+function base64(u8) {
+  let s = '';
+  for (let at = 0; at < u8.length; at += 0x8000) s += String.fromCharCode(...u8.subarray(at, at + 0x8000));
+  return btoa(s);
+}
+
+/** What open({ from }) is given: the saved export as a Blob or as bytes, or junk. */
+async function fromArg(from) {
+  if (from === 'saved') return saved;
+  if (from === 'savedBytes') return new Uint8Array(await saved.arrayBuffer());
+  if (from === 'junk') return new Uint8Array(20000).map((_, i) => (i * 131) & 0xff);
+  return undefined;
+}
+
 const ops = {
-  async open({ key, name, storage, busyTimeout, faults, cacheSize, worker = false }) {
+  async open({ key, name, storage, busyTimeout, faults, cacheSize, worker = false, from }) {
     if (dbs.has(key)) throw new Error(`key '${key}' is already open`);
     const ctl = { commitFail: 0, logWriteFail: 0, torn: false, injected: 0 };
     // These suites test each store where it runs; the shared-writer runtime
     // (worker: true, the default in windows) has its own suite.
     const options = { name, storage, worker };
+    if (from) options.from = await fromArg(from);
     if (busyTimeout !== undefined) options.busyTimeout = busyTimeout;
     if (cacheSize !== undefined) options.cacheSize = cacheSize;
     if (faults) {
@@ -118,6 +136,21 @@ const ops = {
     return true;
   },
   async faultState({ key }) { return { ...entry(key).ctl }; },
+
+  // ---- plain files (export, from) -------------------------------------------
+  /** db.export(), kept for fromArg and savedBase64. */
+  async exportBlob({ key }) {
+    saved = await entry(key).db.export();
+    return { blob: saved instanceof Blob, size: saved.size, type: saved.type };
+  },
+  async savedBase64() { return base64(new Uint8Array(await saved.arrayBuffer())); },
+  /** The OPFS files of `name` (worker): the main file as base64, and the log's size. */
+  async opfsFiles({ name }) {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ferry');
+    const main = new Uint8Array(await (await (await dir.getFileHandle(`${name}.db`)).getFile()).arrayBuffer());
+    const log = await (await dir.getFileHandle(`${name}.db-log`)).getFile();
+    return { main: base64(main), logSize: log.size };
+  },
 
   // ---- numbered commits (crash tests) ------------------------------------
   async setup({ key }) {
