@@ -27,7 +27,7 @@ have emcc || need_pkgs+=(emscripten)
 have wasm-opt || need_pkgs+=(binaryen)
 have dpkg-source || need_pkgs+=(dpkg-dev)
 have xz || need_pkgs+=(xz-utils)
-# What only the test suites use (npm start and npm pack set FERRY_NO_BROWSER):
+# What only the test suites use (npm start and npm pack set FERRY_NO_BROWSER and FERRY_NO_POSTGRES):
 # Chromium, and the sqlite3 shell, a SQLite that is not ferry's, which reads
 # ferry's database files to prove they are plain SQLite files.
 if [ "${FERRY_NO_BROWSER:-}" != 1 ]; then
