@@ -94,11 +94,21 @@ size_bench() {
   timeout --kill-after=10 "$(left)" node bench/package-size.mjs || fail "package size (bench/package-size.mjs)"
 }
 
+# Load (issue 13): 200 simulated devices for 60 s against the server on
+# SQLite, one process on PostgreSQL and two on one PostgreSQL (a throwaway
+# cluster, scripts/pg.sh), after the 100k-object initial pull from each.
+# About 5 minutes.
+load_bench() {
+  say "load: 200 devices for 60 s on sqlite, one and two processes on PostgreSQL"
+  timeout --kill-after=10 "$(left)" node bench/load.mjs || fail "load (bench/load.mjs)"
+}
+
 # FERRY_BENCH_ONLY=access: only the access-check benchmark (and the build of its base);
 # FERRY_BENCH_ONLY=files: only the file transfer benchmark;
-# FERRY_BENCH_ONLY=size: only the package sizes.
+# FERRY_BENCH_ONLY=size: only the package sizes;
+# FERRY_BENCH_ONLY=load: only the load benchmark.
 case "${FERRY_BENCH_ONLY:-}" in
-  access|files|size)
+  access|files|size|load)
     [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
     bash scripts/deps.sh || fail "fetching dependencies (see the message above)"
     "${FERRY_BENCH_ONLY}_bench"
