@@ -5,6 +5,7 @@
 //
 // With `seed` it writes n objects (bench/sync-server.mjs's items), prints
 // "seeded" and exits; otherwise it prints its URL and serves until killed.
+import { pathToFileURL } from 'node:url';
 import { createSyncServer } from '../server/index.js';
 import { MODEL, item } from './sync-server.mjs';
 
@@ -17,8 +18,8 @@ export const LOAD_MODEL = {
   },
 };
 
-const [dataDir, backendJson, mode, count] = process.argv.slice(2);
-if (dataDir) {
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [dataDir, backendJson, mode, count] = process.argv.slice(2);
   const srv = await createSyncServer({ model: LOAD_MODEL, dataDir, backend: JSON.parse(backendJson), log: (m) => console.error(m) });
   if (mode === 'seed') {
     const n = Number(count);
