@@ -132,8 +132,8 @@ async function postgresRetype(tx, table, column, type) {
 export const sqlite = {
   name: 'sqlite',
   where: SQLITE_WHERE,
-  TRUE: '1',
-  FALSE: '0',
+  TRUE: SQLITE_WHERE.TRUE,
+  FALSE: SQLITE_WHERE.FALSE,
   /** A table of the elements (`value`) of the JSON array bound at `?`. */
   rows: 'json_each(?)',
   /** Element i of an array `value`, as a value of SQL type `type`. */
@@ -181,8 +181,8 @@ const PG_TYPE = {
 export const postgres = {
   name: 'postgres',
   where: POSTGRES_WHERE,
-  TRUE: 'TRUE',
-  FALSE: 'FALSE',
+  TRUE: POSTGRES_WHERE.TRUE,
+  FALSE: POSTGRES_WHERE.FALSE,
   rows: 'jsonb_array_elements(CAST(? AS jsonb))',
   elem: (i, type = 'TEXT') => `CAST(value->>${i} AS ${type})`,
   inList: (type = 'TEXT') => `IN (SELECT CAST(jsonb_array_elements_text(CAST(? AS jsonb)) AS ${type}))`,

@@ -448,7 +448,7 @@ export class SyncStore {
    */
   async purge({ horizon, now = Date.now() }) {
     return this.db.transaction(async (tx) => {
-      await tx.query(`SELECT value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`);
+      await this.#lockVersion(tx);
       const before = (await tx.query("SELECT CAST(value AS BIGINT) AS value FROM _ferry_state WHERE key = 'purged'"))[0].value;
       const [{ p }] = await tx.query('SELECT max(version) AS p FROM _ferry_epochs WHERE at < ?', [now - horizon]);
       let tombstones = 0;
@@ -555,7 +555,7 @@ export class SyncStore {
     return this.db.transaction(async (tx) => {
       // First the version lock (PostgreSQL): pushes of one client on two
       // server processes then see each other's results, and versions commit in order.
-      await tx.query(`SELECT value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`);
+      await this.#lockVersion(tx);
       // A mutation is a duplicate only if this exact mid was received before
       // (its result is kept until the client acknowledges it) or lies at or
       // below what the client said it resolved: a selective sync sends mids
@@ -693,6 +693,15 @@ export class SyncStore {
       await this.#flush(tx, batch);
       return { version: batch.version };
     });
+  }
+
+  /**
+   * Takes the version lock where the backend needs one (PostgreSQL: a row
+   * lock held to commit, see sql.js); SQLite's one writer already orders
+   * every transaction that hands out versions, so it reads nothing.
+   */
+  async #lockVersion(tx) {
+    if (this.sql.versionLock) await tx.query(`SELECT value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`);
   }
 
   /** Loads what a list of mutations touches: the version counter and the current rows. */
