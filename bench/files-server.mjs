@@ -75,7 +75,7 @@ process.on('message', async (m) => {
     const u = process.cpuUsage();
     process.send({ cpu: (u.user + u.system) / 1000 });
   } else if (m.stat) {
-    process.send({ stat: await srv.blobs.stat(m.stat) });
+    process.send({ stat: { size: await srv.blobs.size(m.stat) } });
   } else if (m.clean) {
     await srv.remove('Photo', [m.clean]);
     for (const sub of ['files/blobs', 'files/partial', 'plain']) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // ferry-server: the reference sync server with the demo PWA.
-//   ferry-server [--model file.json] [--data dir] [--postgres url] [--port n] [--host h] [--static dir]
+//   ferry-server [--model file.json] [--data dir] [--postgres url] [--blobs files|postgres] [--port n] [--host h] [--static dir]
 // Defaults: the demo model (server/demo-model.json), ./.ferry-data, PORT or
 // 8080, 127.0.0.1, web/. Sync clients use http://HOST:PORT/sync; the page
 // at '/' and the ES module at '/bindings/'. `--static none` serves no files.
@@ -18,6 +18,8 @@ const USAGE = `usage: ferry-server [options]
   --data <dir>     where the server keeps its database and files (default: ./.ferry-data)
   --postgres <url> keep the data in PostgreSQL (postgres://user:password@host:port/db) instead of
                    SQLite under --data; several ferry-server processes may share one database
+  --blobs <where>  where the bytes of files go: 'files' (default: a folder under --data) or
+                   'postgres' (the --postgres database: processes need no shared folder)
   --port <n>       port (default: PORT or 8080; 0 picks a free one)
   --host <addr>    address to listen on (default: HOST or 127.0.0.1)
   --static <dir>   files served at / (default: web/; 'none' for no files)
@@ -46,6 +48,7 @@ function parseArgs(argv) {
       case '--model': opts.model = path.resolve(take()); opts.demoModel = false; break;
       case '--data': opts.data = path.resolve(take()); break;
       case '--postgres': opts.postgres = take(); break;
+      case '--blobs': opts.blobs = take(); break;
       case '--port': opts.port = Number(take()); break;
       case '--host': opts.host = take(); break;
       case '--static': { const v = take(); opts.static = v === 'none' ? null : path.resolve(v); break; }
@@ -101,7 +104,7 @@ async function main() {
   try {
     const auth = opts.demoModel ? demoAuth({ dataDir: opts.data }) : null;
     srv = await createSyncServer({
-      model: opts.model, dataDir: opts.data, backend: opts.postgres ? { postgres: opts.postgres } : 'sqlite', port: opts.port, host: opts.host, static: opts.static,
+      model: opts.model, dataDir: opts.data, backend: opts.postgres ? { postgres: opts.postgres } : 'sqlite', blobs: opts.blobs, port: opts.port, host: opts.host, static: opts.static,
       seed: opts.demoModel ? seedDemo : null,
       authenticate: auth?.authenticate ?? null, routes: auth?.routes ?? null,
     });

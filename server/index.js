@@ -13,10 +13,16 @@ import { SyncStore, HttpError, checkPush, checkPull, checkVerify } from './store
 import { staticFiles } from './static.js';
 import { openPostgres } from './db-postgres.js';
 import { postgres, sqlite } from './sql.js';
-import { BlobStore, serveFile, DEFAULT_FILE_LIMIT, DEFAULT_FILE_GRACE } from './files.js';
+import { serveFile } from './files.js';
+import { checkBlobStore, collectBlobs, DEFAULT_FILE_LIMIT, DEFAULT_FILE_GRACE } from './blobs.js';
+import { FileBlobStore } from './blob-files.js';
+import { PostgresBlobStore } from './blob-postgres.js';
 
 export { validateModel, compileWhere, formatErrors } from './model.js';
 export { demoAuth, DEMO_USERS, DEMO_PASSWORD } from './auth.js';
+export { BlobError } from './blobs.js';
+export { FileBlobStore } from './blob-files.js';
+export { PostgresBlobStore } from './blob-postgres.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BINDINGS = path.join(root, 'bindings');
@@ -123,6 +129,17 @@ function checkRoutes(routes) {
   return byPath;
 }
 
+/** The blob store the `blobs` option names (see createSyncServer). */
+async function openBlobs(blobs, { dataDir, db, pg }) {
+  if (blobs === 'files') return new FileBlobStore(path.join(dataDir, 'files'));
+  if (blobs === 'postgres') {
+    if (!pg) throw new FerryError('misuse', "blobs: 'postgres' keeps files in the PostgreSQL backend's database; it needs backend: { postgres: url }");
+    return PostgresBlobStore.open(db);
+  }
+  if (typeof blobs === 'string') throw new FerryError('misuse', `blobs is 'files', 'postgres' or a blob store object, not '${blobs}'`);
+  return checkBlobStore(blobs);
+}
+
 /**
  * Starts a sync server.
  * @param {object} options
@@ -140,12 +157,16 @@ function checkRoutes(routes) {
  *   cors         null (default: same origin only), '*', or a list of allowed origins
  *   tombstoneHorizon = 90 days (ms): tombstones and unacknowledged results older than this are purged
  *                (at start and hourly; api.purge() runs it now); 0 keeps everything
- *   fileLimit = 1 GiB: the largest file (bytes) the blob store accepts
+ *   fileLimit = 1 GiB: the largest file (bytes) the server accepts (api.fileLimit may change it)
  *   fileGrace = 1 day (ms): unreferenced blobs and abandoned partial uploads older than this are
  *                collected (with the purge)
  *   backend      'sqlite' (default): ferry's SQLite under dataDir, one process; or
  *                { postgres: 'postgres://user@host:port/db', max = 10 }: PostgreSQL (several server
- *                processes may share it; files still go to dataDir's blob store)
+ *                processes may share it)
+ *   blobs        where the bytes of files go: 'files' (default: the folder dataDir/files), 'postgres'
+ *                (rows of the postgres backend's database: several processes need no shared folder),
+ *                or a blob store of the app's (the interface in server/blobs.js and server/README.md;
+ *                the app closes it)
  *   log          (message) => void for errors and migrations (default console.error)
  * @returns {Promise<{ url, port, close, db, model, store, write, remove, version }>}
  */
@@ -186,9 +207,17 @@ export async function createSyncServer(options = {}) {
     throw e;
   }
 
-  const blobs = new BlobStore(path.join(dataDir, 'files'), { fileLimit });
+  let blobs;
+  try {
+    blobs = await openBlobs(options.blobs ?? 'files', { dataDir, db, pg: !!pgUrl });
+  } catch (e) {
+    await store.close().catch(() => {});
+    await db.close().catch(() => {});
+    if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const api = {
-    db, model, store, dataDir, blobs,
+    db, model, store, dataDir, blobs, fileLimit,
     /** Server-side upserts: write('Customer', [{ id, name, … }]) -> { version } */
     write: (entity, objects, opts) => store.write(entity, objects, opts),
     /** Server-side deletes: remove('Customer', ['id1']) -> { version } */
@@ -198,7 +227,7 @@ export async function createSyncServer(options = {}) {
     /** Purges what is older than the tombstone horizon now. -> { purged, tombstones } */
     purge: async (opts = {}) => {
       const r = await store.purge({ horizon: tombstoneHorizon, ...opts });
-      r.files = await blobs.collect((hash) => store.fileReferenced(hash), {
+      r.files = await collectBlobs(blobs, (hash) => store.fileReferenced(hash), {
         grace: fileGrace, now: opts.now, forget: (hash) => store.forgetFile(hash),
       });
       return r;
@@ -263,7 +292,7 @@ export async function createSyncServer(options = {}) {
           req.resume();
           throw new HttpError(401, 'unauthenticated', 'the request has no valid credentials');
         }
-        await serveFile(req, res, { hash: file[1], user, store, blobs, sendJson, headers: corsHeaders });
+        await serveFile(req, res, { hash: file[1], user, store, blobs, fileLimit: api.fileLimit, sendJson, headers: corsHeaders });
         return;
       }
       const routes = { '/sync/model': 'GET', '/sync/push': 'POST', '/sync/pull': 'POST', '/sync/verify': 'POST' };

@@ -125,7 +125,12 @@ export interface SyncServerOptions<U extends object = User> {
   cors?: '*' | string | readonly string[] | null;
   /** Milliseconds after which tombstones and unacknowledged results are purged; 0 keeps everything. Default 90 days. */
   tombstoneHorizon?: number;
-  /** Largest file in bytes the blob store accepts. Default 1 GiB. */
+  /**
+   * Where the bytes of files go: 'files' (default, a folder under dataDir), 'postgres'
+   * (the postgres backend's database) or the app's own BlobStore (the app closes it).
+   */
+  blobs?: 'files' | 'postgres' | BlobStore;
+  /** Largest file in bytes the server accepts (413 above it). Default 1 GiB. */
   fileLimit?: number;
   /** Milliseconds after which unreferenced blobs and abandoned uploads are collected. Default 1 day. */
   fileGrace?: number;
@@ -142,6 +147,10 @@ export interface SyncServer {
   model: NormalizedModel;
   /** The server's own ferry database (read it; write through write() and remove()). */
   db: Database;
+  /** The blob store that keeps the bytes of files. */
+  blobs: BlobStore;
+  /** Largest file in bytes accepted; may be changed while the server runs. */
+  fileLimit: number;
   /** The Node http.Server. */
   server: { close(callback?: (err?: Error) => void): unknown; address(): unknown };
   /** Server-side upserts: write('Customer', [{ id, name }]). */
@@ -153,6 +162,59 @@ export interface SyncServer {
   /** Purges what is older than the tombstone horizon now. */
   purge(options?: { horizon?: number; now?: number }): Promise<{ purged: number; tombstones: number; files: { blobs: number; partial: number } }>;
   close(): Promise<void>;
+}
+
+/** What a blob store refuses an append with. */
+export type BlobErrorCode = 'offset_mismatch' | 'too_long' | 'hash_mismatch' | 'cut';
+export declare class BlobError extends Error {
+  constructor(code: BlobErrorCode, message: string, extra?: { received?: number });
+  code: BlobErrorCode;
+  /** offset_mismatch: where the upload stands. */
+  extra?: { received?: number };
+}
+
+/** Bytes of a file as a store reads or is given them. */
+export type ByteSource = AsyncIterable<Uint8Array>;
+
+/** Where the server keeps the bytes of files, by SHA-256 (server/README.md, Files). */
+export interface BlobStore {
+  /** The size of the stored blob, or null when it is not stored whole. */
+  size(hash: string): Promise<number | null> | number | null;
+  /** Bytes of `uploader`'s partial upload of `hash` (0: none). */
+  received(hash: string, uploader: string): Promise<number> | number;
+  /** Appends `body` at `offset` to `uploader`'s upload of a `size`-byte file; throws BlobError when it does not fit. */
+  append(hash: string, size: number, offset: number, body: ByteSource, uploader: string): Promise<{ received: number; complete: boolean }>;
+  /** Bytes start-end (inclusive) of a stored blob. */
+  read(hash: string, start: number, end: number): ByteSource | Promise<ByteSource>;
+  /** Every stored blob (`at`: ms when stored). */
+  list(): AsyncIterable<{ hash: string; at: number }>;
+  remove(hash: string): Promise<void> | void;
+  /** Deletes partial uploads untouched since `before` (ms); resolves to how many. */
+  sweep(before: number): Promise<number> | number;
+}
+
+/** The folder blob store (the default). */
+export declare class FileBlobStore implements BlobStore {
+  constructor(dir: string);
+  size(hash: string): Promise<number | null>;
+  received(hash: string, uploader: string): Promise<number>;
+  append(hash: string, size: number, offset: number, body: ByteSource, uploader: string): Promise<{ received: number; complete: boolean }>;
+  read(hash: string, start: number, end: number): ByteSource;
+  list(): AsyncIterable<{ hash: string; at: number }>;
+  remove(hash: string): Promise<void>;
+  sweep(before: number): Promise<number>;
+}
+
+/** The PostgreSQL blob store (blobs: 'postgres'); open it on the server's database connection. */
+export declare class PostgresBlobStore implements BlobStore {
+  static open(db: Database): Promise<PostgresBlobStore>;
+  size(hash: string): Promise<number | null>;
+  received(hash: string, uploader: string): Promise<number>;
+  append(hash: string, size: number, offset: number, body: ByteSource, uploader: string): Promise<{ received: number; complete: boolean }>;
+  read(hash: string, start: number, end: number): ByteSource;
+  list(): AsyncIterable<{ hash: string; at: number }>;
+  remove(hash: string): Promise<void>;
+  sweep(before: number): Promise<number>;
 }
 
 /** Starts a sync server (docs/PROTOCOL.md under /sync). */

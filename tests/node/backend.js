@@ -30,10 +30,14 @@ export function schemaUrl(schema) {
   return u.toString();
 }
 
-/** createSyncServer() on the backend under test (an explicit `backend` is kept). */
+/**
+ * createSyncServer() on the backend under test (an explicit `backend` is
+ * kept). On PostgreSQL the files go to its blob store too, unless the test
+ * names one.
+ */
 export async function createSyncServer(options = {}) {
   if (!url || options.backend) return create(options);
-  return create({ ...options, backend: { postgres: schemaUrl(await schemaFor(options.dataDir)) } });
+  return create({ blobs: 'postgres', ...options, backend: { postgres: schemaUrl(await schemaFor(options.dataDir)) } });
 }
 
 /** The backend options for a server process a test starts itself (same schema rule). */

@@ -9,7 +9,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from '../../bindings/index.js';
-import { backendName, createSyncServer } from './backend.js';
+import crypto from 'node:crypto';
+import { backendFor, backendName, createSyncServer } from './backend.js';
 import { MODEL } from './sync-helpers.js';
 import { tempDir } from './helpers.js';
 
@@ -34,6 +35,33 @@ test('servers_starting_together_on_one_database_should_set_up_the_model_once', {
     assert.deepEqual(page.objects.map((o) => [o.id, o.values.name]), [['r1', 'North']]);
   } finally {
     for (const s of servers) await s.close();
+  }
+});
+
+test('servers_with_no_shared_folder_should_share_files_through_the_postgresql_blob_store', { skip }, async () => {
+  // Each server has a folder of its own (another machine); only the database is shared.
+  const backend = await backendFor(path.join(tempDir('pg-blobs'), 'shared'));
+  const model = { version: '1', entities: { Photo: { attributes: { caption: 'string', image: 'file' }, sync: 'all' } } };
+  const [one, two] = await Promise.all([1, 2].map((n) => createSyncServer({ model, dataDir: path.join(tempDir(`pg-blobs-${n}`), 'server'), backend, blobs: 'postgres', log: () => {} })));
+  try {
+    const bytes = crypto.randomBytes(3 * 1024 * 1024 + 17);
+    const ref = { hash: crypto.createHash('sha256').update(bytes).digest('hex'), size: bytes.length, type: 'image/jpeg', name: 'meter.jpg' };
+    await post(one, 'push', { clientId: 'c-pg-blobs-device-0001', modelVersion: '1', mutations: [{ mid: 1, entity: 'Photo', id: 'p1', op: 'upsert', changed: ['caption', 'image'], values: { caption: 'meter', image: ref }, base: 0, ts: Date.now() }] });
+    const put = (srv, offset, end) => fetch(`${srv.url}/sync/files/${ref.hash}?offset=${offset}`, { method: 'PUT', body: bytes.subarray(offset, end) });
+    assert.deepEqual(await (await put(one, 0, 2_000_000)).json(), { hash: ref.hash, size: bytes.length, received: 2_000_000, complete: false });
+    const head = await fetch(`${two.url}/sync/files/${ref.hash}`, { method: 'HEAD' });
+    assert.equal(head.headers.get('x-ferry-received'), '2000000', 'the other process knows how far the upload stands');
+    assert.equal((await (await put(two, 2_000_000)).json()).complete, true);
+    for (const srv of [one, two]) {
+      const got = await fetch(`${srv.url}/sync/files/${ref.hash}`);
+      assert.equal(got.status, 200);
+      assert.ok(Buffer.from(await got.arrayBuffer()).equals(bytes), 'byte-exact from either process');
+    }
+    const part = await fetch(`${one.url}/sync/files/${ref.hash}`, { headers: { range: 'bytes=1048570-1048580' } });
+    assert.ok(Buffer.from(await part.arrayBuffer()).equals(bytes.subarray(1048570, 1048581)));
+  } finally {
+    await one.close();
+    await two.close();
   }
 });
 

@@ -163,7 +163,7 @@ test('sign_out_should_upload_pending_files_first_and_refuse_while_one_cannot_go'
     await a.exec("INSERT INTO Photo(id, caption) VALUES ('small', 'fits')");
     const small = await a.files.put('Photo', 'small', 'image', new Uint8Array(500).fill(1), { type: 'image/png', name: 's.png' });
     await a.signOut();
-    assert.deepEqual(await fsrv.blobs.stat(small.hash), { complete: true, size: 500 }, 'the file went up before the database went');
+    assert.equal(await fsrv.blobs.size(small.hash), 500, 'the file went up before the database went');
 
     const b = await dev('photos-2');
     await b.sync();
