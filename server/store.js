@@ -280,7 +280,8 @@ class EntityTable {
         + 'SELECT count(*) AS n, max(_ferry_version) AS cursor, '
         + `${this.sql.agg(this.objectJson, '_ferry_m', '_ferry_version')} AS objects, `
         + `${this.sql.agg('id', 'NOT _ferry_m', '_ferry_version')} AS removed, `
-        + `EXISTS (SELECT 1 FROM ${this.table} WHERE _ferry_version > (SELECT max(_ferry_version) FROM page)) AS more `
+        // The table's highest version is one index lookup on both databases (an EXISTS past the page's was a scan on PostgreSQL).
+        + `coalesce((SELECT max(_ferry_version) FROM ${this.table}) > (SELECT max(_ferry_version) FROM page), ${this.sql.FALSE}) AS more `
         + 'FROM page';
       if (this.pageSqlCache.size > 100) this.pageSqlCache.clear();
       this.pageSqlCache.set(key, sql);
@@ -555,7 +556,7 @@ export class SyncStore {
     return this.db.transaction(async (tx) => {
       // First the version lock (PostgreSQL): pushes of one client on two
       // server processes then see each other's results, and versions commit in order.
-      await this.#lockVersion(tx);
+      const locked = await this.#lockVersion(tx);
       // A mutation is a duplicate only if this exact mid was received before
       // (its result is kept until the client acknowledges it) or lies at or
       // below what the client said it resolved: a selective sync sends mids
@@ -577,7 +578,7 @@ export class SyncStore {
       }
       const seen = (m) => m.mid <= ackedBefore || stored.has(m.mid);
       const fresh = mutations.filter((m) => !seen(m));
-      const batch = await this.#batch(tx, fresh);
+      const batch = await this.#batch(tx, fresh, locked);
       const results = new Array(mutations.length);
       const recorded = [];
       const duplicate = (m) => {
@@ -699,14 +700,21 @@ export class SyncStore {
    * Takes the version lock where the backend needs one (PostgreSQL: a row
    * lock held to commit, see sql.js); SQLite's one writer already orders
    * every transaction that hands out versions, so it reads nothing.
+   * -> the version counter as locked (PostgreSQL: the row as the lock's
+   * holder left it), or null where nothing was read.
    */
   async #lockVersion(tx) {
-    if (this.sql.versionLock) await tx.query(`SELECT value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`);
+    if (!this.sql.versionLock) return null;
+    return (await tx.query(`SELECT CAST(value AS BIGINT) AS value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`))[0].value;
   }
 
-  /** Loads what a list of mutations touches: the version counter and the current rows. */
-  async #batch(tx, mutations) {
-    const version = (await tx.query(`SELECT CAST(value AS BIGINT) AS value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`))[0].value;
+  /**
+   * Loads what a list of mutations touches: the version counter (`locked`:
+   * as #lockVersion read it in this transaction; null: read it now) and the
+   * current rows.
+   */
+  async #batch(tx, mutations, locked = null) {
+    const version = locked ?? (await tx.query(`SELECT CAST(value AS BIGINT) AS value FROM _ferry_state WHERE key = 'version'${this.sql.versionLock}`))[0].value;
     const idsByTable = new Map();
     for (const m of mutations) {
       const t = typeof m.entity === 'string' && this.tables.get(m.entity);
