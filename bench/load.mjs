@@ -158,7 +158,8 @@ async function load(urls, pids) {
     pullP50: pct(stats.pull, 0.5), pullP99: pct(stats.pull, 0.99),
     requests: stats.push.length + stats.pull.length + stats.errors,
     errors: stats.errors, errorSamples: stats.errorSamples,
-    rss: rss.map((xs) => ({ first: xs[0], max: Math.max(...xs), last: xs[xs.length - 1] })),
+    // Flat means: after the first quarter of the run (warm-up: pools, JIT, caches), RSS stops growing.
+    rss: rss.map((xs) => ({ first: xs[0], warm: xs[Math.floor(xs.length / 4)], max: Math.max(...xs), last: xs[xs.length - 1] })),
   };
 }
 
@@ -179,7 +180,7 @@ for (const config of CONFIGS) {
     const fmt = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
     console.log(`${config}: initial pull ${first.n} objects ${fmt(first.ms)} ms; ${DEVICES} devices ${SECONDS} s: ${fmt(r.rps)} req/s, ${fmt(r.mps)} mutations/s, `
       + `push p50/p99 ${fmt(r.pushP50)}/${fmt(r.pushP99)} ms, pull p50/p99 ${fmt(r.pullP50)}/${fmt(r.pullP99)} ms, errors ${r.errors}/${r.requests}, `
-      + `RSS MB ${r.rss.map((x) => `${fmt(x.first)}->${fmt(x.max)} max->${fmt(x.last)}`).join(' | ')}${r.errorSamples.length ? `; e.g. ${r.errorSamples[0]}` : ''}`);
+      + `RSS MB ${r.rss.map((x) => `${fmt(x.first)}, ${fmt(x.warm)} at a quarter, ${fmt(x.max)} max, ${fmt(x.last)} last`).join(' | ')}${r.errorSamples.length ? `; e.g. ${r.errorSamples[0]}` : ''}`);
   } finally {
     for (const s of servers) s.child.kill('SIGKILL');
   }
