@@ -207,9 +207,50 @@ test('an_upload_whose_tail_the_server_lost_in_a_crash_should_fail_its_hash_once_
   await a.files.flush();
   assert.deepEqual(await a.syncErrors(), []);
   assert.equal(a.files.status().uploads, 0);
-  const stored = fs.readFileSync(path.join(w.dir, 'server', 'files', 'blobs', ref.hash.slice(0, 2), ref.hash));
-  assert.equal(sha(stored), ref.hash);
+  assert.equal(sha(await storedBytes(w.srv, ref.hash)), ref.hash);
   assert.equal(offsets.filter((o) => o === 0).length, 2, `started over once: ${offsets.join(' ')}`);
+});
+
+test('an_upload_whose_last_chunks_the_server_lost_in_a_crash_should_resume_from_what_the_server_kept', { timeout: 60_000 }, async () => {
+  // The folder store makes only a whole file durable: a crash may take the
+  // tail of a partial upload, leaving it shorter than the server last said.
+  // The device's next chunk is then at the wrong offset; the server says
+  // where it stands and the upload goes on from there, not from 0.
+  const w = await world('files-shorter', MODEL, { blobs: 'files' });
+  const chunk = 64 * 1024;
+  let cut = false;
+  const offsets = [];
+  const fetchVia = (u, init) => {
+    if (init?.method === 'PUT' && String(u).includes('/files/')) {
+      const offset = Number(new URL(u).searchParams.get('offset'));
+      if (cut && offset > 0) return Promise.reject(new TypeError('fetch failed'));
+      offsets.push(offset);
+    }
+    return fetch(u, init);
+  };
+  const a = await w.client('a', { ...as('alice'), fetch: fetchVia, fileChunk: chunk, fileBackoff: 5, fileRetries: 1 });
+  await a.sync();
+  await a.exec("INSERT INTO Photo(id) VALUES ('p1')");
+  const bytes = bytesOf(10 * chunk + 99, 78);
+  const ref = await a.files.put('Photo', 'p1', 'image', bytes, { name: 'shorter.bin' });
+  let n = 0;
+  w.proxy.rules.push({ method: 'PUT', path: /\/sync\/files\//, fault: () => { if (++n === 6) cut = true; return undefined; } });
+  await a.sync();
+  await a.files.flush();
+  const [partial] = fs.readdirSync(w.srv.blobs.partial).filter((f) => f.startsWith(ref.hash));
+  const file = path.join(w.srv.blobs.partial, partial);
+  const held = fs.statSync(file).size;
+  assert.ok(held > 3 * chunk, `the server holds ${held} bytes`);
+  const kept = held - 2 * chunk - 123;
+  fs.truncateSync(file, kept);
+  cut = false;
+  await a.sync();
+  await a.files.flush();
+  assert.deepEqual(await a.syncErrors(), []);
+  assert.equal(a.files.status().uploads, 0);
+  assert.equal(sha(await storedBytes(w.srv, ref.hash)), ref.hash);
+  assert.equal(offsets.filter((o) => o === 0).length, 1, `never started over: ${offsets.join(' ')}`);
+  assert.ok(offsets.includes(kept), `went on from the ${kept} bytes the server kept: ${offsets.join(' ')}`);
 });
 
 test('a_file_error_should_be_retried_or_discarded_like_any_sync_error', { timeout: 60_000 }, async () => {
