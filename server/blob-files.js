@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { BlobError, HASH, serial, drain } from './blobs.js';
+import { BlobError, HASH, beginAppend, serial, drain } from './blobs.js';
 
 export class FileBlobStore {
   /** @param {string} dir  the store's folder (created) */
@@ -50,18 +50,11 @@ export class FileBlobStore {
     const file = path.join(this.partial, key);
     const before = await statOrNull(file);
     const at = before ? before.size : 0;
-    if (offset !== at) {
-      drain(body);
-      throw new BlobError('offset_mismatch', `the upload of ${hash} stands at ${at} bytes, not ${offset}`, { received: at });
-    }
     // The hash is taken as the bytes are written, and carried from one append
     // to the next while the partial file is as this process left it (the
     // same file, size and mtime); anything else (a restart, a cut, an error,
     // a short write) drops it, and the file is hashed from disk at the end.
-    let running = this.hashing.get(key);
-    this.hashing.delete(key);
-    if (at === 0) running = { sha: crypto.createHash('sha256'), at: 0 };
-    else if (!running || running.at !== at || running.ino !== before.ino || running.mtimeMs !== before.mtimeMs) running = null;
+    let running = beginAppend(this.hashing, key, { hash, offset, at, body }, (kept) => kept.ino === before.ino && kept.mtimeMs === before.mtimeMs);
     const handle = await fsp.open(file, 'a');
     let written = 0;
     let after = null;

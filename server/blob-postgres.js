@@ -14,7 +14,7 @@
 // cleared, in the transaction that lists it: it appears whole or not at all.
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { BlobError, serial, drain } from './blobs.js';
+import { BlobError, beginAppend, serial, drain } from './blobs.js';
 
 /** The largest part (bytes): one row of bytea, read and written whole. */
 export const PART = 1024 * 1024;
@@ -66,14 +66,8 @@ export class PostgresBlobStore {
     const key = `${hash}.${holder}`;
     const row = (await this.db.query('SELECT received, gen FROM _ferry_blob_uploads WHERE hash = ? AND holder = ?', [hash, holder]))[0];
     const at = row ? Number(row.received) : 0;
-    if (offset !== at) {
-      drain(body);
-      throw new BlobError('offset_mismatch', `the upload of ${hash} stands at ${at} bytes, not ${offset}`, { received: at });
-    }
-    let running = this.hashing.get(key);
-    this.hashing.delete(key);
-    if (at === 0) running = { sha: crypto.createHash('sha256'), at: 0 };
-    else if (!running || running.at !== at || running.gen !== row.gen) running = null;
+    // The running hash vouches only for rows this process wrote last (their gen).
+    let running = beginAppend(this.hashing, key, { hash, offset, at, body }, (kept) => kept.gen === row.gen);
     let pos = offset;   // bytes in the database
     let gen = row?.gen;
     const pending = [];

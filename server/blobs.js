@@ -27,6 +27,7 @@
 //   remove(hash)      -> deletes a stored blob
 //   sweep(before)     -> deletes partial uploads untouched since `before` (ms); -> how many
 //   close()           -> optional, at the server's close
+import crypto from 'node:crypto';
 import { FerryError } from '../bindings/errors.js';
 
 export const DEFAULT_FILE_LIMIT = 1024 * 1024 * 1024;
@@ -86,4 +87,23 @@ export async function serial(locks, key, fn) {
 /** Reads a body to its end without keeping it (a refused upload's bytes). */
 export function drain(body) {
   if (typeof body?.resume === 'function') body.resume();
+}
+
+/**
+ * The start of an append to an upload standing at `at` bytes: refuses an
+ * append at another offset (BlobError 'offset_mismatch', the body drained),
+ * and takes the SHA-256 of the bytes so far that this process kept in
+ * `hashing` (key -> { sha, at, … }) if `same(kept)` says the upload is still
+ * as this process left it; a fresh hash at 0. -> the running hash, or null
+ * (the bytes are hashed from the store at the end).
+ */
+export function beginAppend(hashing, key, { hash, offset, at, body }, same) {
+  if (offset !== at) {
+    drain(body);
+    throw new BlobError('offset_mismatch', `the upload of ${hash} stands at ${at} bytes, not ${offset}`, { received: at });
+  }
+  const kept = hashing.get(key);
+  hashing.delete(key);
+  if (at === 0) return { sha: crypto.createHash('sha256'), at: 0 };
+  return kept && kept.at === at && same(kept) ? kept : null;
 }

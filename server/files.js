@@ -5,7 +5,7 @@
 // continues from there after a cut.
 import { pipeline } from 'node:stream/promises';
 import { BlobError, HASH, drain } from './blobs.js';
-import { HttpError, userKeyOf } from './store.js';
+import { HttpError, userKeyOf } from './requests.js';
 
 const BLOB_STATUS = { offset_mismatch: 409, too_long: 400, hash_mismatch: 422, cut: 400 };
 

@@ -193,29 +193,11 @@ export interface BlobStore {
   sweep(before: number): Promise<number> | number;
 }
 
-/** The folder blob store (the default). */
-export declare class FileBlobStore implements BlobStore {
-  constructor(dir: string);
-  size(hash: string): Promise<number | null>;
-  received(hash: string, uploader: string): Promise<number>;
-  append(hash: string, size: number, offset: number, body: ByteSource, uploader: string): Promise<{ received: number; complete: boolean }>;
-  read(hash: string, start: number, end: number): ByteSource;
-  list(): AsyncIterable<{ hash: string; at: number }>;
-  remove(hash: string): Promise<void>;
-  sweep(before: number): Promise<number>;
-}
+/** The folder blob store (the default): `new FileBlobStore(dir)`. */
+export declare const FileBlobStore: { new (dir: string): BlobStore };
 
-/** The PostgreSQL blob store (blobs: 'postgres'); open it on the server's database connection. */
-export declare class PostgresBlobStore implements BlobStore {
-  static open(db: Database): Promise<PostgresBlobStore>;
-  size(hash: string): Promise<number | null>;
-  received(hash: string, uploader: string): Promise<number>;
-  append(hash: string, size: number, offset: number, body: ByteSource, uploader: string): Promise<{ received: number; complete: boolean }>;
-  read(hash: string, start: number, end: number): ByteSource;
-  list(): AsyncIterable<{ hash: string; at: number }>;
-  remove(hash: string): Promise<void>;
-  sweep(before: number): Promise<number>;
-}
+/** The PostgreSQL blob store (blobs: 'postgres'), opened on the server's database connection. */
+export declare const PostgresBlobStore: { open(db: Database): Promise<BlobStore> };
 
 /** Starts a sync server (docs/PROTOCOL.md under /sync). */
 export declare function createSyncServer<U extends object = User>(options: SyncServerOptions<U>): Promise<SyncServer>;

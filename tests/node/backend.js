@@ -12,15 +12,26 @@ const url = process.env.FERRY_TEST_POSTGRES || '';
 export const backendName = url ? 'postgres' : 'sqlite';
 
 let admin = null;
-async function schemaFor(dataDir) {
+const schemas = new Map();   // name -> its creation, once per process
+function schemaFor(dataDir) {
   const name = `t_${crypto.createHash('sha256').update(dataDir ? path.resolve(dataDir) : crypto.randomUUID()).digest('hex').slice(0, 24)}`;
-  if (!admin) {
-    const pg = (await import('pg')).default;
-    admin = new pg.Pool({ connectionString: url, max: 1 });
-    admin.on('error', () => {});
+  if (!schemas.has(name)) {
+    schemas.set(name, (async () => {
+      admin ??= import('pg').then(({ default: pg }) => {
+        const pool = new pg.Pool({ connectionString: url, max: 1 });
+        pool.on('error', () => {});
+        return pool;
+      });
+      try {
+        await (await admin).query(`CREATE SCHEMA IF NOT EXISTS ${name}`);
+      } catch (e) {
+        // IF NOT EXISTS is not atomic: another process creating the same schema at once wins the race.
+        if (e.code !== '23505' && e.code !== '42P06') throw e;
+      }
+      return name;
+    })());
   }
-  await admin.query(`CREATE SCHEMA IF NOT EXISTS ${name}`);
-  return name;
+  return schemas.get(name);
 }
 
 /** The URL of a database whose tables live in `schema`. */

@@ -166,13 +166,14 @@ test('an_upload_cut_at_20_random_points_should_resume_and_send_nothing_twice', {
   assert.deepEqual(await a.syncErrors(), []);
 });
 
-test('an_upload_whose_tail_the_server_lost_in_a_crash_should_fail_its_hash_once_and_start_over_cleanly', { timeout: 60_000 }, async () => {
-  // A crash of the server's machine in the middle of a chunk may leave a
-  // partial file whose tail is not what was sent (a file system that kept
-  // the size but not the bytes). The hash at the end catches it, and the
-  // upload starts over from 0 instead of failing or stalling.
-  // The folder store's partial file, torn on disk.
-  const w = await world('files-torn', MODEL, { blobs: 'files' });
+/**
+ * A device's upload in chunks of 64 KiB, parked (the network gone) after six
+ * of them reached the server's folder store. -> { w, a, ref, file (the
+ * server's partial file), held (its bytes), offsets (of every PUT sent),
+ * resume() (the network back, sync, flush) }.
+ */
+async function parkedUpload(tag, seed) {
+  const w = await world(tag, MODEL, { blobs: 'files' });
   const chunk = 64 * 1024;
   let cut = false;
   const offsets = [];
@@ -187,27 +188,37 @@ test('an_upload_whose_tail_the_server_lost_in_a_crash_should_fail_its_hash_once_
   const a = await w.client('a', { ...as('alice'), fetch: fetchVia, fileChunk: chunk, fileBackoff: 5, fileRetries: 1 });
   await a.sync();
   await a.exec("INSERT INTO Photo(id) VALUES ('p1')");
-  const bytes = bytesOf(10 * chunk + 99, 77);
-  const ref = await a.files.put('Photo', 'p1', 'image', bytes, { name: 'torn.bin' });
+  const ref = await a.files.put('Photo', 'p1', 'image', bytesOf(10 * chunk + 99, seed), { name: `${tag}.bin` });
   let n = 0;
   w.proxy.rules.push({ method: 'PUT', path: /\/sync\/files\//, fault: () => { if (++n === 6) cut = true; return undefined; } });
   await a.sync();
   await a.files.flush();
-  // Parked after 6 chunks: the server holds a prefix. Its tail is zeroed, as a lost page would read.
   const [partial] = fs.readdirSync(w.srv.blobs.partial).filter((f) => f.startsWith(ref.hash));
   const file = path.join(w.srv.blobs.partial, partial);
   const held = fs.statSync(file).size;
-  assert.ok(held > chunk && held < bytes.length, `the server holds ${held} bytes`);
+  assert.ok(held > 3 * chunk && held < ref.size, `the server holds ${held} bytes`);
+  const resume = async () => {
+    cut = false;
+    await a.sync();
+    await a.files.flush();
+    assert.deepEqual(await a.syncErrors(), []);
+    assert.equal(a.files.status().uploads, 0);
+    assert.equal(sha(await storedBytes(w.srv, ref.hash)), ref.hash);
+  };
+  return { w, a, ref, file, held, offsets, chunk, resume };
+}
+
+test('an_upload_whose_tail_the_server_lost_in_a_crash_should_fail_its_hash_once_and_start_over_cleanly', { timeout: 60_000 }, async () => {
+  // A crash of the server's machine in the middle of a chunk may leave a
+  // partial file whose tail is not what was sent (a file system that kept
+  // the size but not the bytes). The hash at the end catches it, and the
+  // upload starts over from 0 instead of failing or stalling.
+  const { file, held, offsets, resume } = await parkedUpload('files-torn', 77);
   await new Promise((r) => setTimeout(r, 20));   // past the file system's clock tick, so the mtime moves
   const fd = fs.openSync(file, 'r+');
   fs.writeSync(fd, new Uint8Array(1000), 0, 1000, held - 1000);
   fs.closeSync(fd);
-  cut = false;
-  await a.sync();
-  await a.files.flush();
-  assert.deepEqual(await a.syncErrors(), []);
-  assert.equal(a.files.status().uploads, 0);
-  assert.equal(sha(await storedBytes(w.srv, ref.hash)), ref.hash);
+  await resume();
   assert.equal(offsets.filter((o) => o === 0).length, 2, `started over once: ${offsets.join(' ')}`);
 });
 
@@ -216,39 +227,10 @@ test('an_upload_whose_last_chunks_the_server_lost_in_a_crash_should_resume_from_
   // tail of a partial upload, leaving it shorter than the server last said.
   // The device's next chunk is then at the wrong offset; the server says
   // where it stands and the upload goes on from there, not from 0.
-  const w = await world('files-shorter', MODEL, { blobs: 'files' });
-  const chunk = 64 * 1024;
-  let cut = false;
-  const offsets = [];
-  const fetchVia = (u, init) => {
-    if (init?.method === 'PUT' && String(u).includes('/files/')) {
-      const offset = Number(new URL(u).searchParams.get('offset'));
-      if (cut && offset > 0) return Promise.reject(new TypeError('fetch failed'));
-      offsets.push(offset);
-    }
-    return fetch(u, init);
-  };
-  const a = await w.client('a', { ...as('alice'), fetch: fetchVia, fileChunk: chunk, fileBackoff: 5, fileRetries: 1 });
-  await a.sync();
-  await a.exec("INSERT INTO Photo(id) VALUES ('p1')");
-  const bytes = bytesOf(10 * chunk + 99, 78);
-  const ref = await a.files.put('Photo', 'p1', 'image', bytes, { name: 'shorter.bin' });
-  let n = 0;
-  w.proxy.rules.push({ method: 'PUT', path: /\/sync\/files\//, fault: () => { if (++n === 6) cut = true; return undefined; } });
-  await a.sync();
-  await a.files.flush();
-  const [partial] = fs.readdirSync(w.srv.blobs.partial).filter((f) => f.startsWith(ref.hash));
-  const file = path.join(w.srv.blobs.partial, partial);
-  const held = fs.statSync(file).size;
-  assert.ok(held > 3 * chunk, `the server holds ${held} bytes`);
+  const { file, held, offsets, chunk, resume } = await parkedUpload('files-shorter', 78);
   const kept = held - 2 * chunk - 123;
   fs.truncateSync(file, kept);
-  cut = false;
-  await a.sync();
-  await a.files.flush();
-  assert.deepEqual(await a.syncErrors(), []);
-  assert.equal(a.files.status().uploads, 0);
-  assert.equal(sha(await storedBytes(w.srv, ref.hash)), ref.hash);
+  await resume();
   assert.equal(offsets.filter((o) => o === 0).length, 1, `never started over: ${offsets.join(' ')}`);
   assert.ok(offsets.includes(kept), `went on from the ${kept} bytes the server kept: ${offsets.join(' ')}`);
 });

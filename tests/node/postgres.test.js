@@ -27,8 +27,10 @@ const upsert = (mid, id, name) => ({ mid, entity: 'Region', id, op: 'upsert', ch
 
 test('servers_starting_together_on_one_database_should_set_up_the_model_once', { skip }, async () => {
   const dir = tempDir('pg-start');
-  const servers = await Promise.all([1, 2, 3, 4].map(() => createSyncServer({ model: MODEL, dataDir: dir, log: () => {} })));
+  const started = await Promise.allSettled([1, 2, 3, 4].map(() => createSyncServer({ model: MODEL, dataDir: dir, log: () => {} })));
+  const servers = started.filter((r) => r.status === 'fulfilled').map((r) => r.value);
   try {
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     assert.equal(servers.filter((s) => s.store.created).length, 1, 'one server created the tables, the others found them');
     await servers[0].write('Region', [{ id: 'r1', name: 'North' }]);
     const page = JSON.parse((await servers[3].store.pull({ entity: 'Region', cursor: 0 })).toString());
