@@ -77,6 +77,17 @@ function run(dataDir, backend, extra = []) {
 const rssOf = (pid) => {
   try { return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024; } catch { return NaN; }
 };
+/** The least-squares slope of samples taken once a second, in units per minute (a leak shows as a steady slope). */
+function slopePerMinute(xs) {
+  const n = xs.length;
+  if (n < 2) return NaN;
+  const mx = (n - 1) / 2;
+  const my = xs.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  xs.forEach((y, x) => { num += (x - mx) * (y - my); den += (x - mx) ** 2; });
+  return (num / den) * 60;
+}
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN; };
 
 async function post(url, route, body) {
@@ -159,7 +170,7 @@ async function load(urls, pids) {
     requests: stats.push.length + stats.pull.length + stats.errors,
     errors: stats.errors, errorSamples: stats.errorSamples,
     // Flat means: after the first quarter of the run (warm-up: pools, JIT, caches), RSS stops growing.
-    rss: rss.map((xs) => ({ first: xs[0], warm: xs[Math.floor(xs.length / 4)], max: Math.max(...xs), last: xs[xs.length - 1] })),
+    rss: rss.map((xs) => ({ first: xs[0], warm: xs[Math.floor(xs.length / 4)], max: Math.max(...xs), last: xs[xs.length - 1], slope: slopePerMinute(xs.slice(Math.floor(xs.length / 4))) })),
   };
 }
 
@@ -180,7 +191,7 @@ for (const config of CONFIGS) {
     const fmt = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
     console.log(`${config}: initial pull ${first.n} objects ${fmt(first.ms)} ms; ${DEVICES} devices ${SECONDS} s: ${fmt(r.rps)} req/s, ${fmt(r.mps)} mutations/s, `
       + `push p50/p99 ${fmt(r.pushP50)}/${fmt(r.pushP99)} ms, pull p50/p99 ${fmt(r.pullP50)}/${fmt(r.pullP99)} ms, errors ${r.errors}/${r.requests}, `
-      + `RSS MB ${r.rss.map((x) => `${fmt(x.first)}, ${fmt(x.warm)} at a quarter, ${fmt(x.max)} max, ${fmt(x.last)} last`).join(' | ')}${r.errorSamples.length ? `; e.g. ${r.errorSamples[0]}` : ''}`);
+      + `RSS MB ${r.rss.map((x) => `${fmt(x.first)}, ${fmt(x.warm)} at a quarter, ${fmt(x.max)} max, ${fmt(x.last)} last, ${fmt(x.slope)} MB/min after`).join(' | ')}${r.errorSamples.length ? `; e.g. ${r.errorSamples[0]}` : ''}`);
   } finally {
     for (const s of servers) s.child.kill('SIGKILL');
   }

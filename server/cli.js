@@ -7,6 +7,7 @@
 // With the demo model it signs the demo users in (server/auth.js: POST
 // /auth/sign-in, bearer tokens); with another model every client is anonymous.
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createSyncServer } from './index.js';
 import { demoAuth } from './auth.js';
@@ -25,38 +26,29 @@ const USAGE = `usage: ferry-server [options]
   --static <dir>   files served at / (default: web/; 'none' for no files)
   --help`;
 
-function parseArgs(argv) {
+/** The options of argv (util.parseArgs: `--port 80` and `--port=80` alike); throws on a bad one. */
+function options(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, data: { type: 'string' }, postgres: { type: 'string' }, blobs: { type: 'string' },
+      port: { type: 'string' }, host: { type: 'string' }, static: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  const portText = values.port ?? (process.env.PORT || undefined);
   const opts = {
-    model: path.join(root, 'server', 'demo-model.json'),
-    data: path.resolve('.ferry-data'),
-    port: process.env.PORT ? Number(process.env.PORT) : 8080,
-    host: process.env.HOST || '127.0.0.1',
-    static: path.join(root, 'web'),
-    demoModel: true,
+    model: values.model ? path.resolve(values.model) : path.join(root, 'server', 'demo-model.json'),
+    demoModel: !values.model,
+    data: path.resolve(values.data ?? '.ferry-data'),
+    postgres: values.postgres,
+    blobs: values.blobs,
+    port: portText === undefined ? 8080 : Number(portText),
+    host: values.host ?? (process.env.HOST || '127.0.0.1'),
+    static: values.static === 'none' ? null : path.resolve(values.static ?? path.join(root, 'web')),
+    help: values.help === true,
   };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value;
-    const eq = arg.indexOf('=');
-    if (arg.startsWith('--') && eq > 0) { value = arg.slice(eq + 1); arg = arg.slice(0, eq); }
-    const take = () => {
-      if (value !== undefined) return value;
-      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
-      return argv[++i];
-    };
-    switch (arg) {
-      case '--model': opts.model = path.resolve(take()); opts.demoModel = false; break;
-      case '--data': opts.data = path.resolve(take()); break;
-      case '--postgres': opts.postgres = take(); break;
-      case '--blobs': opts.blobs = take(); break;
-      case '--port': opts.port = Number(take()); break;
-      case '--host': opts.host = take(); break;
-      case '--static': { const v = take(); opts.static = v === 'none' ? null : path.resolve(v); break; }
-      case '--help': case '-h': opts.help = true; break;
-      default: throw new Error(`unknown option ${arg}`);
-    }
-  }
-  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error(`the port must be a number 0-65535 (got ${opts.port})`);
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error(`the port must be a number 0-65535 (got ${portText})`);
   return opts;
 }
 
@@ -94,7 +86,7 @@ async function seedDemo(srv) {
 async function main() {
   let opts;
   try {
-    opts = parseArgs(process.argv.slice(2));
+    opts = options(process.argv.slice(2));
   } catch (e) {
     console.error(`ferry-server: ${e.message}\n${USAGE}`);
     process.exit(2);
