@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { BlobError, HASH, beginAppend, serial, drain } from './blobs.js';
+import { BlobError, HASH, beginAppend, cutError, isCut, serial, drain } from './blobs.js';
 
 export class FileBlobStore {
   /** @param {string} dir  the store's folder (created) */
@@ -42,11 +42,12 @@ export class FileBlobStore {
   }
 
   append(hash, size, offset, body, uploader = '') {
-    return serial(this.locks, this.partialName(hash, uploader), () => this.#append(hash, size, offset, body, uploader));
+    const key = this.partialName(hash, uploader);
+    return serial(this.locks, key, () => this.#append(hash, size, offset, body, key));
   }
 
-  async #append(hash, size, offset, body, uploader) {
-    const key = this.partialName(hash, uploader);
+  /** `key`: the partial upload's name (partialName). */
+  async #append(hash, size, offset, body, key) {
     const file = path.join(this.partial, key);
     const before = await statOrNull(file);
     const at = before ? before.size : 0;
@@ -79,13 +80,10 @@ export class FileBlobStore {
       if (e instanceof BlobError) {
         await handle.truncate(offset).catch(() => {});   // a body that does not fit the file: none of it counts
         drain(body);
-      } else {
-        // A cut: what arrived is a prefix of the file, the client resumes after it.
-        if (e.code === 'ECONNRESET' || /aborted/i.test(e.message)) {
-          throw new BlobError('cut', `the upload was cut off after ${offset + written} bytes; ask how much arrived (HEAD) and go on from there`);
-        }
+        throw e;
       }
-      throw e;
+      // A cut: what arrived is a prefix of the file, the client resumes after it.
+      throw isCut(e) ? cutError(offset + written) : e;
     } finally {
       await handle.close();
     }

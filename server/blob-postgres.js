@@ -14,7 +14,7 @@
 // cleared, in the transaction that lists it: it appears whole or not at all.
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { BlobError, beginAppend, serial, drain } from './blobs.js';
+import { BlobError, beginAppend, cutError, isCut, serial, drain } from './blobs.js';
 
 /** The largest part (bytes): one row of bytea, read and written whole. */
 export const PART = 1024 * 1024;
@@ -110,13 +110,11 @@ export class PostgresBlobStore {
         if (e.code === 'too_long') await this.#truncate(hash, holder, offset);   // none of this body counts
         throw e;
       }
-      if (e.code === 'ECONNRESET' || /aborted/i.test(e.message)) {
-        // A cut: what arrived is a prefix of the file, the client resumes after it.
-        await flush().catch(() => {});
-        if (running && running.at === pos) this.hashing.set(key, { sha: running.sha, at: pos, gen });
-        throw new BlobError('cut', `the upload was cut off after ${pos} bytes; ask how much arrived (HEAD) and go on from there`);
-      }
-      throw e;
+      if (!isCut(e)) throw e;
+      // A cut: what arrived is a prefix of the file, the client resumes after it.
+      await flush().catch(() => {});
+      if (running && running.at === pos) this.hashing.set(key, { sha: running.sha, at: pos, gen });
+      throw cutError(pos);
     }
     if (pos < size) {
       if (running && running.at === pos) this.hashing.set(key, { sha: running.sha, at: pos, gen });

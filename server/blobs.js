@@ -26,7 +26,7 @@
 //   list()            -> async iterable of { hash, at } of stored blobs (at: ms when stored)
 //   remove(hash)      -> deletes a stored blob
 //   sweep(before)     -> deletes partial uploads untouched since `before` (ms); -> how many
-//   close()           -> optional, at the server's close
+// The server never closes a store it was given; the app owns it.
 import crypto from 'node:crypto';
 import { FerryError } from '../bindings/errors.js';
 
@@ -106,4 +106,14 @@ export function beginAppend(hashing, key, { hash, offset, at, body }, same) {
   hashing.delete(key);
   if (at === 0) return { sha: crypto.createHash('sha256'), at: 0 };
   return kept && kept.at === at && same(kept) ? kept : null;
+}
+
+/** Whether `e`, thrown while reading a body, says the body ended early (the connection reset or aborted). */
+export function isCut(e) {
+  return e?.code === 'ECONNRESET' || /aborted/i.test(e?.message ?? '');
+}
+
+/** The BlobError 'cut' of an upload cut off once `received` of its bytes were kept. */
+export function cutError(received) {
+  return new BlobError('cut', `the upload was cut off after ${received} bytes; ask how much arrived (HEAD) and go on from there`);
 }

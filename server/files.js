@@ -7,13 +7,15 @@ import { pipeline } from 'node:stream/promises';
 import { BlobError, HASH, drain } from './blobs.js';
 import { HttpError, userKeyOf } from './requests.js';
 
-const BLOB_STATUS = { offset_mismatch: 409, too_long: 400, hash_mismatch: 422, cut: 400 };
+/** A blob store's refusal code -> the protocol's [status, error] for it. */
+const BLOB_REPLY = {
+  offset_mismatch: [409, 'offset_mismatch'], hash_mismatch: [422, 'hash_mismatch'], too_long: [400, 'bad_request'], cut: [400, 'bad_request'],
+};
 
-/** A blob store's refusal as the HTTP answer the protocol gives for it. */
+/** A blob store's refusal as the HTTP answer the protocol gives for it (anything else stays an internal error). */
 function httpOf(e) {
-  if (!(e instanceof BlobError)) return e;
-  const code = e.code === 'offset_mismatch' || e.code === 'hash_mismatch' ? e.code : 'bad_request';
-  return new HttpError(BLOB_STATUS[e.code] ?? 500, BLOB_STATUS[e.code] ? code : 'internal', e.message, e.extra);
+  const reply = e instanceof BlobError && BLOB_REPLY[e.code];
+  return reply ? new HttpError(reply[0], reply[1], e.message, e.extra) : e;
 }
 
 /** Parses `bytes=a-b` (one range) against size: { start, end } or null (whole), HttpError 416 when unsatisfiable. */

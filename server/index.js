@@ -200,19 +200,12 @@ export async function createSyncServer(options = {}) {
     ? await openPostgres(pgUrl, { max: backend.max })
     : await open({ name: 'server', storage: 'file', path: path.join(dataDir, 'server.db') });
   let store;
-  try {
-    store = await SyncStore.open(db, model, { log, sql: pgUrl ? postgres : sqlite });
-  } catch (e) {
-    await db.close().catch(() => {});
-    if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
-    throw e;
-  }
-
   let blobs;
   try {
+    store = await SyncStore.open(db, model, { log, sql: pgUrl ? postgres : sqlite });
     blobs = await openBlobs(options.blobs ?? 'files', { dataDir, db, pg: !!pgUrl });
   } catch (e) {
-    await store.close().catch(() => {});
+    await store?.close().catch(() => {});
     await db.close().catch(() => {});
     if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
     throw e;

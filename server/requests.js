@@ -25,6 +25,11 @@ export function userKeyOf(user) {
 
 const bad = (message) => new HttpError(400, 'bad_request', message);
 
+/** Throws 400 unless `id` is a client id: a string of 1-128 UTF-8 bytes. */
+function checkClientId(id) {
+  if (typeof id !== 'string' || id.length === 0 || utf8.encode(id).length > 128) throw bad('clientId must be a string of 1-128 bytes');
+}
+
 /** Checks a verify body: { modelVersion, entities: [{ entity, exclude, after?, limit? }] }. */
 export function checkVerify(body, model) {
   if (typeof body !== 'object' || body === null || !Array.isArray(body.entities) || body.entities.length > 1000) {
@@ -45,9 +50,7 @@ export function checkVerify(body, model) {
 /** Checks a push body's envelope; per-mutation problems become 'rejected' results instead. */
 export function checkPush(body) {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('a push body is a JSON object { clientId, modelVersion, ackedMid, mutations }');
-  if (typeof body.clientId !== 'string' || body.clientId.length === 0 || utf8.encode(body.clientId).length > 128) {
-    throw bad('clientId must be a string of 1-128 bytes');
-  }
+  checkClientId(body.clientId);
   if (body.ackedMid !== undefined && body.ackedMid !== null && !(Number.isSafeInteger(body.ackedMid) && body.ackedMid >= 0)) {
     throw bad('ackedMid must be a non-negative integer');
   }
@@ -74,7 +77,7 @@ export function checkPull(body, model) {
   }
   const out = { entity: body.entity };
   if (body.clientId !== undefined) {
-    if (typeof body.clientId !== 'string' || body.clientId.length === 0 || utf8.encode(body.clientId).length > 128) throw bad('clientId must be a string of 1-128 bytes');
+    checkClientId(body.clientId);
     out.clientId = body.clientId;
   }
   if (body.ids !== undefined) {
