@@ -9,6 +9,10 @@
 // changed per sample so every put stores new bytes), then
 //   ferry   t0; await db.files.put(...Customer photo...); img.src = url; await load
 //   blob    t0; img.src = URL.createObjectURL(blob); await load
+//   floor   t0; in a bare dedicated worker of the same origin: read the
+//           Blob, SHA-256 it, write it through a sync access handle,
+//           flush() it (what storing the photo durably costs the platform
+//           at all, with nothing of ferry)
 // alternated, medians over FERRY_BENCH_PHOTO_REPS (default 9) after 2 of
 // warm-up. The server and the browser are those of the PWA tests
 // (tests/browser/pwa-helpers.js): the demo model, a temp data dir, a fresh
@@ -17,12 +21,31 @@
 //   node bench/files-browser.mjs
 //
 // Output: a short table on stdout, then one JSON line.
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { buildSite, startSite, launchBrowser, openSynced, removeTemps } from '../tests/browser/pwa-helpers.js';
 
 const REPS = Number(process.env.FERRY_BENCH_PHOTO_REPS || 9);
 const WARM = 2;
 
-const { dir } = await buildSite('bench-photo');
+// The floor's worker: a file of the site (same origin, same OPFS), not of the app.
+const FLOOR_WORKER = `onmessage = async ({ data: blob }) => {
+  const t0 = performance.now();
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('bench-floor', { create: true });
+  const fh = await dir.getFileHandle('photo', { create: true });
+  const h = await fh.createSyncAccessHandle();
+  try {
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    await crypto.subtle.digest('SHA-256', bytes);
+    h.truncate(0);
+    h.write(bytes, { at: 0 });
+    h.flush();
+  } finally {
+    h.close();
+  }
+  postMessage(performance.now() - t0);
+};`;
+const { dir } = await buildSite('bench-photo', (web) => fs.writeFile(path.join(web, 'bench-floor-worker.js'), FLOOR_WORKER));
 const site = await startSite({ web: dir });
 const browser = await launchBrowser();
 try {
@@ -47,12 +70,18 @@ try {
       img.onerror = () => reject(new Error(`the image did not load: ${src}`));
       img.src = src;
     });
-    const ferry = [], blob = [], puts = [], shows = [];
+    const floorWorker = new Worker('/bench-floor-worker.js');
+    const floorPut = (b) => new Promise((resolve, reject) => {
+      floorWorker.onmessage = (e) => resolve(e.data);
+      floorWorker.onerror = (e) => reject(new Error(`the floor worker failed: ${e.message}`));
+      floorWorker.postMessage(b);
+    });
+    const ferry = [], blob = [], puts = [], shows = [], floor = [];
     let size = 0;
     for (let k = 0; k < reps + warm; k++) {
       const p = await photo(k);
       size = p.size;
-      const order = k % 2 ? ['blob', 'ferry'] : ['ferry', 'blob'];
+      const order = [['ferry', 'blob', 'floor'], ['blob', 'floor', 'ferry'], ['floor', 'ferry', 'blob']][k % 3];
       for (const which of order) {
         const t0 = performance.now();
         if (which === 'ferry') {
@@ -61,6 +90,9 @@ try {
           await show(`${window.db.files.url('Customer', 'cust-ada', 'photo')}?v=${ref.hash.slice(0, 16)}`);
           const t2 = performance.now();
           if (k >= warm) { ferry.push(t2 - t0); puts.push(t1 - t0); shows.push(t2 - t1); }
+        } else if (which === 'floor') {
+          await floorPut(p);
+          if (k >= warm) floor.push(performance.now() - t0);
         } else {
           const u = URL.createObjectURL(p);
           await show(u);
@@ -69,16 +101,19 @@ try {
         }
       }
     }
-    return { ferry, puts, shows, blob, size, storage: window.db.status().storage };
+    floorWorker.terminate();
+    return { ferry, puts, shows, blob, floor, size, storage: window.db.status().storage };
   }, { reps: REPS, warm: WARM });
   const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
-  const r = { size: out.size, storage: out.storage, ferryMs: median(out.ferry), putMs: median(out.puts), showMs: median(out.shows), blobMs: median(out.blob), samples: out };
+  const r = { size: out.size, storage: out.storage, ferryMs: median(out.ferry), putMs: median(out.puts), showMs: median(out.shows), blobMs: median(out.blob), floorMs: median(out.floor), samples: out };
   console.log(`| 5 MB photo (${(out.size / 1e6).toFixed(2)} MB PNG, ${out.storage}) | median ms | min | max |`);
   console.log('|---|---|---|---|');
   for (const [k, a] of [['put → url → <img> loaded', out.ferry], ['  put (durable on the device)', out.puts], ['  url → <img> loaded (service worker, device storage)', out.shows],
-    ['object URL → <img> loaded (no storage)', out.blob]]) {
+    ['object URL → <img> loaded (no storage)', out.blob],
+    ['floor: a bare worker reads, hashes, writes and flushes the photo', out.floor]]) {
     console.log(`| ${k} | ${median(a).toFixed(1)} | ${Math.min(...a).toFixed(1)} | ${Math.max(...a).toFixed(1)} |`);
   }
+  console.log(`floor of the whole (floor put + object URL): ${(r.floorMs + r.blobMs).toFixed(1)} ms; ferry's put / floor put: ${(r.putMs / r.floorMs).toFixed(2)}`);
   console.log(`ratio ferry/object URL: ${(r.ferryMs / r.blobMs).toFixed(2)}; ferry minus object URL: ${(r.ferryMs - r.blobMs).toFixed(1)} ms`);
   console.log(JSON.stringify(r));
 } finally {
