@@ -9,6 +9,7 @@ import { checkNotLost, markSupported } from './lost.js';
 import { deleteDatabase as deleteStored } from './delete.js';
 import { isNode, nodeImport } from './env.js';
 import { checkFrom, fromFile } from './image.js';
+import { snapshotFile } from './snapshot.js';
 
 // Options holding functions or objects that cannot be sent to a worker keep
 // the database in the calling window.
@@ -70,6 +71,10 @@ export async function deleteDatabase(name, options = {}) {
  *   cacheSize (bytes of database pages kept in memory; default 4 MiB; 'memory' storage ignores it),
  *   worker (default true: in a window, run the database in a dedicated worker shared by all tabs),
  *   from (the bytes of a SQLite file, e.g. from db.export(): a database that does not exist yet starts as a copy of it)
+ *   snapshot (default false; with server: a database that is not on this device yet starts as a copy of
+ *     the server's snapshot of what this user may see, one download instead of a pull of every object;
+ *     offline or without one it starts empty and pulls), onSnapshotError (why a snapshot was not used)
+ *   fileTransfers (default true; false: this database never moves file bytes to or from the server)
  * @returns {Promise<Database>}
  */
 export async function open(options = {}) {
@@ -91,7 +96,16 @@ export async function open(options = {}) {
   }
   const core = await loadCore();
   const kind = pickStorage(opts);
-  const storage = await openStorage(core, kind, { ...opts, fromFile: await fromFile(opts.from) });
+  const snapshot = await snapshotFile(kind, opts);
+  let storage;
+  try {
+    storage = await openStorage(core, kind, { ...opts, fromFile: snapshot ?? await fromFile(opts.from) });
+  } catch (e) {
+    // A snapshot the core refuses (damaged, not a database) is not used: the database starts empty and pulls.
+    if (!snapshot || !['not_a_database', 'corrupt'].includes(e?.code)) throw e;
+    opts.onSnapshotError?.(e);
+    storage = await openStorage(core, kind, { ...opts, fromFile: null });
+  }
   storage.name = opts.name;
   // A reload after a failed commit finds the database the first open made.
   const reopen = async () => Object.assign(await openStorage(core, kind, { ...opts, fromFile: null }), { name: opts.name });

@@ -10,7 +10,7 @@ fail() { printf '\nnpm test: FAILED at: %s\n' "$*" >&2; exit 1; }
 
 # The suites whose server runs on either backend: they run on SQLite with the
 # rest, then on PostgreSQL (tests/node/backend.js picks it up from FERRY_TEST_POSTGRES).
-SERVER_SUITES=(server security sync sync-faults server-restart auth signout verify files file-refs files-server blob-stores server-throughput sync-durability sync-indexeddb convergence random postgres)
+SERVER_SUITES=(server security sync sync-faults server-restart auth signout verify files file-refs files-server blob-stores server-throughput sync-durability sync-indexeddb convergence random snapshot postgres)
 
 step "dependencies"; bash scripts/deps.sh || fail "fetching dependencies (see the message above)"
 step "build";        bash scripts/build.sh || fail "build"

@@ -15,6 +15,7 @@ import { staticFiles } from './static.js';
 import { openPostgres } from './db-postgres.js';
 import { postgres, sqlite } from './sql.js';
 import { serveFile } from './files.js';
+import { Snapshots, serveSnapshot } from './snapshot.js';
 import { checkBlobStore, collectBlobs, DEFAULT_FILE_LIMIT, DEFAULT_FILE_GRACE } from './blobs.js';
 import { FileBlobStore } from './blob-files.js';
 import { PostgresBlobStore } from './blob-postgres.js';
@@ -168,6 +169,9 @@ async function openBlobs(blobs, { dataDir, db, pg }) {
  *                (rows of the postgres backend's database: several processes need no shared folder),
  *                or a blob store of the app's (the interface in server/blobs.js and server/README.md;
  *                the app closes it)
+ *   snapshots = true: GET /sync/snapshot gives a user a ready SQLite file of what they may see,
+ *                for a new device's first sync (built under dataDir/snapshots by ferry's own client;
+ *                docs/PROTOCOL.md, Snapshots); false answers it 404
  *   log          (message) => void for errors and migrations (default console.error)
  * @returns {Promise<{ url, port, close, db, model, store, write, remove, version }>}
  */
@@ -210,6 +214,8 @@ export async function createSyncServer(options = {}) {
     if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });
     throw e;
   }
+  const snapshots = options.snapshots === false ? null
+    : new Snapshots(path.join(dataDir, 'snapshots'), { store, model, pageLimit, pageBytes });
   const api = {
     db, model, store, dataDir, blobs, fileLimit,
     /** Server-side upserts: write('Customer', [{ id, name, … }]) -> { version } */
@@ -273,7 +279,7 @@ export async function createSyncServer(options = {}) {
         res.writeHead(204, {
           ...corsHeaders,
           'access-control-allow-methods': file ? 'GET, HEAD, PUT' : 'GET, POST',
-          'access-control-expose-headers': 'content-range, x-ferry-received',
+          'access-control-expose-headers': 'content-range, x-ferry-received, x-ferry-snapshot-sha256',
           'access-control-allow-headers': req.headers['access-control-request-headers'] || 'content-type',
           'access-control-max-age': '600',
         });
@@ -289,9 +295,9 @@ export async function createSyncServer(options = {}) {
         await serveFile(req, res, { hash: file[1], user, store, blobs, fileLimit: api.fileLimit, sendJson, headers: corsHeaders });
         return;
       }
-      const routes = { '/sync/model': 'GET', '/sync/push': 'POST', '/sync/pull': 'POST', '/sync/verify': 'POST' };
+      const routes = { '/sync/model': 'GET', '/sync/push': 'POST', '/sync/pull': 'POST', '/sync/verify': 'POST', '/sync/snapshot': 'GET' };
       const method = routes[route];
-      if (!method) throw new HttpError(404, 'not_found', `no sync route ${route}; use GET /sync/model, POST /sync/push, POST /sync/pull, POST /sync/verify`);
+      if (!method) throw new HttpError(404, 'not_found', `no sync route ${route}; use GET /sync/model, POST /sync/push, POST /sync/pull, POST /sync/verify, GET /sync/snapshot`);
       if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) {
         throw new HttpError(405, 'method_not_allowed', `${route} takes ${method}`);
       }
@@ -301,6 +307,11 @@ export async function createSyncServer(options = {}) {
       }
       if (route === '/sync/model') {
         sendJson(res, 200, model, corsHeaders);
+        return;
+      }
+      if (route === '/sync/snapshot') {
+        if (!snapshots) throw new HttpError(404, 'not_found', 'this server makes no snapshots (snapshots: false)');
+        await serveSnapshot(req, res, { snapshots, user, headers: corsHeaders });
         return;
       }
       const body = await readJson(req, bodyLimit);
@@ -410,6 +421,7 @@ export async function createSyncServer(options = {}) {
           server.closeIdleConnections?.();
           setTimeout(() => { for (const s of sockets) s.destroy(); }, 200).unref();
         });
+        await snapshots?.close();
         await store.close();
         await db.close();
         if (tempData) fs.rmSync(dataDir, { recursive: true, force: true });

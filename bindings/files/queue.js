@@ -51,7 +51,7 @@ export class FileQueue {
     this.#store = store;
     this.#host = host;
     this.#opts = opts;
-    this.#transport = opts.server ? new FileTransport(opts) : null;
+    this.#transport = opts.server && opts.fileTransfers !== false ? new FileTransport(opts) : null;
   }
 
   /** Something changed (a sync ended, a put, a get): run a pass soon. */
