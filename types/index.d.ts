@@ -80,6 +80,18 @@ export interface OpenOptions {
    * place in a worker (in a window it goes to the database's worker), else read whole first.
    */
   from?: Uint8Array | ArrayBuffer | Blob;
+  /**
+   * With a server: a database that is not on this device yet starts as a copy of the server's
+   * snapshot of what this user may see (GET <server>/snapshot: one download instead of a pull of
+   * every object; the first sync then pulls only what changed since). Offline, from a server
+   * without snapshots, or when the download is cut or damaged, it starts empty and pulls.
+   * Default false.
+   */
+  snapshot?: boolean;
+  /** Why a snapshot was not used (a cut or damaged download, an HTTP error other than 404, a network failure). */
+  onSnapshotError?: (error: Error) => void;
+  /** false: this database never moves file bytes to or from the server (the references still sync). Default true. */
+  fileTransfers?: boolean;
   /** The IndexedDB factory to use ('indexeddb' storage), e.g. fake-indexeddb's; keeps the database in this window. */
   indexedDB?: object;
   /** Milliseconds one sync request may take. Default 60000. */

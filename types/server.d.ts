@@ -134,6 +134,12 @@ export interface SyncServerOptions<U extends object = User> {
   fileLimit?: number;
   /** Milliseconds after which unreferenced blobs and abandoned uploads are collected. Default 1 day. */
   fileGrace?: number;
+  /**
+   * GET /sync/snapshot gives a user a ready SQLite file of what they may see, for a new device's
+   * first sync (built under dataDir/snapshots by ferry's own client; docs/PROTOCOL.md, Snapshots).
+   * false answers it 404. Default true.
+   */
+  snapshots?: boolean;
   /** Errors and migrations. Default console.error. */
   log?: (message: string) => void;
 }
