@@ -101,8 +101,9 @@ export async function open(options = {}) {
   try {
     storage = await openStorage(core, kind, { ...opts, fromFile: snapshot ?? await fromFile(opts.from) });
   } catch (e) {
-    // A snapshot the core refuses (damaged, not a database) is not used: the database starts empty and pulls.
-    if (!snapshot || !['not_a_database', 'corrupt'].includes(e?.code)) throw e;
+    // A snapshot the core refuses (damaged, not a database, a store that cannot
+    // start from bytes) is not used: the database starts empty and pulls.
+    if (!snapshot) throw e;
     opts.onSnapshotError?.(e);
     storage = await openStorage(core, kind, { ...opts, fromFile: null });
   }

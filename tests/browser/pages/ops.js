@@ -86,15 +86,16 @@ async function fromArg(from) {
 }
 
 const ops = {
-  async open({ key, name, storage, busyTimeout, faults, cacheSize, worker = false, from }) {
+  async open({ key, name, storage, busyTimeout, faults, cacheSize, worker = false, from, server, snapshot }) {
     if (dbs.has(key)) throw new Error(`key '${key}' is already open`);
-    const ctl = { commitFail: 0, logWriteFail: 0, torn: false, injected: 0 };
+    const ctl = { commitFail: 0, logWriteFail: 0, torn: false, injected: 0, snapshotErrors: [] };
     // These suites test each store where it runs; the shared-writer runtime
     // (worker: true, the default in windows) has its own suite.
     const options = { name, storage, worker };
     if (from) options.from = await fromArg(from);
     if (busyTimeout !== undefined) options.busyTimeout = busyTimeout;
     if (cacheSize !== undefined) options.cacheSize = cacheSize;
+    if (server) Object.assign(options, { server, snapshot, syncOnOpen: false, onSnapshotError: (e) => ctl.snapshotErrors.push(e.message) });
     if (faults) {
       options.faults = {
         commit(kind) {
@@ -117,6 +118,10 @@ const ops = {
     });
   },
   async status({ key }) { return entry(key).db.status(); },
+  async sync({ key }) {
+    const { pushed, pulled, error } = await entry(key).db.sync();
+    return { pushed, pulled, error: error ? { code: error.code, message: error.message } : null };
+  },
   async close({ key }) {
     const s = dbs.get(key);
     if (!s) return false;
