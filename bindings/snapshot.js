@@ -72,11 +72,22 @@ async function download(res, p) {
   const h = createHash('sha256');
   const fd = fs.openSync(p, 'w');
   let size = 0;
+  const put = (chunk) => { fs.writeSync(fd, chunk); h.update(chunk); size += chunk.length; };
   try {
-    for await (const chunk of res.body) {
-      fs.writeSync(fd, chunk);
-      h.update(chunk);
-      size += chunk.length;
+    // Into one buffer where the body lets us (a byte stream): a large
+    // download leaves no trail of chunks for the collector (peak RSS).
+    let reader = null;
+    try { reader = res.body.getReader({ mode: 'byob' }); } catch { /* not a byte stream */ }
+    if (reader) {
+      let buf = new ArrayBuffer(1 << 20);
+      for (;;) {
+        const { done, value } = await reader.read(new Uint8Array(buf));
+        if (done) break;
+        put(value);
+        buf = value.buffer;
+      }
+    } else {
+      for await (const chunk of res.body) put(chunk);
     }
   } finally {
     fs.closeSync(fd);

@@ -103,11 +103,24 @@ load_bench() {
   timeout --kill-after=10 "$(left)" node bench/load.mjs || fail "load (bench/load.mjs)"
 }
 
+# A new device's first sync (issue 11): rows, the server's snapshot, and
+# fetch + JSON.parse + @sqlite.org/sqlite-wasm inserts, on replayed replies.
+# FERRY_BENCH_FIRST_SYNC_OBJECTS (default 1,000,000): about 3 minutes.
+first_sync_bench() {
+  say "first sync of ${FERRY_BENCH_FIRST_SYNC_OBJECTS:-1000000} objects: rows, snapshot, naive sqlite-wasm"
+  timeout --kill-after=10 "$(left)" node bench/first-sync.mjs --objects "${FERRY_BENCH_FIRST_SYNC_OBJECTS:-1000000}" || fail "first sync (bench/first-sync.mjs)"
+}
+
 # FERRY_BENCH_ONLY=access: only the access-check benchmark (and the build of its base);
 # FERRY_BENCH_ONLY=files: only the file transfer benchmark;
 # FERRY_BENCH_ONLY=size: only the package sizes;
-# FERRY_BENCH_ONLY=load: only the load benchmark.
+# FERRY_BENCH_ONLY=load: only the load benchmark;
+# FERRY_BENCH_ONLY=first-sync: only the first-sync benchmark.
 case "${FERRY_BENCH_ONLY:-}" in
+  first-sync)
+    [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
+    first_sync_bench
+    exit 0 ;;
   access|files|size|load)
     [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
     bash scripts/deps.sh || fail "fetching dependencies (see the message above)"
