@@ -41,25 +41,13 @@ async function isNew(kind, opts) {
   return false;
 }
 
-function alive(pid) {
-  try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; }
-}
-
 /** A core file (image.js's shape) over Node file `p`, read only; close() removes the file. */
 async function nodeTempFile(p) {
-  const { default: fs } = await nodeImport('node:fs');
+  const [{ default: fs }, { readAt }] = await Promise.all([nodeImport('node:fs'), nodeImport('./storage/node-file.js', import.meta.url)]);
   const fd = fs.openSync(p, 'r');
   const no = () => { throw new Error('a snapshot is only read'); };
   return {
-    read(u8, off) {
-      let got = 0;
-      while (got < u8.length) {
-        const r = fs.readSync(fd, u8, got, u8.length - got, off + got);
-        if (r === 0) break;
-        got += r;
-      }
-      return got;
-    },
+    read(u8, off) { return readAt(fd, u8, off); },
     size: () => fs.fstatSync(fd).size,
     write: no, truncate: no, sync() {},
     close() { fs.closeSync(fd); fs.rmSync(p, { force: true }); },
@@ -119,7 +107,9 @@ export async function snapshotFile(kind, opts) {
       return null;
     }
     if (isNode && kind === 'file') {
-      const [{ default: fs }, { default: path }] = await Promise.all([nodeImport('node:fs'), nodeImport('node:path')]);
+      const [{ default: fs }, { default: path }, { alive }] = await Promise.all([
+        nodeImport('node:fs'), nodeImport('node:path'), nodeImport('./storage/node-file.js', import.meta.url),
+      ]);
       const abs = path.resolve(opts.path);
       // A download cut by a crash left its file: nothing refers to it.
       for (const name of fs.readdirSync(path.dirname(abs))) {

@@ -5,18 +5,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FerryError } from '../errors.js';
 
+/** Fills u8 from file descriptor fd at offset off; -> bytes read (fewer at the end of the file). */
+export function readAt(fd, u8, off) {
+  let got = 0;
+  while (got < u8.length) {
+    const r = fs.readSync(fd, u8, got, u8.length - got, off + got);
+    if (r === 0) break;
+    got += r;
+  }
+  return got;
+}
+
 function nodeFile(p) {
   const fd = fs.openSync(p, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
   return {
-    read(u8, off) {
-      let got = 0;
-      while (got < u8.length) {
-        const r = fs.readSync(fd, u8, got, u8.length - got, off + got);
-        if (r === 0) break;
-        got += r;
-      }
-      return got;
-    },
+    read(u8, off) { return readAt(fd, u8, off); },
     write(u8, off) {
       let done = 0;
       while (done < u8.length) done += fs.writeSync(fd, u8, done, u8.length - done, off + done);
@@ -28,7 +31,8 @@ function nodeFile(p) {
   };
 }
 
-function alive(pid) {
+/** Whether process `pid` still runs. */
+export function alive(pid) {
   try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; }
 }
 
