@@ -119,11 +119,38 @@ typedef struct slice { int end; cJSON *stop; } slice;
  * the last slice also the removals and the cursor. Runs in one transaction
  * (ferry__sync_in_tx). */
 
+/* 1 if every trigger on the table is one of ferry's capture triggers, which
+ * do nothing with capture off (as it is while a pull applies): the slice then
+ * runs with triggers off, sparing SQLite a trigger program per row and kind.
+ * A trigger of the app's own (e.g. keeping an FTS index) keeps them on. */
+static int only_capture_triggers(ferry_sync *s, const char *table) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->sq, "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
+                         "AND substr(name, 1, 7) <> '_ferry_' LIMIT 1", -1, &st, NULL) != SQLITE_OK) return 0;
+  sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return rc == SQLITE_DONE;
+}
+
+static int apply_slice(ferry_sync *s, slice *sl);
+
 static int tx_apply_slice(ferry_sync *s, void *arg) {
+  /* Switching triggers off or on expires prepared statements: done before
+   * the slice prepares its own, and undone after they are finalized. */
+  int was = 0;
+  sqlite3_db_config(s->sq, SQLITE_DBCONFIG_ENABLE_TRIGGER, -1, &was);   /* -1 only reads the setting */
+  int off = was && only_capture_triggers(s, s->page.e->name);
+  if (off) sqlite3_db_config(s->sq, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
+  int rc = apply_slice(s, arg);
+  if (off) sqlite3_db_config(s->sq, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, NULL);
+  return rc;
+}
+
+static int apply_slice(ferry_sync *s, slice *sl) {
   pull_page *pg = &s->page;
-  slice *sl = arg;
   const ferry__entity *e = pg->e;
-  sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *cur = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL, *attrbase = NULL, *rearm = NULL;
+  sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *cur = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL, *attrbase = NULL, *noattrbase = NULL, *rearm = NULL;
   ferry__buf sql = {0};
   char part[200];
   int rc = FERRY_OK;
@@ -154,7 +181,8 @@ static int tx_apply_slice(ferry_sync *s, void *arg) {
       sqlite3_prepare_v2(s->sq, "DELETE FROM _ferry_refresh WHERE entity=? AND oid=?", -1, &refresh, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "INSERT OR IGNORE INTO _ferry_refresh VALUES (?, ?)", -1, &torefresh, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "SELECT 1 FROM _ferry_errors WHERE entity=? AND oid=?", -1, &haserr, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->sq, "INSERT OR REPLACE INTO _ferry_attr_base VALUES (?, ?, ?, ?)", -1, &attrbase, NULL) != SQLITE_OK) {
+      sqlite3_prepare_v2(s->sq, "INSERT OR REPLACE INTO _ferry_attr_base VALUES (?, ?, ?, ?)", -1, &attrbase, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->sq, "DELETE FROM _ferry_attr_base WHERE entity=? AND oid=?", -1, &noattrbase, NULL) != SQLITE_OK) {
     rc = sql.oom ? ferry__sync_fail(s, FERRY_NOMEM, "out of memory") : ferry__sync_fail_db(s, "cannot prepare the pull");
     goto done;
   }
@@ -234,7 +262,10 @@ static int tx_apply_slice(ferry_sync *s, void *arg) {
     sqlite3_bind_text(base, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(base, 3, (sqlite3_int64)ver->valuedouble);
     if (sqlite3_step(base) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot apply a pulled object"); goto done; }
-    if (ferry__sync_exec_bind2(s, "DELETE FROM _ferry_attr_base WHERE entity=? AND oid=?", e->name, id, 0, 0) != FERRY_OK) { rc = FERRY_SQL; goto done; }
+    sqlite3_reset(noattrbase);
+    sqlite3_bind_text(noattrbase, 1, e->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(noattrbase, 2, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(noattrbase) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "sync bookkeeping failed"); goto done; }
     if ((rc = rearm_files(s, rearm, e, id, values)) != FERRY_OK) goto done;
     s->pulled++;
   }
@@ -287,7 +318,7 @@ static int tx_apply_slice(ferry_sync *s, void *arg) {
 done:
   ferry__buf_free(&sql);
   sqlite3_finalize(up); sqlite3_finalize(pend); sqlite3_finalize(base); sqlite3_finalize(del);
-  sqlite3_finalize(delbase); sqlite3_finalize(cur); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr); sqlite3_finalize(attrbase); sqlite3_finalize(rearm);
+  sqlite3_finalize(delbase); sqlite3_finalize(cur); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr); sqlite3_finalize(attrbase); sqlite3_finalize(noattrbase); sqlite3_finalize(rearm);
   return rc;
 }
 

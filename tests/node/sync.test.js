@@ -314,6 +314,36 @@ test('model_change_should_migrate_local_tables_and_keep_pending_changes', async 
   }
 });
 
+test('an_apps_own_trigger_should_see_pulled_rows_and_local_changes_should_still_be_captured_after_a_pull', async () => {
+  // A pull runs its slices with SQLite's triggers off when a table has only
+  // ferry's capture triggers (they do nothing during a pull): a table with a
+  // trigger of the app's own keeps them on, and capture is on again after.
+  const w = await startWorld('app-trigger');
+  try {
+    const a = await w.client('a', { pullSlice: 50 });
+    const b = await w.client('b', { pullSlice: 50 });
+    await a.sync();
+    await b.sync();
+    await b.exec('CREATE TABLE region_log(id TEXT, name TEXT)');
+    await b.exec('CREATE TRIGGER app_region_log AFTER INSERT ON Region BEGIN INSERT INTO region_log VALUES (NEW.id, NEW.name); END');
+    await a.exec("INSERT INTO Region(id, name) VALUES " + Array.from({ length: 120 }, (_, i) => `('r${i}', 'Region ${i}')`).join(', '));
+    await a.exec("INSERT INTO Customer(id, name) VALUES ('c1', 'Ada')");
+    assert.equal((await a.sync()).pushed, 121);
+    assert.equal((await b.sync()).pulled, 121);
+    assert.deepEqual(await b.query('SELECT count(*) AS n FROM region_log'), [{ n: 120 }]);
+    // Both tables capture local writes again once the pull is over.
+    await b.exec("UPDATE Customer SET name = 'Ada L' WHERE id = 'c1'");
+    await b.exec("INSERT INTO Region(id, name) VALUES ('r-b', 'From b')");
+    assert.equal(b.status().pendingChanges, 2);
+    assert.equal((await b.sync()).pushed, 2);
+    await a.sync();
+    assert.deepEqual(await a.query("SELECT name FROM Customer WHERE id = 'c1'"), [{ name: 'Ada L' }]);
+    assert.deepEqual(await a.query("SELECT name FROM Region WHERE id = 'r-b'"), [{ name: 'From b' }]);
+  } finally {
+    await w.stop();
+  }
+});
+
 test('queries_during_a_large_pull_should_run_between_its_slices', async () => {
   // A pull page of 3,000 objects goes in slices of 500, each its own
   // transaction and its own call in the database's queue: a query made
