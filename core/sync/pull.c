@@ -1,5 +1,5 @@
 /* Pulls: planning which entities and objects to fetch, and applying each
- * page in one transaction with its cursor. */
+ * page in slices (a transaction each), its cursor with the last. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
