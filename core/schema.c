@@ -117,11 +117,22 @@ static int same_shape(const ferry__entity *a, const ferry__entity *b) {
   return 1;
 }
 
+/* The capture triggers of an entity are named _ferry_<kind>_<entity>. */
+static const char *const trigger_kinds[] = { "i", "u", "k", "d", "ci", "cu", "f", "fu" };
+
+int ferry__schema_is_capture_trigger(const char *name, const char *entity) {
+  for (size_t i = 0; i < sizeof trigger_kinds / sizeof *trigger_kinds; i++) {
+    char own[160];   /* names are at most 64 bytes */
+    snprintf(own, sizeof own, "_ferry_%s_%s", trigger_kinds[i], entity);
+    if (strcmp(name, own) == 0) return 1;
+  }
+  return 0;
+}
+
 static void drop_triggers(ferry__buf *b, const char *e) {
-  static const char *const kinds[] = { "i", "u", "k", "d", "ci", "cu", "f", "fu" };
-  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+  for (size_t i = 0; i < sizeof trigger_kinds / sizeof *trigger_kinds; i++) {
     char sql[160];   /* names are at most 64 bytes */
-    snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS \"_ferry_%s_%s\";", kinds[i], e);
+    snprintf(sql, sizeof sql, "DROP TRIGGER IF EXISTS \"_ferry_%s_%s\";", trigger_kinds[i], e);
     ferry__buf_put(b, sql, strlen(sql));
   }
 }

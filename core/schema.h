@@ -22,6 +22,9 @@ int ferry__schema_migrate(sqlite3 *sq, const ferry__model *old, const ferry__mod
  * what it holds as its own and pulls on from where the original was. */
 int ferry__schema_forget_client(sqlite3 *sq, char *err, size_t errlen);
 
+/* 1 if `name` is one of the capture triggers ferry creates on `entity`'s table. */
+int ferry__schema_is_capture_trigger(const char *name, const char *entity);
+
 /* 1 if `name` is one of the client's sync bookkeeping tables. */
 int ferry__schema_is_bookkeeping(const char *name);
 

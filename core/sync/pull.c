@@ -117,36 +117,7 @@ typedef struct slice { int end; cJSON *stop; } slice;
 
 /* Applies a slice of the page (check_page has checked every object of it);
  * the last slice also the removals and the cursor. Runs in one transaction
- * (ferry__sync_in_tx). */
-
-/* 1 if every trigger on the table is one of ferry's capture triggers, which
- * do nothing with capture off (as it is while a pull applies): the slice then
- * runs with triggers off, sparing SQLite a trigger program per row and kind.
- * A trigger of the app's own (e.g. keeping an FTS index) keeps them on. */
-static int only_capture_triggers(ferry_sync *s, const char *table) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->sq, "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 "
-                         "AND substr(name, 1, 7) <> '_ferry_' LIMIT 1", -1, &st, NULL) != SQLITE_OK) return 0;
-  sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  return rc == SQLITE_DONE;
-}
-
-static int apply_slice(ferry_sync *s, slice *sl);
-
-static int tx_apply_slice(ferry_sync *s, void *arg) {
-  /* Switching triggers off or on expires prepared statements: done before
-   * the slice prepares its own, and undone after they are finalized. */
-  int was = 0;
-  sqlite3_db_config(s->sq, SQLITE_DBCONFIG_ENABLE_TRIGGER, -1, &was);   /* -1 only reads the setting */
-  int off = was && only_capture_triggers(s, s->page.e->name);
-  if (off) sqlite3_db_config(s->sq, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
-  int rc = apply_slice(s, arg);
-  if (off) sqlite3_db_config(s->sq, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, NULL);
-  return rc;
-}
-
+ * (ferry__sync_in_tx, through tx_apply_slice). */
 static int apply_slice(ferry_sync *s, slice *sl) {
   pull_page *pg = &s->page;
   const ferry__entity *e = pg->e;
@@ -319,6 +290,33 @@ done:
   ferry__buf_free(&sql);
   sqlite3_finalize(up); sqlite3_finalize(pend); sqlite3_finalize(base); sqlite3_finalize(del);
   sqlite3_finalize(delbase); sqlite3_finalize(cur); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr); sqlite3_finalize(attrbase); sqlite3_finalize(noattrbase); sqlite3_finalize(rearm);
+  return rc;
+}
+
+/* 1 if every trigger on the table is one of ferry's capture triggers, which
+ * do nothing with capture off (as it is while a pull applies): the slice then
+ * runs with triggers off, sparing SQLite a trigger program per row and kind.
+ * A trigger of the app's own (e.g. keeping an FTS index) keeps them on;
+ * asked per slice, as the app may add one between slices. */
+static int only_capture_triggers(ferry_sync *s, const char *table) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->sq, "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1", -1, &st, NULL) != SQLITE_OK) return 0;
+  sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+  int rc = SQLITE_DONE, only = 1;
+  while (only && (rc = sqlite3_step(st)) == SQLITE_ROW) only = ferry__schema_is_capture_trigger((const char *)sqlite3_column_text(st, 0), table);
+  sqlite3_finalize(st);
+  return only && rc == SQLITE_DONE;
+}
+
+static int tx_apply_slice(ferry_sync *s, void *arg) {
+  /* Switching triggers off or on expires prepared statements: done before
+   * the slice prepares its own, and undone after they are finalized. */
+  int was = 0;
+  sqlite3_db_config(s->sq, SQLITE_DBCONFIG_ENABLE_TRIGGER, -1, &was);   /* -1 only reads the setting */
+  int off = was && only_capture_triggers(s, s->page.e->name);
+  if (off) sqlite3_db_config(s->sq, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
+  int rc = apply_slice(s, arg);
+  if (off) sqlite3_db_config(s->sq, SQLITE_DBCONFIG_ENABLE_TRIGGER, 1, NULL);
   return rc;
 }
 
