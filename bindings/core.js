@@ -416,6 +416,11 @@ export class CoreSync {
     const rc = this.core.M._ferry_sync_set_apply_slice(this.s, n);
     if (rc !== 0) throw this.#error(rc);
   }
+  /** Each pull step also ends after ms milliseconds (0: by objects only). */
+  setStepBudget(ms) {
+    const rc = this.core.M._fg_sync_set_step_budget(this.s, ms);
+    if (rc !== 0) throw this.#error(rc);
+  }
   /** Feeds a reply; throws the FerryError of a failed run. */
   feed(status, body) {
     const M = this.core.M;

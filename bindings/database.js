@@ -12,6 +12,11 @@ import { Files, DISCARDED } from './files/api.js';
 import { LiveQueries } from './watch.js';
 import { exportImage } from './image.js';
 
+// Without open({ pullSlice }), a step of a pull page (parsing and checking
+// objects, or applying them in one transaction) ends after this long, or at
+// this many objects.
+const PULL_STEP_MS = 4;
+const PULL_STEP_MAX_OBJECTS = 5000;
 
 export class Database {
   #core; #handle; #storage; #tail = Promise.resolve(); #closed = false; #closing = false;
@@ -33,14 +38,16 @@ export class Database {
       const fetchFn = opts.fetch || globalThis.fetch?.bind(globalThis);
       if (typeof fetchFn !== 'function') throw new FerryError('unsupported', 'no fetch here: pass open({ fetch })');
       if (opts.pullSlice !== undefined && !(Number.isInteger(opts.pullSlice) && opts.pullSlice >= 0)) {
-        throw new FerryError('type', 'pullSlice is a whole number of objects (0: a whole pull page per transaction)');
+        throw new FerryError('type', 'pullSlice is a whole number of objects (0: a whole pull page per transaction; leave it out for steps sized by time)');
       }
       this.#pullSlice = opts.pullSlice;
       this.#engine = this.#newEngine(core);
       this.#runner = new SyncRunner({
+        // write: true, false, or a function of the step's result saying
+        // whether what it wrote must be durable before the next step.
         step: (fn, write = true) => this.#enqueue(async () => {
           const r = fn(this.#engine);
-          if (write) await this.#durable();
+          if (typeof write === 'function' ? write(r) : write) await this.#durable();
           return r;
         }),
         emit: (event, detail) => this.#emit(event, detail),
@@ -378,7 +385,14 @@ export class Database {
 
   #newEngine(core) {
     const engine = new CoreSync(core, this.#handle);
-    if (this.#pullSlice !== undefined) engine.setApplySlice(this.#pullSlice);
+    if (this.#pullSlice !== undefined) {
+      engine.setApplySlice(this.#pullSlice);
+    } else {
+      // Steps of a pull page sized by time, whatever the device's speed: a
+      // query waits about one step.
+      engine.setApplySlice(PULL_STEP_MAX_OBJECTS);
+      engine.setStepBudget(PULL_STEP_MS);
+    }
     return engine;
   }
 

@@ -217,8 +217,10 @@ export class SyncRunner {
         // A pull page goes in slices, each a call of its own in the queue,
         // so the app's queries and writes wait for one slice, not a page;
         // between slices the event loop turns, so what events ask for gets
-        // in line before the next slice.
-        while (await db.step((e) => e.applyMore())) {
+        // in line before the next slice. Only the last step waits for
+        // storage: until it moves the cursor a page cut off is pulled again,
+        // and its flush carries the slices before it.
+        while (await db.step((e) => e.applyMore(), (more) => !more)) {
           await yieldToEvents();
           await stopIfAborted();   // between slices is a safe point too: each is committed, the cursor moves with the last
         }

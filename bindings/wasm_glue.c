@@ -139,7 +139,7 @@ static int js_import(ferry_store *s, ferry_store *from, int64_t size) {
   free(buf);
   return rc;
 }
-static const ferry_store_methods js_store_methods = { js_open, js_read, js_commit, js_close, NULL, js_import };
+static const ferry_store_methods js_store_methods = { js_open, js_read, js_commit, js_close, NULL, js_import, NULL };
 
 /* ---- entry points ---------------------------------------------------------- */
 /* cache_bytes: clean blocks the database may cache (0: the default).
@@ -202,6 +202,14 @@ EMSCRIPTEN_KEEPALIVE void fg_run_info(ferry_db *db, int64_t *out) {
 
 /* ---- sync ----------------------------------------------------------------- */
 #include "sync.h"
+
+static double glue_now(void *arg) { (void)arg; return emscripten_get_now(); }
+
+/* Pull steps end after ms milliseconds of this thread's performance.now()
+ * (0: by objects only). */
+EMSCRIPTEN_KEEPALIVE int fg_sync_set_step_budget(ferry_sync *s, double ms) {
+  return ferry_sync_set_step_budget(s, ms, ms > 0 ? glue_now : NULL, NULL);
+}
 
 /* Fills out[0..3] with method, path, body pointers and body length of the
  * next request (out[1] == 0 when the run is complete). */

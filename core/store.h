@@ -46,6 +46,13 @@ typedef struct ferry_store_methods {
    * atomically: after a failure or a crash the store holds all of it or
    * stays empty. `from` stays the caller's. */
   int (*import)(ferry_store *s, ferry_store *from, int64_t size);
+  /* Optional (NULL: the VFS calls commit). As commit, one atomic batch, but
+   * not yet durable: it outlives this process (a crash, a kill), while a
+   * power cut may take it and the lazy commits after it, never a part of
+   * one; the next commit, a checkpoint or the close makes it durable. For
+   * the commits SQLite ends without xSync (PRAGMA synchronous=OFF), which
+   * the sync engine uses for a pull page's inner slices. */
+  int (*commit_lazy)(ferry_store *s, const ferry_block *blocks, size_t n, int64_t size);
 } ferry_store_methods;
 
 /* Reads cost no more than a cache hit (the store keeps its blocks in this

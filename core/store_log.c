@@ -48,6 +48,7 @@ typedef struct log_store {
   int64_t checkpoint_bytes;
   int stale;              /* main holds every record; the log must start over first */
   int importing;          /* an import failed part way: the store takes no more commits */
+  int unsynced;           /* the last record was a lazy commit, not synced yet */
   int64_t size;           /* committed database size */
   int64_t main_limit;     /* main's bytes from here on are cut off by a record: zeros */
   uint32_t *ikey;         /* index: block number + 1 (0: empty slot) */
@@ -134,6 +135,7 @@ static int log_start(log_store *s, uint64_t magic) {
   s->seq = 1;
   s->log_end = LOG_HDR;
   s->stale = 0;
+  s->unsynced = 0;
   index_clear(s);
   return FERRY_OK;
 }
@@ -367,7 +369,9 @@ static int log_read(ferry_store *base, uint32_t no, uint8_t *buf) {
   return FERRY_OK;
 }
 
-static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, int64_t size) {
+/* A record of the batch appended to the log; synced unless lazy (an earlier
+ * lazy record becomes durable with the next sync of the log). */
+static int append_commit(ferry_store *base, const ferry_block *blocks, size_t n, int64_t size, int lazy) {
   log_store *s = (log_store *)base;
   int rc;
   if (s->importing) return ferry__store_fail(base, FERRY_IO, "an import into this database failed; close it (it opens empty)");
@@ -385,7 +389,7 @@ static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, in
   h.sum = rec_sum(&h, s->rec + REC_HDR, plen);
   memcpy(s->rec, &h, sizeof h);
   if ((rc = s->log->m->write(s->log, s->rec, REC_HDR + plen, s->log_end)) != FERRY_OK ||
-      (rc = s->log->m->sync(s->log)) != FERRY_OK) {
+      (!lazy && (rc = s->log->m->sync(s->log)) != FERRY_OK)) {
     if (base->errmsg[0] == 0) ferry__store_fail(base, rc, "cannot write the commit log");
     /* A record whose sync failed may be whole on disk: cut it off so that a
      * reopen does not replay a commit reported as failed. Should that fail
@@ -400,6 +404,7 @@ static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, in
   s->size = size;
   s->log_end += (int64_t)(REC_HDR + plen);
   s->seq++;
+  s->unsynced = lazy;
   if (s->log_end > s->checkpoint_bytes) {
     /* The commit is already durable in the log; a failed checkpoint left
      * the store consistent (see the top) and is retried at the next commit. */
@@ -407,6 +412,14 @@ static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, in
     base->errmsg[0] = 0;
   }
   return FERRY_OK;
+}
+
+static int log_commit(ferry_store *base, const ferry_block *blocks, size_t n, int64_t size) {
+  return append_commit(base, blocks, n, size, 0);
+}
+
+static int log_commit_lazy(ferry_store *base, const ferry_block *blocks, size_t n, int64_t size) {
+  return append_commit(base, blocks, n, size, 1);
 }
 
 static int log_checkpoint(ferry_store *base) {
@@ -456,6 +469,7 @@ static int log_import(ferry_store *base, ferry_store *from, int64_t size) {
 
 static void log_close(ferry_store *base) {
   log_store *s = (log_store *)base;
+  if (s->unsynced && s->log) (void)s->log->m->sync(s->log);
   if (s->main) s->main->m->close(s->main);
   if (s->log) s->log->m->close(s->log);
   free(s->rec);
@@ -463,7 +477,7 @@ static void log_close(ferry_store *base) {
   free(s);
 }
 
-static const ferry_store_methods log_methods = { log_open, log_read, log_commit, log_close, log_checkpoint, log_import };
+static const ferry_store_methods log_methods = { log_open, log_read, log_commit, log_close, log_checkpoint, log_import, log_commit_lazy };
 
 int ferry_store_log_open(ferry_store **out, ferry_file *main, ferry_file *log,
                          int64_t checkpoint_bytes) {

@@ -107,7 +107,7 @@ static void mem_close(ferry_store *s) {
   free(m);
 }
 
-static const ferry_store_methods mem_methods = { mem_open, mem_read, mem_commit, mem_close, NULL, mem_import };
+static const ferry_store_methods mem_methods = { mem_open, mem_read, mem_commit, mem_close, NULL, mem_import, NULL };
 
 int ferry_store_memory_open(ferry_store **out) {
   mem_store *m = calloc(1, sizeof *m);

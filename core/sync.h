@@ -50,17 +50,25 @@ int ferry_sync_next(ferry_sync *s, ferry_request *req);
  * server was not reached) and body. A failure ends the run; nothing of a bad
  * reply is applied and no pending change is lost. */
 int ferry_sync_feed(ferry_sync *s, int status, const char *body, size_t len);
-/* A pull page is applied a slice of objects at a time, each slice in its
- * own transaction (the last one also applies the removals and moves the
- * cursor), so the app's queries run between slices. ferry_sync_feed parses
- * and checks the page; each call applies the next slice and sets *more
- * while slices remain; ferry_sync_next applies whatever remains before the
- * next request.
+/* A pull page is taken a slice of objects at a time, so the app's queries
+ * run between slices: ferry_sync_feed scans the reply's structure; each call
+ * then parses and checks the next slice of its objects (writing nothing,
+ * three slices' worth at once) until all are checked, then applies
+ * the next slice in its own transaction (the last one also applies the
+ * removals and moves the cursor), and sets *more while steps remain. A bad
+ * object fails its page before any of it applies. ferry_sync_next does
+ * whatever remains before the next request.
  * A page interrupted between slices (a crash, a new run) is pulled again
  * from its cursor; applying an object again changes nothing. */
 int ferry_sync_apply(ferry_sync *s, int *more);
 /* Objects per slice (0: a whole page in one transaction); default 1000. */
 int ferry_sync_set_apply_slice(ferry_sync *s, int objects);
+/* Also ends each step of ferry_sync_apply once `ms` milliseconds have passed
+ * on `clock` (a monotonic clock in milliseconds, called with `arg` every 32
+ * objects, so a step takes at least that many), whichever of the slice's
+ * objects and its time comes first; ms 0 or clock NULL: by objects only
+ * (the default). Whole pages (slice 0) are never cut. */
+int ferry_sync_set_step_budget(ferry_sync *s, double ms, double (*clock)(void *arg), void *arg);
 /* Runs a whole sync through a synchronous transport. */
 int ferry_sync_run(ferry_sync *s, const char *filter, size_t len, const ferry_transport *t);
 

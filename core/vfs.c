@@ -270,8 +270,9 @@ static int counter_only(const uint8_t *now, const uint8_t *was) {
          memcmp(now + 96, was + 96, FERRY_BLOCK - 96) == 0;
 }
 
-/* Sends the blocks that differ from the last commit to the store. */
-static int image_commit(ferry__image *img) {
+/* Sends the blocks that differ from the last commit to the store; lazy: as
+ * a commit that need not be durable yet, where the store has that kind. */
+static int image_commit(ferry__image *img, int lazy) {
   if (img->ndirty == 0 && img->size == img->committed_size && img->low_size == img->size) return SQLITE_OK;
   uint32_t limit = (uint32_t)((img->size + FERRY_BLOCK - 1) / FERRY_BLOCK);
   /* Blocks cut off by a truncate and not written since must be zeros in
@@ -298,7 +299,7 @@ static int image_commit(ferry__image *img) {
   int rc = FERRY_OK;
   if (n > 0 || img->size != img->committed_size) {
     img->store->errmsg[0] = 0;
-    rc = img->store->m->commit(img->store, list, n, img->size);
+    rc = (lazy && img->store->m->commit_lazy ? img->store->m->commit_lazy : img->store->m->commit)(img->store, list, n, img->size);
   }
   free(list);
   if (rc != FERRY_OK) {
@@ -334,7 +335,7 @@ static int x_close(sqlite3_file *f) {
   ferry__image *img = ((vfile *)f)->img;
   int rc = SQLITE_OK;
   if (img->name) {
-    rc = image_commit(img);   /* a write left uncommitted by synchronous=OFF */
+    rc = image_commit(img, 0);   /* a write left uncommitted by synchronous=OFF */
     img->open_files--;
   } else if (--img->open_files == 0) {
     image_free(img);
@@ -411,7 +412,7 @@ static int x_truncate(sqlite3_file *f, sqlite3_int64 size) {
 
 static int x_sync(sqlite3_file *f, int flags) {
   (void)flags;
-  return image_commit(((vfile *)f)->img);
+  return image_commit(((vfile *)f)->img, 0);
 }
 
 static int x_file_size(sqlite3_file *f, sqlite3_int64 *out) {
@@ -427,9 +428,11 @@ static int x_lock(sqlite3_file *f, int level) {
 static int x_unlock(sqlite3_file *f, int level) {
   vfile *v = (vfile *)f;
   v->lock = level;
-  /* Ending a write transaction without xSync (synchronous=OFF) still commits:
-   * ferry never keeps a change that its store has not been given. */
-  if (level <= SQLITE_LOCK_SHARED) return image_commit(v->img);
+  /* Ending a write transaction without xSync (synchronous=OFF) still commits,
+   * as one atomic batch: ferry never keeps a change that its store has not
+   * been given. Only its sync waits, for the next durable commit, as
+   * synchronous=OFF asks. */
+  if (level <= SQLITE_LOCK_SHARED) return image_commit(v->img, 1);
   return SQLITE_OK;
 }
 

@@ -58,8 +58,9 @@ export interface OpenOptions {
   /** Sync at the first open of a database that never synced. Default true. */
   syncOnOpen?: boolean;
   /**
-   * Objects of a pull page applied per transaction (0: a whole page in one);
-   * queries and writes wait for one slice, not a page. Default 1000.
+   * Objects per step of a pull page (parsed and checked, or applied in one
+   * transaction; 0: a whole page in one). Queries and writes wait for one
+   * step, not a page. Default: steps of about 4 ms, whatever the device's speed.
    */
   pullSlice?: number;
   /** Sync when the browser comes back online with changes pending. Default true. */

@@ -175,6 +175,14 @@ int ferry_sync_set_apply_slice(ferry_sync *s, int objects) {
   return FERRY_OK;
 }
 
+int ferry_sync_set_step_budget(ferry_sync *s, double ms, double (*clock)(void *arg), void *arg) {
+  if (!(ms >= 0)) return ferry__sync_fail(s, FERRY_RANGE, "a step budget is 0 (none) or more milliseconds");
+  s->step_ms = clock ? ms : 0;
+  s->clock = clock;
+  s->clock_arg = arg;
+  return FERRY_OK;
+}
+
 int ferry_sync_next(ferry_sync *s, ferry_request *req) {
   memset(req, 0, sizeof *req);
   /* A driver that does not apply slices itself gets the page finished here. */

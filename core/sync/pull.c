@@ -1,5 +1,6 @@
-/* Pulls: planning which entities and objects to fetch, and applying each
- * page in slices (a transaction each), its cursor with the last. */
+/* Pulls: planning which entities and objects to fetch, and applying a page
+ * that page.c has parsed and checked, in slices (a transaction each, not
+ * synced), then its cursor (a commit that is). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,17 +112,18 @@ static int rearm_files(ferry_sync *s, sqlite3_stmt *rearm, const ferry__entity *
   return FERRY_OK;
 }
 
-/* Objects [page.next, end) of the page in progress; `stop` receives the
- * first object after them. */
+/* Objects [page.next, end) of the page in progress, fewer when the step's
+ * time runs out (end then says where it stopped); `stop` receives the first
+ * object after them. */
 typedef struct slice { int end; cJSON *stop; } slice;
 
-/* Applies a slice of the page (check_page has checked every object of it);
- * the last slice also the removals and the cursor. Runs in one transaction
+/* Applies a slice of the page (page.c has checked every object of it);
+ * the last slice also the removals. Runs in one transaction
  * (ferry__sync_in_tx, through tx_apply_slice). */
 static int apply_slice(ferry_sync *s, slice *sl) {
   pull_page *pg = &s->page;
   const ferry__entity *e = pg->e;
-  sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *cur = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL, *attrbase = NULL, *noattrbase = NULL, *rearm = NULL;
+  sqlite3_stmt *up = NULL, *pend = NULL, *base = NULL, *del = NULL, *delbase = NULL, *refresh = NULL, *torefresh = NULL, *haserr = NULL, *attrbase = NULL, *noattrbase = NULL, *rearm = NULL;
   ferry__buf sql = {0};
   char part[200];
   int rc = FERRY_OK;
@@ -148,7 +150,6 @@ static int apply_slice(ferry_sync *s, slice *sl) {
       sqlite3_prepare_v2(s->sq, "INSERT OR REPLACE INTO _ferry_base VALUES (?, ?, ?)", -1, &base, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, delsql, -1, &del, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "DELETE FROM _ferry_base WHERE entity=? AND oid=?", -1, &delbase, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->sq, "INSERT OR REPLACE INTO _ferry_cursor VALUES (?, ?)", -1, &cur, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "DELETE FROM _ferry_refresh WHERE entity=? AND oid=?", -1, &refresh, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "INSERT OR IGNORE INTO _ferry_refresh VALUES (?, ?)", -1, &torefresh, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(s->sq, "SELECT 1 FROM _ferry_errors WHERE entity=? AND oid=?", -1, &haserr, NULL) != SQLITE_OK ||
@@ -166,8 +167,9 @@ static int apply_slice(ferry_sync *s, slice *sl) {
     }
   }
   const cJSON *o = pg->item;
-  int last = sl->end >= pg->count;
-  for (int at = pg->next; at < sl->end; at++, o = o->next) {
+  int at;
+  for (at = pg->next; at < sl->end; at++, o = o->next) {
+    if (at > pg->next && (at - pg->next) % STEP_CLOCK_EVERY == 0 && ferry__sync_step_spent(s)) break;
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "version");
     const cJSON *values = cJSON_GetObjectItemCaseSensitive(o, "values");
@@ -241,7 +243,8 @@ static int apply_slice(ferry_sync *s, slice *sl) {
     s->pulled++;
   }
   sl->stop = (cJSON *)o;
-  if (!last) goto done;
+  sl->end = at;
+  if (at < pg->count) goto done;
   cJSON_ArrayForEach(o, pg->removed) {
     const char *id = cJSON_GetStringValue(o);
     if (pg->by_ids) {
@@ -279,17 +282,10 @@ static int apply_slice(ferry_sync *s, slice *sl) {
     if (sqlite3_changes(s->sq) > 0) s->removed++;
     if (sqlite3_step(b) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot remove a pulled object"); goto done; }
   }
-  if (!pg->by_ids) {
-    /* The cursor moves in the transaction that applied its page. */
-    sqlite3_reset(cur);
-    sqlite3_bind_text(cur, 1, e->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(cur, 2, (sqlite3_int64)pg->cursor->valuedouble);
-    if (sqlite3_step(cur) != SQLITE_DONE) { rc = ferry__sync_fail_db(s, "cannot store the pull cursor"); goto done; }
-  }
 done:
   ferry__buf_free(&sql);
   sqlite3_finalize(up); sqlite3_finalize(pend); sqlite3_finalize(base); sqlite3_finalize(del);
-  sqlite3_finalize(delbase); sqlite3_finalize(cur); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr); sqlite3_finalize(attrbase); sqlite3_finalize(noattrbase); sqlite3_finalize(rearm);
+  sqlite3_finalize(delbase); sqlite3_finalize(refresh); sqlite3_finalize(torefresh); sqlite3_finalize(haserr); sqlite3_finalize(attrbase); sqlite3_finalize(noattrbase); sqlite3_finalize(rearm);
   return rc;
 }
 
@@ -320,99 +316,57 @@ static int tx_apply_slice(ferry_sync *s, void *arg) {
   return rc;
 }
 
-void ferry__sync_free_page(ferry_sync *s) {
-  cJSON_Delete(s->page.root);
-  memset(&s->page, 0, sizeof s->page);
+/* The connection's PRAGMA synchronous, or -1 when it cannot be read. */
+static int synchronous_level(ferry_sync *s) {
+  sqlite3_stmt *st;
+  int level = -1;
+  if (sqlite3_prepare_v2(s->sq, "PRAGMA synchronous", -1, &st, NULL) != SQLITE_OK) return -1;
+  if (sqlite3_step(st) == SQLITE_ROW) level = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return level;
 }
 
-/* Every object of a page well formed and of its attributes' types, before
- * any of it is applied: a bad reply changes nothing, though the page is
- * applied in several transactions. */
-static int check_page(ferry_sync *s, const pull_page *pg) {
-  const ferry__entity *e = pg->e;
-  sqlite3_stmt *probe = NULL;
-  if (sqlite3_prepare_v2(s->sq, "SELECT ?", -1, &probe, NULL) != SQLITE_OK) return ferry__sync_fail_db(s, "cannot check the pull");
-  int rc = FERRY_OK;
-  const cJSON *o;
-  cJSON_ArrayForEach(o, pg->objects) {
-    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "id"));
-    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(o, "version");
-    const cJSON *values = cJSON_GetObjectItemCaseSensitive(o, "values");
-    if (!id || !*id || strlen(id) > 128 || !ferry__sync_is_count(ver) || !cJSON_IsObject(values)) {
-      rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: an object needs id, version and values", e->name);
-      break;
-    }
-    for (int k = 0; k < e->nattrs && rc == FERRY_OK; k++) {
-      int b = ferry__sync_bind_json(probe, 1, cJSON_GetObjectItemCaseSensitive(values, e->attrs[k].name), e->attrs[k].type);
-      if (b != FERRY_OK) rc = ferry__sync_fail(s, b, "pull reply for %s: attribute %s of %s should be %s", e->name, e->attrs[k].name, id, ferry__type_name(e->attrs[k].type));
-    }
-    sqlite3_clear_bindings(probe);
-    if (rc != FERRY_OK) break;
-  }
-  if (rc == FERRY_OK) {
-    cJSON_ArrayForEach(o, pg->removed) {
-      if (!cJSON_IsString(o)) { rc = ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: removed holds a non-string", e->name); break; }
-    }
-  }
-  sqlite3_finalize(probe);
-  return rc;
+static void set_synchronous(ferry_sync *s, int level) {
+  char sql[40];
+  snprintf(sql, sizeof sql, "PRAGMA synchronous=%d", level);
+  (void)sqlite3_exec(s->sq, sql, NULL, NULL, NULL);
 }
 
-int ferry__sync_pull_step(ferry_sync *s) {
+int ferry__sync_apply_slice(ferry_sync *s) {
   pull_page *pg = &s->page;
-  if (!pg->root) return FERRY_OK;
-  int n = s->apply_slice > 0 ? s->apply_slice : pg->count;
-  slice sl = { pg->next + n < pg->count ? pg->next + n : pg->count, pg->item };
-  int rc = ferry__sync_in_tx(s, tx_apply_slice, &sl);
-  if (rc != FERRY_OK) { ferry__sync_free_page(s); return rc; }
-  pg->next = sl.end;
-  pg->item = sl.stop;
-  if (pg->next < pg->count) return FERRY_OK;
-  /* The last slice: the page is applied and its cursor moved. */
+  int rc = FERRY_OK;
+  if (!pg->applied) {
+    int n = s->apply_slice > 0 ? s->apply_slice : pg->count;
+    slice sl = { pg->next + n < pg->count ? pg->next + n : pg->count, pg->item };
+    /* A slice need not be durable on its own: a page cut off is pulled
+     * again from its cursor, which moves after the last slice, in a commit
+     * whose sync makes the slices before it durable too (a local write's
+     * commit does as well). The store still takes each slice as one atomic
+     * commit: synchronous=OFF only spares the sync. */
+    int level = synchronous_level(s);
+    if (level > 0) set_synchronous(s, 0);
+    rc = ferry__sync_in_tx(s, tx_apply_slice, &sl);
+    if (level > 0) set_synchronous(s, level);
+    if (rc != FERRY_OK) { ferry__sync_free_page(s); return rc; }
+    pg->next = sl.end;
+    pg->item = sl.stop;
+    if (pg->next < pg->count) return FERRY_OK;
+    pg->applied = 1;
+    /* Sliced, the cursor's commit (the one that waits for storage) is a
+     * step of its own. */
+    if (s->apply_slice > 0 && !pg->by_ids) return FERRY_OK;
+  }
+  if (!pg->by_ids &&
+      (rc = ferry__sync_exec_bind2(s, "INSERT OR REPLACE INTO _ferry_cursor VALUES (?1, ?3)", pg->e->name, NULL, (int64_t)pg->cursor->valuedouble, 1)) != FERRY_OK) {
+    ferry__sync_free_page(s);
+    return rc;
+  }
+  /* The page is applied and its cursor moved. */
   if (s->pulled + s->removed != pg->before) s->changed++;
   if (pg->by_ids || !pg->more) {
     s->cur_target++;
     s->last_cursor = -1; s->same_cursor = 0;
   }
   ferry__sync_free_page(s);
-  return rc;
-}
-
-int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len) {
-  pull_target *t = &s->targets[s->cur_target];
-  ferry__sync_free_page(s);
-  cJSON *root = cJSON_ParseWithLength(body, len);
-  int rc = FERRY_OK;
-  if (!cJSON_IsObject(root)) { cJSON_Delete(root); return ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply is not a JSON object"); }
-  pull_page pg = { root, t->e, cJSON_GetObjectItemCaseSensitive(root, "objects"), cJSON_GetObjectItemCaseSensitive(root, "removed"),
-                   cJSON_GetObjectItemCaseSensitive(root, "cursor"), t->nids > 0, 0, NULL, 0, 0, s->pulled + s->removed };
-  const char *ent = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "entity"));
-  const cJSON *more = cJSON_GetObjectItemCaseSensitive(root, "more");
-  if (!ent || strcmp(ent, t->e->name) || (pg.objects && !cJSON_IsArray(pg.objects)) || (pg.removed && !cJSON_IsArray(pg.removed)) ||
-      (!pg.by_ids && (!ferry__sync_is_count(pg.cursor) || !cJSON_IsBool(more)))) {
-    cJSON_Delete(root);
-    return ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull reply for %s: entity, objects, removed, cursor and more do not match the protocol", t->e->name);
-  }
-  pg.more = cJSON_IsTrue(more);
-  if (!pg.by_ids && pg.more) {
-    /* A server that keeps answering "more" from the same cursor would hold
-     * the run forever: refused before anything of the page is applied. */
-    int64_t c = (int64_t)pg.cursor->valuedouble;
-    if (c == s->last_cursor && ++s->same_cursor > 2) {
-      cJSON_Delete(root);
-      return ferry__sync_fail(s, FERRY_SYNC_PROTOCOL, "pull of %s does not advance its cursor", t->e->name);
-    }
-    s->last_cursor = c;
-  }
-  pg.item = pg.objects ? pg.objects->child : NULL;
-  pg.count = pg.objects ? cJSON_GetArraySize(pg.objects) : 0;
-  if ((rc = check_page(s, &pg)) != FERRY_OK) { cJSON_Delete(root); return rc == FERRY_NOMEM ? rc : FERRY_SYNC_PROTOCOL; }
-  /* Optional (a first pull of several pages): kept for the entity's later pages. */
-  const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total");
-  if (ferry__sync_is_count(total)) t->total = (int64_t)total->valuedouble;
-  s->page_total = t->total;
-  s->page = pg;
-  /* Sliced, the page waits for ferry_sync_apply (or next()): the parse and
-   * the check were this call's work, a slice is the next call's. */
-  return s->apply_slice > 0 ? FERRY_OK : ferry__sync_pull_step(s);
+  return FERRY_OK;
 }

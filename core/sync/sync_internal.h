@@ -18,6 +18,8 @@
 #define PULL_BYTES (4u << 20)   /* a pull page asks for at most this many bytes */
 #define PULL_LIMIT 5000
 #define APPLY_SLICE 1000        /* objects of a pull page applied per transaction (0: the whole page) */
+#define STEP_CLOCK_EVERY 32      /* objects between looks at the clock in a step with a time budget */
+#define CHECK_PER_APPLY 3       /* a check slice parses this many apply slices' objects: parsing and checking one costs about a third of applying it */
 #define MAX_FILTER 1000
 
 typedef enum { P_IDLE, P_MODEL, P_PUSH, P_PULL, P_VERIFY, P_DONE, P_FAILED } phase;
@@ -36,13 +38,18 @@ typedef struct pull_target {
   int64_t total;         /* objects the server said the entity has (its first page's "total"), or -1 */
 } pull_target;
 
-/* A pull page being applied, a slice of objects per transaction; the last
+/* A pull page in progress: its objects are parsed and checked a slice at a
+ * time (nothing written), then applied a slice per transaction; the last
  * slice also applies the removals and moves the cursor. */
 typedef struct pull_page {
-  cJSON *root;           /* the parsed reply (owned), NULL when no page is in progress */
+  cJSON *root;           /* the reply's members (owned; "objects" holds those parsed so far), NULL when no page is in progress */
   const ferry__entity *e;
   cJSON *objects, *removed, *cursor;
   int by_ids, more;
+  char *body;            /* a copy of the reply while objects remain to be parsed (owned) */
+  size_t *spans;         /* start and end in body of each object (owned) */
+  int checked;           /* objects parsed and checked; the page applies once all are */
+  int applied;           /* objects and removals applied: the cursor's commit is left */
   cJSON *item;           /* the first object not applied yet */
   int next, count;       /* objects applied so far, objects in the page */
   int64_t before;        /* pulled + removed when the page began */
@@ -71,6 +78,9 @@ struct ferry_sync {
   int64_t last_cursor; int same_cursor;
   pull_page page;        /* the page being applied (page.root != NULL) */
   int apply_slice;       /* APPLY_SLICE unless set */
+  double step_ms;        /* a pull step's time budget on `clock` (0: by objects only) */
+  double (*clock)(void *arg); void *clock_arg;
+  double step_t0;        /* when the pull step in progress began, on `clock` */
   int deferred_rc; char *deferred_msg;
   /* verify */
   int verify, verified, resyncs;
@@ -146,16 +156,26 @@ int ferry__sync_record_error(ferry_sync *s, const inflight *f, const char *kind,
  * create: insert the row first when it is missing. */
 int ferry__sync_apply_server_values(ferry_sync *s, const ferry__entity *e, const char *oid, const cJSON *server, int create);
 
-/* ---- pull.c ---- */
+/* ---- pull.c: planning and applying ---- */
 int ferry__sync_plan_pulls(ferry_sync *s);
 int ferry__sync_build_pull(ferry_sync *s, ferry_request *req);
-/* Checks a pull reply whole and applies its first slice. */
+/* Applies the next slice of a page whose objects are all checked, in one
+ * transaction; frees the page after its last slice or on failure. */
+int ferry__sync_apply_slice(ferry_sync *s);
+
+/* ---- page.c: a pull reply, parsed and checked in slices ---- */
+/* Takes a pull reply (copied; body stays the caller's): its structure and
+ * members now, its objects by later steps; applies it at once when the
+ * engine has no slices (apply_slice 0). */
 int ferry__sync_feed_pull(ferry_sync *s, const char *body, size_t len);
-/* Applies the next slice of the page in progress (a no-op without one). */
+/* The next step of the page in progress (a no-op without one): parses and
+ * checks a slice of its objects, or once all are checked applies a slice. */
 int ferry__sync_pull_step(ferry_sync *s);
+/* 1 when the pull step in progress has spent its time budget (never for
+ * whole pages, apply slice 0). Asked every STEP_CLOCK_EVERY objects. */
+int ferry__sync_step_spent(ferry_sync *s);
 /* Forgets the page in progress (what it applied stays; its cursor did not move). */
 void ferry__sync_free_page(ferry_sync *s);
-void ferry__sync_free_targets(ferry_sync *s);
 
 /* ---- guard.c ---- */
 /* Checks app SQL against ferry's sync state (on) or stops checking (off). */
@@ -171,5 +191,6 @@ void ferry__sync_verify_report(ferry_sync *s, cJSON *report);
 
 /* ---- engine.c ---- */
 int ferry__sync_load_model(ferry_sync *s);
+void ferry__sync_free_targets(ferry_sync *s);
 
 #endif

@@ -5,7 +5,7 @@
  * pull if it names none or is not JSON), up to four times while it says
  * "more"; the other entities get an empty page. It is applied twice: to the
  * pulls by cursor of a full sync, then to the pull by ids of a selective
- * sync (db.sync({ objects })).
+ * sync (db.sync({ objects })), in slices of one to three objects.
  *
  * Invariants: the database passes integrity_check after every reply; a
  * reply that fails changes nothing at all and fails as sync_protocol (at
@@ -51,6 +51,9 @@ static void pulls(fz *f, ferry_request *req, const uint8_t *data, size_t size, c
       fz_dump(f, &before);
       int had_message = ferry_sync_errmsg(f->sync)[0] != 0;
       rc = ferry_sync_feed(f->sync, 200, (const char *)data, size);
+      /* The page is checked, then applied, in steps: a bad one may fail at
+       * any of them, and still before any of it applies. */
+      for (int more = 1; rc == FERRY_OK && more;) rc = ferry_sync_apply(f->sync, &more);
       /* A bad page of one entity may be set aside (FERRY_OK) while the
        * others sync: its message tells it failed. */
       int page_failed = rc != FERRY_OK || (!had_message && ferry_sync_errmsg(f->sync)[0]);
@@ -94,6 +97,9 @@ static void pulls(fz *f, ferry_request *req, const uint8_t *data, size_t size, c
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz f;
   fz_synced(&f);
+  /* Slices of one to three objects, so that small inputs are checked and
+   * applied in several steps, as large pages are. */
+  ferry_sync_set_apply_slice(f.sync, 1 + (int)(size % 3));
   fz_str outbox0 = {0}, protected0 = {0};
 
   /* A full sync: nothing is pending when it starts, so it goes straight to

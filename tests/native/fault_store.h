@@ -72,6 +72,8 @@ typedef struct fault_file {
   int *fired_out;       /* when set, also counts them (outlives the file's close) */
   int fail_rc;
   int short_reads;
+  int syncs;            /* sync calls that reached the file, armed or not */
+  int *syncs_out;       /* when set, also counts them (outlives the file's close) */
 } fault_file;
 
 static int fault_file_hit(fault_file *f) {
@@ -112,6 +114,8 @@ static int ff_truncate(ferry_file *b, int64_t size) {
 static int ff_sync(ferry_file *b) {
   fault_file *f = (fault_file *)b;
   if (fault_file_hit(f)) return f->fail_rc;
+  f->syncs++;
+  if (f->syncs_out) (*f->syncs_out)++;
   return f->inner->m->sync(f->inner);
 }
 static void ff_close(ferry_file *b) {

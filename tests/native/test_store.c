@@ -404,6 +404,44 @@ static void sql_rows_should_survive_a_failing_main_file_at_each_checkpoint_call(
   }
 }
 
+static int ck_commit_lazy(ferry_store *st, int ci) {
+  const ck_commit *c = &CK_SCRIPT[ci];
+  static uint8_t data[4][FERRY_BLOCK];
+  ferry_block b[4];
+  for (int k = 0; k < c->n; k++) { ck_fill(data[k], ci, c->no[k]); b[k].no = c->no[k]; b[k].data = data[k]; }
+  return st->m->commit_lazy(st, b, (size_t)c->n, c->blocks * FERRY_BLOCK);
+}
+
+/* A lazy commit (what SQLite's synchronous=OFF asks for: a pull page's inner
+ * slices) is written whole but not synced; what a killed process leaves, a
+ * second open reads; the next commit's sync, or the close, makes it durable. */
+static void a_lazy_commit_should_be_read_back_unsynced_and_synced_by_the_next_commit_or_the_close(void) {
+  const char *path = temp_db_path("lazy");
+  ck_files f;
+  static ck_image img, want;
+  CHECK_RC(ck_open(path, &f, &img, 0, 0, 0, 0), FERRY_OK);
+  memset(&want, 0, sizeof want);
+  CHECK_RC(ck_commit_one(f.st, 0), FERRY_OK);
+  ck_apply(&want, 0);
+  int syncs = f.log->syncs;
+  CHECK_RC(ck_commit_lazy(f.st, 1), FERRY_OK);
+  ck_apply(&want, 1);
+  CHECK(f.log->syncs == syncs);
+  CHECK(ck_reopen_matches(path, &want, NULL, "after a lazy commit, as a kill leaves it"));
+  CHECK_RC(ck_commit_one(f.st, 2), FERRY_OK);   /* passes the bound: a checkpoint syncs too */
+  ck_apply(&want, 2);
+  CHECK(f.log->syncs > syncs);
+  syncs = f.log->syncs;
+  CHECK_RC(ck_commit_lazy(f.st, 3), FERRY_OK);
+  ck_apply(&want, 3);
+  CHECK(f.log->syncs == syncs);
+  int total = f.log->syncs;
+  f.log->syncs_out = &total;
+  ferry_store_close(f.st);
+  CHECK(total == syncs + 1);
+  CHECK(ck_reopen_matches(path, &want, NULL, "after a lazy commit and the close"));
+}
+
 int main(void) {
   RUN(commit_should_survive_reopen_on_file_store);
   RUN(second_open_of_same_file_should_be_busy);
@@ -415,5 +453,6 @@ int main(void) {
   RUN(checkpoint_fault_at_every_call_should_lose_no_commit);
   RUN(open_checkpoint_fault_at_every_call_should_lose_no_commit);
   RUN(sql_rows_should_survive_a_failing_main_file_at_each_checkpoint_call);
+  RUN(a_lazy_commit_should_be_read_back_unsynced_and_synced_by_the_next_commit_or_the_close);
   return CHECK_DONE();
 }

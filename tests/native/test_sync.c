@@ -263,6 +263,41 @@ static void wrong_types_in_a_pull_page_should_apply_nothing(void) {
   client_close(&c);
 }
 
+static void a_pull_page_checked_in_slices_should_apply_nothing_when_a_late_object_is_not_json(void) {
+  client c;
+  CHECK(client_open(&c));
+  /* Checked three objects at a time: the first check step finds nothing
+   * wrong, the second finds the sixth object broken inside its braces,
+   * which the feed's scan of the page's structure does not look into. */
+  CHECK_RC(ferry_sync_set_apply_slice(c.sync, 1), FERRY_OK);
+  c.srv.customer_page = "{\"entity\":\"Customer\",\"cursor\":9,\"more\":false,\"objects\":["
+    "{\"id\":\"c1\",\"version\":5,\"values\":{\"name\":\"a\"}},{\"id\":\"c2\",\"version\":6,\"values\":{\"name\":\"b\"}},"
+    "{\"id\":\"c3\",\"version\":7,\"values\":{\"name\":\"c\"}},{\"id\":\"c4\",\"version\":8,\"values\":{\"name\":\"d\"}},"
+    "{\"id\":\"c5\",\"version\":9,\"values\":{\"name\":\"e\"}},{\"id\":\"c6\",\"version\":9,\"values\":{\"name\":}}]}";
+  CHECK_RC(run(&c), FERRY_SYNC_PROTOCOL);
+  CHECK(strstr(ferry_sync_errmsg(c.sync), "object 5 is not JSON") != NULL);
+  CHECK(query_int(c.db, "SELECT count(*) FROM Customer") == 0);
+  CHECK(query_int(c.db, "SELECT count(*) FROM _ferry_cursor WHERE entity='Customer'") == 0);
+  client_close(&c);
+}
+
+static void pulled_text_with_json_punctuation_should_arrive_exactly_as_written(void) {
+  client c;
+  CHECK(client_open(&c));
+  CHECK_RC(ferry_sync_set_apply_slice(c.sync, 1), FERRY_OK);
+  /* Brackets, braces, commas and escaped quotes inside strings must not
+   * move the bounds the scan finds for each object. */
+  c.srv.customer_page = "{\"entity\":\"Customer\",\"objects\":[ {\"id\":\"c]1\",\"version\":5,\"values\":{\"name\":\"a}],{\\\"x\\\\\"}} ,\n"
+    "{\"id\":\"c,2\",\"version\":6,\"values\":{\"name\":\"[[{\"}} ] , \"cursor\":9,\"more\":false, \"removed\":[\"gone]\"] }";
+  CHECK_RC(run(&c), FERRY_OK);
+  char buf[64];
+  CHECK(query_int(c.db, "SELECT count(*) FROM Customer") == 2);
+  CHECK(strcmp(query_text(c.db, "SELECT name FROM Customer WHERE id = 'c]1'", buf, sizeof buf), "a}],{\"x\\") == 0);
+  CHECK(strcmp(query_text(c.db, "SELECT name FROM Customer WHERE id = 'c,2'", buf, sizeof buf), "[[{") == 0);
+  CHECK(query_int(c.db, "SELECT cursor FROM _ferry_cursor WHERE entity='Customer'") == 9);
+  client_close(&c);
+}
+
 /* Runs the engine by hand up to the feed of the first Customer pull. */
 static void feed_until_customer_pull(client *c) {
   CHECK_RC(ferry_sync_begin(c->sync, NULL, 0), FERRY_OK);
@@ -288,10 +323,14 @@ static void a_pull_page_should_be_applied_in_slices_and_pulled_again_when_cut_be
     "{\"id\":\"c3\",\"version\":7,\"values\":{\"name\":\"c\"}},{\"id\":\"c4\",\"version\":8,\"values\":{\"name\":\"d\"}},"
     "{\"id\":\"c5\",\"version\":9,\"values\":{\"name\":\"e\"}}]}";
   feed_until_customer_pull(&c);
-  /* The feed only checked the page; each slice is committed on its own,
-   * so the app's queries run in between. */
+  /* The feed only scanned the page and the first step checks its objects
+   * (three slices' worth); each slice is then committed on its own, so the
+   * app's queries run in between. */
   CHECK(query_int(c.db, "SELECT count(*) FROM Customer") == 0);
   int more = 0;
+  CHECK_RC(ferry_sync_apply(c.sync, &more), FERRY_OK);
+  CHECK(more == 1);
+  CHECK(query_int(c.db, "SELECT count(*) FROM Customer") == 0);
   CHECK_RC(ferry_sync_apply(c.sync, &more), FERRY_OK);
   CHECK(more == 1);
   CHECK(query_int(c.db, "SELECT count(*) FROM Customer") == 2);
@@ -430,6 +469,8 @@ int main(void) {
   RUN(bad_replies_should_fail_with_sync_codes_and_lose_nothing);
   RUN(wrong_types_in_a_pull_page_should_apply_nothing);
   RUN(a_pull_page_should_be_applied_in_slices_and_pulled_again_when_cut_between_them);
+  RUN(a_pull_page_checked_in_slices_should_apply_nothing_when_a_late_object_is_not_json);
+  RUN(pulled_text_with_json_punctuation_should_arrive_exactly_as_written);
   RUN(pulled_values_should_not_overwrite_pending_attributes);
   RUN(model_change_should_push_then_migrate_keeping_pending_changes);
   RUN(conflicts_and_rejections_should_show_as_errors_and_retry);
