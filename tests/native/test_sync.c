@@ -95,7 +95,7 @@ static int fake_request(void *ctx, const ferry_request *req, int *status, char *
     const char *ent = cJSON_GetObjectItem(body, "entity")->valuestring;
     const char *mv = cJSON_GetObjectItem(body, "modelVersion")->valuestring;
     double cursor = cJSON_GetObjectItem(body, "cursor") ? cJSON_GetObjectItem(body, "cursor")->valuedouble : -1;
-    char buf[2048];
+    static char buf[65536];   /* pages up to a few hundred objects */
     if (f->model_version && strcmp(mv, f->model_version) != 0) {
       *status = 409;
       snprintf(buf, sizeof buf, "{\"error\":\"model_changed\",\"modelVersion\":\"%s\"}", f->model_version);
@@ -354,6 +354,44 @@ static void a_pull_page_should_be_applied_in_slices_and_pulled_again_when_cut_be
   client_close(&c);
 }
 
+/* Each look at the clock is a millisecond later. */
+static double ticking_clock(void *arg) { double *t = arg; return *t += 1; }
+
+static void a_step_budget_should_end_pull_steps_by_time_and_still_apply_every_object(void) {
+  client c;
+  CHECK(client_open(&c));
+  static char page[200 * 80 + 200];
+  size_t n = (size_t)snprintf(page, sizeof page, "{\"entity\":\"Customer\",\"cursor\":300,\"more\":false,\"objects\":[");
+  for (int i = 0; i < 200; i++)
+    n += (size_t)snprintf(page + n, sizeof page - n, "%s{\"id\":\"c%d\",\"version\":%d,\"values\":{\"name\":\"n%d\"}}", i ? "," : "", i, i + 1, i);
+  snprintf(page + n, sizeof page - n, "]}");
+  c.srv.customer_page = page;
+  /* By objects a step would take the whole page; by time it ends at the
+   * first look (every 32 objects) 2.5 ms after it began: the clock is read
+   * at the start and at 32, 64, 96 objects, so a step takes 96. */
+  CHECK_RC(ferry_sync_set_apply_slice(c.sync, 5000), FERRY_OK);
+  double now = 0;
+  CHECK_RC(ferry_sync_set_step_budget(c.sync, 2.5, ticking_clock, &now), FERRY_OK);
+  feed_until_customer_pull(&c);
+  int steps = 0, more = 1, rows_after_checks = -1;
+  while (more) {
+    CHECK_RC(ferry_sync_apply(c.sync, &more), FERRY_OK);
+    if (++steps == 3) rows_after_checks = (int)query_int(c.db, "SELECT count(*) FROM Customer");
+    if (steps > 20) break;
+  }
+  /* 96 + 96 + 8 checked, then 96 + 96 + 8 applied, then the cursor. */
+  if (steps != 7) fprintf(stderr, "  %d steps: %s\n", steps, ferry_sync_errmsg(c.sync));
+  CHECK(steps == 7);
+  CHECK(rows_after_checks == 0);
+  CHECK(query_int(c.db, "SELECT count(*) FROM Customer") == 200);
+  CHECK(query_int(c.db, "SELECT cursor FROM _ferry_cursor WHERE entity='Customer'") == 300);
+  char buf[64];
+  CHECK(strcmp(query_text(c.db, "SELECT name FROM Customer WHERE id = 'c199'", buf, sizeof buf), "n199") == 0);
+  CHECK_RC(ferry_sync_set_step_budget(c.sync, -1, ticking_clock, &now), FERRY_RANGE);
+  CHECK_RC(run(&c), FERRY_OK);
+  client_close(&c);
+}
+
 static void pulled_values_should_not_overwrite_pending_attributes(void) {
   client c;
   CHECK(client_open(&c));
@@ -471,6 +509,7 @@ int main(void) {
   RUN(a_pull_page_should_be_applied_in_slices_and_pulled_again_when_cut_between_them);
   RUN(a_pull_page_checked_in_slices_should_apply_nothing_when_a_late_object_is_not_json);
   RUN(pulled_text_with_json_punctuation_should_arrive_exactly_as_written);
+  RUN(a_step_budget_should_end_pull_steps_by_time_and_still_apply_every_object);
   RUN(pulled_values_should_not_overwrite_pending_attributes);
   RUN(model_change_should_push_then_migrate_keeping_pending_changes);
   RUN(conflicts_and_rejections_should_show_as_errors_and_retry);
