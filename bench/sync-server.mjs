@@ -1,5 +1,6 @@
 // Benchmark helper: a reference sync server in its own process, seeded with
-// N objects of about 200 bytes of JSON each. Prints its URL.
+// N objects of about 200 bytes of JSON each. Prints its URL. A third
+// argument is its `cors` option (e.g. '*' for pages of another origin).
 import { createSyncServer } from '../server/index.js';
 
 export const MODEL = {
@@ -17,8 +18,8 @@ export function item(i, tag = '') {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [dataDir, count] = process.argv.slice(2);
-  const srv = await createSyncServer({ model: MODEL, dataDir, log: () => {} });
+  const [dataDir, count, cors] = process.argv.slice(2);
+  const srv = await createSyncServer({ model: MODEL, dataDir, log: () => {}, ...(cors ? { cors } : {}) });
   const n = Number(count);
   for (let i = 0; i < n; i += 5000) {
     await srv.write('Item', Array.from({ length: Math.min(5000, n - i) }, (_, k) => item(i + k)));

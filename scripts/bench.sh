@@ -111,6 +111,16 @@ first_sync_bench() {
   timeout --kill-after=10 "$(left)" node bench/first-sync.mjs --objects "${FERRY_BENCH_FIRST_SYNC_OBJECTS:-1000000}" || fail "first sync (bench/first-sync.mjs)"
 }
 
+# Queries during a first sync (issue 11): a point query every 20 ms while a
+# Node client on `file`, then a Chromium worker on OPFS, pulls 100,000
+# objects; whole pages, slices of 1000, and steps sized by time. About 2 minutes.
+queries_bench() {
+  say "queries during a first sync: Node file, Chromium worker on OPFS"
+  timeout --kill-after=10 "$(left)" node bench/query-during-sync.mjs || fail "queries during a sync (bench/query-during-sync.mjs)"
+  timeout --kill-after=10 "$(left)" node bench/query-during-sync-browser.mjs || fail "queries during a sync in Chromium (bench/query-during-sync-browser.mjs)"
+}
+
+# FERRY_BENCH_ONLY=queries: only the queries-during-a-sync benchmarks;
 # FERRY_BENCH_ONLY=access: only the access-check benchmark (and the build of its base);
 # FERRY_BENCH_ONLY=files: only the file transfer benchmark;
 # FERRY_BENCH_ONLY=size: only the package sizes;
@@ -120,6 +130,10 @@ case "${FERRY_BENCH_ONLY:-}" in
   first-sync)
     [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
     first_sync_bench
+    exit 0 ;;
+  queries)
+    [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
+    queries_bench
     exit 0 ;;
   access|files|size|load)
     [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
@@ -176,6 +190,7 @@ say "demo: time to first data (cold, warm, offline)"
 timeout --kill-after=10 200 node bench/first-data.mjs || fail "first-data benchmark (bench/first-data.mjs)"
 say "watch: a committed write in one tab to a db.watch callback in another (Chromium)"
 timeout --kill-after=10 150 node bench/watch-browser.mjs || fail "watch benchmark (bench/watch-browser.mjs)"
+case ",${FERRY_BENCH_SKIP:-}," in *,queries,*) ;; *) queries_bench ;; esac
 
 case ",${FERRY_BENCH_SKIP:-}," in *,files,*) files_reserve=0 ;; *) files_reserve=45 ;; esac
 case ",${FERRY_BENCH_SKIP:-}," in *,access,*) ;; *) access_bench ;; esac
