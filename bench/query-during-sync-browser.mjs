@@ -1,6 +1,6 @@
 // bench/query-during-sync.mjs in headless Debian Chromium (issue 11,
 // "queries never wait long ... in the browser worker"): a dedicated module
-// worker on OPFS pulls FERRY_BENCH_OBJECTS (100,000) from a loopback
+// worker on OPFS pulls FERRY_BENCH_OBJECTS (200,000) from a loopback
 // reference server (its own process, bench/sync-server.mjs, CORS open to the
 // page's origin) while a point query is due every 20 ms in the same worker;
 // each query's wait runs from when it was due to its rows. Same run,
@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch } from '../tests/browser/harness.js';
 
-const N = Number(process.env.FERRY_BENCH_OBJECTS || 100_000);
+const N = Number(process.env.FERRY_BENCH_OBJECTS || 200_000);
 const REPS = Number(process.env.FERRY_BENCH_REPS || 3);
 const SLICES = [0, 1000, 'time'];
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-qdsb-'));
@@ -55,4 +55,7 @@ try {
   }
 } finally {
   await b.close();
+  // The server's process would keep this one alive.
+  server.kill();
 }
+process.exit(0);

@@ -1,5 +1,5 @@
 // How long an app's query waits while a first sync pulls (issue 11, "queries
-// never wait long"): a Node client on `file` storage pulls 100,000 objects
+// never wait long"): a Node client on `file` storage pulls 200,000 objects
 // from a loopback reference server (its own process, bench/sync-server.mjs)
 // while a point query is issued every 20 ms; each query's time from the call
 // to its rows is recorded. The same run compares pullSlice 0 (each pull page
@@ -8,7 +8,7 @@
 // wait runs from when it was due (every 20 ms) to its rows: while the thread
 // applies a page, even the timer that would ask is held back.
 //
-//   node bench/query-during-sync.mjs      FERRY_BENCH_OBJECTS (100000) FERRY_BENCH_REPS (3)
+//   node bench/query-during-sync.mjs      FERRY_BENCH_OBJECTS (200000) FERRY_BENCH_REPS (3)
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from '../bindings/index.js';
 
-const N = Number(process.env.FERRY_BENCH_OBJECTS || 100_000);
+const N = Number(process.env.FERRY_BENCH_OBJECTS || 200_000);
 const REPS = Number(process.env.FERRY_BENCH_REPS || 3);
 const SLICES = [0, 1000, 250, 'time'];   // 'time': no pullSlice, steps sized by time (the default, 4 ms)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-qds-'));

@@ -112,8 +112,8 @@ first_sync_bench() {
 }
 
 # Queries during a first sync (issue 11): a point query every 20 ms while a
-# Node client on `file`, then a Chromium worker on OPFS, pulls 100,000
-# objects; whole pages, slices of 1000, and steps sized by time. About 2 minutes.
+# Node client on `file`, then a Chromium worker on OPFS, pulls 200,000
+# objects; whole pages, slices of 1000, and steps sized by time. About 3 minutes.
 queries_bench() {
   say "queries during a first sync: Node file, Chromium worker on OPFS"
   timeout --kill-after=10 "$(left)" node bench/query-during-sync.mjs || fail "queries during a sync (bench/query-during-sync.mjs)"
