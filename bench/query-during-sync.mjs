@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from '../bindings/index.js';
+import { queryWaitsDuringSync } from './pages/query-waits.js';
 
 const N = Number(process.env.FERRY_BENCH_OBJECTS || 200_000);
 const REPS = Number(process.env.FERRY_BENCH_REPS || 3);
@@ -29,33 +30,9 @@ const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 
 async function once(slice, rep) {
   const db = await open({ name: `qds-${slice}-${rep}`, storage: 'file', path: path.join(dir, `c-${slice}-${rep}.db`), server: `${url}/sync`, syncOnOpen: false, ...(slice === 'time' ? {} : { pullSlice: slice }) });
-  await db.query('SELECT 1');
-  const waits = [];
-  let done = false;
-  const t0 = performance.now();
-  const syncing = db.sync().finally(() => { done = true; });
-  let k = 0;
-  // An event that wants a query at `due` waits while the thread is busy
-  // (a page applied in one call holds even the timer back): the wait is
-  // from when the query was due to its rows, not from the timer's late call.
-  let due = performance.now() + 20;
-  const ticker = setInterval(() => {
-    if (done) return;
-    const t = Math.min(due, performance.now());
-    due = Math.max(due + 20, performance.now() + 20 - 1);
-    // A point query by id; before the model arrives there is no table yet.
-    db.query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'Item'")
-      .then(() => { waits.push(performance.now() - t); })
-      .catch(() => {});
-    k++;
-  }, 20);
-  const r = await syncing;
-  const ms = performance.now() - t0;
-  clearInterval(ticker);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  await db.close();
+  const r = await queryWaitsDuringSync(db);
   if (r.pulled !== N) throw new Error(`pulled ${r.pulled} of ${N}`);
-  return { ms, waits, issued: k };
+  return r;
 }
 
 const rows = Object.fromEntries(SLICES.map((s) => [s, []]));
