@@ -119,8 +119,13 @@ static void index_clear(log_store *s);
  * IMPORT_MAGIC while an import writes main). On failure the store's view of
  * the log (salt, sequence, end) stays as it was: the header on disk may then
  * hold either salt, or be torn, which a load reads as a log with no record
- * of the store's generation. */
-static int log_start(log_store *s, uint64_t magic) {
+ * of the store's generation.
+ * `durable` 0 (a checkpoint a commit started, main synced with every record)
+ * only writes the header: the old records stay behind it, read by no open
+ * (their salt is the old one), and the next commit's sync carries the
+ * header; until then a crash reopens the old log, whose records repeat what
+ * main holds, so either log gives the same image. */
+static int log_start_as(log_store *s, uint64_t magic, int durable) {
   uint8_t hdr[LOG_HDR] = {0};
   uint64_t salt = new_salt(s);
   memcpy(hdr, &magic, 8);
@@ -128,18 +133,19 @@ static int log_start(log_store *s, uint64_t magic) {
   uint64_t sum = checksum(7, hdr, 16);
   memcpy(hdr + 16, &sum, 8);
   int rc = s->log->m->write(s->log, hdr, LOG_HDR, 0);
-  if (rc == FERRY_OK) rc = s->log->m->truncate(s->log, LOG_HDR);
-  if (rc == FERRY_OK) rc = s->log->m->sync(s->log);
+  if (rc == FERRY_OK && durable) rc = s->log->m->truncate(s->log, LOG_HDR);
+  if (rc == FERRY_OK && durable) rc = s->log->m->sync(s->log);
   if (rc != FERRY_OK) return ferry__store_fail(&s->base, rc, "cannot reset the commit log");
   s->salt = salt;
   s->seq = 1;
   s->log_end = LOG_HDR;
   s->stale = 0;
-  s->unsynced = 0;
+  s->unsynced = !durable;
   index_clear(s);
   return FERRY_OK;
 }
 
+static int log_start(log_store *s, uint64_t magic) { return log_start_as(s, magic, 1); }
 static int log_reset(log_store *s) { return log_start(s, LOG_MAGIC); }
 
 /* ---- the index ---------------------------------------------------------- */
@@ -266,9 +272,10 @@ static int scan_record(log_store *s, int64_t off, int64_t file_size, uint64_t se
 }
 
 /* Copies the latest copy of every indexed block into the main file, syncs
- * it, and starts a new log. Main's bytes cut off by a record go first, so
- * that blocks the database regrew without writing read as zeros. */
-static int checkpoint(log_store *s) {
+ * it, and starts a new log (durable: see log_start_as). Main's bytes cut
+ * off by a record go first, so that blocks the database regrew without
+ * writing read as zeros. */
+static int checkpoint(log_store *s, int durable) {
   if (s->seq == 1 && !s->stale) return FERRY_OK;
   int rc;
   int64_t msize = 0;
@@ -288,7 +295,7 @@ static int checkpoint(log_store *s) {
       (rc = s->main->m->sync(s->main)) != FERRY_OK)
     return ferry__store_fail(&s->base, rc, "cannot sync the database file at a checkpoint");
   s->stale = 1;
-  return log_reset(s);
+  return log_start_as(s, LOG_MAGIC, durable);
 }
 
 static int log_open(ferry_store *base, int64_t *size) {
@@ -406,9 +413,10 @@ static int append_commit(ferry_store *base, const ferry_block *blocks, size_t n,
   s->seq++;
   s->unsynced = lazy;
   if (s->log_end > s->checkpoint_bytes) {
-    /* The commit is already durable in the log; a failed checkpoint left
-     * the store consistent (see the top) and is retried at the next commit. */
-    (void)checkpoint(s);
+    /* The commit is already in the log; a failed checkpoint left the store
+     * consistent (see the top) and is retried at the next commit. The new
+     * log's header waits for the next commit's sync. */
+    (void)checkpoint(s, 0);
     base->errmsg[0] = 0;
   }
   return FERRY_OK;
@@ -425,8 +433,11 @@ static int log_commit_lazy(ferry_store *base, const ferry_block *blocks, size_t 
 static int log_checkpoint(ferry_store *base) {
   log_store *s = (log_store *)base;
   if (s->importing) return FERRY_OK;
-  int rc = checkpoint(s);
-  if (rc == FERRY_OK && s->stale) rc = log_reset(s);
+  int rc = checkpoint(s, 1);
+  /* A log started over by a commit's checkpoint is truncated and synced
+   * here (a closed database leaves a plain file and an empty log). */
+  if (rc == FERRY_OK && (s->stale || s->unsynced)) rc = s->seq == 1 ? log_reset(s) : s->log->m->sync(s->log);
+  if (rc == FERRY_OK) s->unsynced = 0;
   return rc;
 }
 
