@@ -52,7 +52,9 @@ typedef struct log_store {
   int64_t size;           /* committed database size */
   int64_t main_limit;     /* main's bytes from here on are cut off by a record: zeros */
   uint32_t *ikey;         /* index: block number + 1 (0: empty slot) */
-  int64_t *ioff;          /* index: offset of the block's latest copy in the log */
+  int64_t *ioff;          /* index: offset of the block's latest copy in the log (always even),
+                             + 1 once main holds that copy too (COPIED); -2: cut off */
+  uint32_t icursor;       /* where the next pre-copy looks in the index */
   uint32_t icap, icount;
   uint8_t *rec; size_t rec_cap;
 } log_store;
@@ -150,6 +152,10 @@ static int log_reset(log_store *s) { return log_start(s, LOG_MAGIC); }
 
 /* ---- the index ---------------------------------------------------------- */
 
+/* Records and headers have even lengths, so a block's offset in the log is
+ * even: its low bit says main already holds that copy (see precopy). */
+#define COPIED 1
+
 static uint32_t islot(const log_store *s, uint32_t no) {
   uint32_t h = (no * 2654435761u) & (s->icap - 1);
   while (s->ikey[h] && s->ikey[h] != no + 1) h = (h + 1) & (s->icap - 1);
@@ -159,7 +165,7 @@ static uint32_t islot(const log_store *s, uint32_t no) {
 static int64_t index_get(const log_store *s, uint32_t no) {
   if (!s->icap) return -1;
   uint32_t h = islot(s, no);
-  return s->ikey[h] ? s->ioff[h] : -1;
+  return s->ikey[h] ? (s->ioff[h] >= 0 ? s->ioff[h] & ~(int64_t)COPIED : s->ioff[h]) : -1;
 }
 
 /* Room for `more` new entries at a load factor of at most one half, so that
@@ -271,6 +277,26 @@ static int scan_record(log_store *s, int64_t off, int64_t file_size, uint64_t se
   return FERRY_OK;
 }
 
+/* Copies up to `budget` blocks of the log that main does not hold yet into
+ * main, unsynced, so that the checkpoint at the bound has less to copy in
+ * one go. Reads never see it: an indexed block is read from the log, and
+ * after a crash the log is replayed over main. Blocks at or past main_limit
+ * are left for the checkpoint, which cuts main there first. A failure only
+ * leaves the block for the checkpoint. */
+static void precopy(log_store *s, uint32_t budget) {
+  if (reserve(s, FERRY_BLOCK) != FERRY_OK) return;
+  for (uint32_t seen = 0; budget > 0 && seen < s->icap; seen++, s->icursor = (s->icursor + 1) & (s->icap - 1)) {
+    uint32_t i = s->icursor;
+    int64_t off = s->ioff[i];
+    if (!s->ikey[i] || off < 0 || (off & COPIED)) continue;
+    int64_t at = (int64_t)(s->ikey[i] - 1) * FERRY_BLOCK;
+    if (at >= s->main_limit) continue;
+    if (read_full(s->log, s->rec, FERRY_BLOCK, off) != FERRY_OK || s->main->m->write(s->main, s->rec, FERRY_BLOCK, at) != FERRY_OK) break;
+    s->ioff[i] = off | COPIED;
+    budget--;
+  }
+}
+
 /* Copies the latest copy of every indexed block into the main file, syncs
  * it, and starts a new log (durable: see log_start_as). Main's bytes cut
  * off by a record go first, so that blocks the database regrew without
@@ -285,7 +311,7 @@ static int checkpoint(log_store *s, int durable) {
     return ferry__store_fail(&s->base, rc, "cannot write a checkpoint into the database file");
   if ((rc = reserve(s, FERRY_BLOCK)) != FERRY_OK) return ferry__store_fail(&s->base, rc, "out of memory");
   for (uint32_t i = 0; i < s->icap; i++) {
-    if (!s->ikey[i] || s->ioff[i] < 0) continue;
+    if (!s->ikey[i] || s->ioff[i] < 0 || (s->ioff[i] & COPIED)) continue;
     if ((rc = read_full(s->log, s->rec, FERRY_BLOCK, s->ioff[i])) != FERRY_OK)
       return ferry__store_fail(&s->base, rc, "cannot read the commit log");
     if ((rc = s->main->m->write(s->main, s->rec, FERRY_BLOCK, (int64_t)(s->ikey[i] - 1) * FERRY_BLOCK)) != FERRY_OK)
@@ -412,6 +438,11 @@ static int append_commit(ferry_store *base, const ferry_block *blocks, size_t n,
   s->log_end += (int64_t)(REC_HDR + plen);
   s->seq++;
   s->unsynced = lazy;
+  if (s->log_end > s->checkpoint_bytes / 2 && s->log_end <= s->checkpoint_bytes) {
+    /* Past half the bound, each commit copies three times its blocks ahead. */
+    precopy(s, 3 * (uint32_t)n + 16);
+    base->errmsg[0] = 0;
+  }
   if (s->log_end > s->checkpoint_bytes) {
     /* The commit is already in the log; a failed checkpoint left the store
      * consistent (see the top) and is retried at the next commit. The new
