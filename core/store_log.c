@@ -1,12 +1,17 @@
 /* The log store: durable commits over two files.
  *
  * A commit appends one record to the log and syncs it: the record is the
- * commit point. A record carries the log's salt, a sequence number, the new
- * database size, the changed blocks and a checksum of all of it, so a torn
- * or stale record is recognised and ignored when the log is scanned. Once
- * the log passes its bound (at a commit), the latest copy of each block in
- * it is copied into the main file, the main file is synced, and the log
- * starts over with a new salt.
+ * commit point (a lazy commit, SQLite's synchronous=OFF, skips the sync;
+ * the next sync carries it). A record carries the log's salt, a sequence
+ * number, the new database size, the changed blocks and a checksum of all
+ * of it, so a torn or stale record is recognised and ignored when the log
+ * is scanned. Past half its bound, each commit also copies a few blocks of
+ * the log into the main file ahead (unsynced; reads still come from the
+ * log). Once the log passes its bound (at a commit), the latest copy of each
+ * block not copied yet goes into the main file, the main file is synced,
+ * and the log starts over with a new salt (its header only: the next
+ * commit's sync carries it; close and explicit checkpoints also truncate
+ * and sync the log).
  *
  * Opening reads no data into memory: it scans the log's records up to the
  * first that is not whole (headers and checksums, streamed) and builds an
