@@ -184,14 +184,16 @@ static void ck_apply(ck_image *img, int ci) {
   for (int i = (int)c->blocks; i < CK_MAXB; i++) memset(img->blk[i], 0, FERRY_BLOCK);
 }
 
-static int ck_commit_one(ferry_store *st, int ci) {
+/* Commit ci of CK_SCRIPT; as a lazy commit (synchronous=OFF's) when `lazy`. */
+static int ck_commit_as(ferry_store *st, int ci, int lazy) {
   const ck_commit *c = &CK_SCRIPT[ci];
   static uint8_t data[4][FERRY_BLOCK];
   ferry_block b[4];
   for (int k = 0; k < c->n; k++) { ck_fill(data[k], ci, c->no[k]); b[k].no = c->no[k]; b[k].data = data[k]; }
   st->errmsg[0] = 0;
-  return st->m->commit(st, b, (size_t)c->n, c->blocks * FERRY_BLOCK);
+  return (lazy ? st->m->commit_lazy : st->m->commit)(st, b, (size_t)c->n, c->blocks * FERRY_BLOCK);
 }
+static int ck_commit_one(ferry_store *st, int ci) { return ck_commit_as(st, ci, 0); }
 
 typedef struct ck_files { fault_file *main, *log; ferry_store *st; int load_faults; } ck_files;
 
@@ -404,12 +406,11 @@ static void sql_rows_should_survive_a_failing_main_file_at_each_checkpoint_call(
   }
 }
 
-static int ck_commit_lazy(ferry_store *st, int ci) {
-  const ck_commit *c = &CK_SCRIPT[ci];
-  static uint8_t data[4][FERRY_BLOCK];
-  ferry_block b[4];
-  for (int k = 0; k < c->n; k++) { ck_fill(data[k], ci, c->no[k]); b[k].no = c->no[k]; b[k].data = data[k]; }
-  return st->m->commit_lazy(st, b, (size_t)c->n, c->blocks * FERRY_BLOCK);
+/* Opens a new store at path (no faults) with `want` its empty image. */
+static int ck_open_empty(const char *path, ck_files *f, ck_image *want) {
+  static ck_image img;
+  memset(want, 0, sizeof *want);
+  return ck_open(path, f, &img, 0, 0, 0, 0);
 }
 
 /* A lazy commit (what SQLite's synchronous=OFF asks for: a pull page's inner
@@ -418,13 +419,12 @@ static int ck_commit_lazy(ferry_store *st, int ci) {
 static void a_lazy_commit_should_be_read_back_unsynced_and_synced_by_the_next_commit_or_the_close(void) {
   const char *path = temp_db_path("lazy");
   ck_files f;
-  static ck_image img, want;
-  CHECK_RC(ck_open(path, &f, &img, 0, 0, 0, 0), FERRY_OK);
-  memset(&want, 0, sizeof want);
+  static ck_image want;
+  CHECK_RC(ck_open_empty(path, &f, &want), FERRY_OK);
   CHECK_RC(ck_commit_one(f.st, 0), FERRY_OK);
   ck_apply(&want, 0);
   int syncs = f.log->syncs;
-  CHECK_RC(ck_commit_lazy(f.st, 1), FERRY_OK);
+  CHECK_RC(ck_commit_as(f.st, 1, 1), FERRY_OK);
   ck_apply(&want, 1);
   CHECK(f.log->syncs == syncs);
   CHECK(ck_reopen_matches(path, &want, NULL, "after a lazy commit, as a kill leaves it"));
@@ -432,7 +432,7 @@ static void a_lazy_commit_should_be_read_back_unsynced_and_synced_by_the_next_co
   ck_apply(&want, 2);
   CHECK(f.log->syncs > syncs);
   syncs = f.log->syncs;
-  CHECK_RC(ck_commit_lazy(f.st, 3), FERRY_OK);
+  CHECK_RC(ck_commit_as(f.st, 3, 1), FERRY_OK);
   ck_apply(&want, 3);
   CHECK(f.log->syncs == syncs);
   int total = f.log->syncs;
@@ -449,9 +449,8 @@ static void a_lazy_commit_should_be_read_back_unsynced_and_synced_by_the_next_co
 static void a_log_started_over_by_a_commit_should_reopen_to_the_same_image_before_and_after_its_next_commit(void) {
   const char *path = temp_db_path("restart");
   ck_files f;
-  static ck_image img, want;
-  CHECK_RC(ck_open(path, &f, &img, 0, 0, 0, 0), FERRY_OK);
-  memset(&want, 0, sizeof want);
+  static ck_image want;
+  CHECK_RC(ck_open_empty(path, &f, &want), FERRY_OK);
   for (int ci = 0; ci <= CK_FAULTED; ci++) { CHECK_RC(ck_commit_one(f.st, ci), FERRY_OK); ck_apply(&want, ci); }
   int64_t lsize = 0;
   CHECK_RC(f.log->base.m->size(&f.log->base, &lsize), FERRY_OK);
