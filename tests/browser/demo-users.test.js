@@ -131,7 +131,9 @@ test('each_user_should_see_only_their_own_memos_offline_and_back', T, async () =
     await addMemo(pageB, 'Ben: offline thought');
     // Offline, a switch cannot sign the next user in: Ada stays, her change kept.
     await pageA.click('.switch-user[data-user=ben]');
-    await pageA.waitForSelector('#toast:not([hidden])');
+    // The toast of the memo just added may still show: wait for the switch's own.
+    await pageA.waitForFunction(() => /connect to switch user/.test(document.querySelector('#toast:not([hidden])')?.textContent || ''), null, { timeout: 10_000 })
+      .catch(() => {});
     assert.match(await pageA.textContent('#toast'), /connect to switch user/);
     const st = await status(pageA);
     assert.equal(st.user, 'ada');
