@@ -33,7 +33,10 @@ test('sigkill_at_any_checkpoint_call_should_lose_no_committed_transaction_and_le
       assert.deepEqual(await db.query('PRAGMA integrity_check'), [{ integrity_check: 'ok' }], `kill ${i} (${how})`);
       const [{ k, rows, nums }] = await db.query(
         'SELECT coalesce(max(n), 0) AS k, count(*) AS rows, count(DISTINCT n) AS nums FROM t');
-      const [{ n: counter }] = await db.query('SELECT n FROM counter WHERE id = 1');
+      // A kill while the writer sets up (the main file takes blocks ahead of
+      // a checkpoint from the first commits on) can come before its counter
+      // row is committed; then no transaction resolved either.
+      const counter = (await db.query('SELECT n FROM counter WHERE id = 1'))[0]?.n ?? 0;
       assert.ok(k >= resolved, `kill ${i} (${how}): ${resolved} resolved but only ${k} stored`);
       assert.equal(nums, k, `kill ${i} (${how}): the numbers are not a prefix`);
       assert.equal(rows, 2 * k, `kill ${i} (${how}): a transaction is torn`);
