@@ -158,12 +158,14 @@ test('a_server_killed_mid_upload_should_resume_after_its_restart_with_the_hash_r
       puts.push(put);
       if (killAt.has(puts.length - 1)) {
         put.killed = true;
-        const victim = srv;
-        restarting = (async () => {
+        // After the restart before it: a PUT retried while the server is down
+        // can be the next one to kill, and two servers on one directory clash.
+        restarting = restarting.then(async () => {
+          const victim = srv;
           await new Promise((r) => setTimeout(r, Math.random() * 8));
-          await new Promise((r) => { victim.once('exit', r); victim.kill('SIGKILL'); });
+          await new Promise((r) => { if (victim.exitCode !== null) r(); else { victim.once('exit', r); victim.kill('SIGKILL'); } });
           ({ child: srv } = await startServerChild(serverDir, port));
-        })();
+        });
       }
     }
     return fetch(u, init);
