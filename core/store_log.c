@@ -54,6 +54,7 @@ typedef struct log_store {
   int stale;              /* main holds every record; the log must start over first */
   int importing;          /* an import failed part way: the store takes no more commits */
   int unsynced;           /* the last record was a lazy commit, not synced yet */
+  int64_t synced_end;     /* records before this offset are synced: only they may be copied ahead */
   int64_t size;           /* committed database size */
   int64_t main_limit;     /* main's bytes from here on are cut off by a record: zeros */
   uint32_t *ikey;         /* index: block number + 1 (0: empty slot) */
@@ -148,6 +149,7 @@ static int log_start_as(log_store *s, uint64_t magic, int durable) {
   s->log_end = LOG_HDR;
   s->stale = 0;
   s->unsynced = !durable;
+  s->synced_end = LOG_HDR;
   index_clear(s);
   return FERRY_OK;
 }
@@ -293,7 +295,9 @@ static void precopy(log_store *s, uint32_t budget) {
   for (uint32_t seen = 0; budget > 0 && seen < s->icap; seen++, s->icursor = (s->icursor + 1) & (s->icap - 1)) {
     uint32_t i = s->icursor;
     int64_t off = s->ioff[i];
-    if (!s->ikey[i] || off < 0 || (off & COPIED)) continue;
+    /* A block of a record not synced yet could reach main and outlive its
+     * record in a power cut: only synced records are copied ahead. */
+    if (!s->ikey[i] || off < 0 || (off & COPIED) || off >= s->synced_end) continue;
     int64_t at = (int64_t)(s->ikey[i] - 1) * FERRY_BLOCK;
     if (at >= s->main_limit) continue;
     if (read_full(s->log, s->rec, FERRY_BLOCK, off) != FERRY_OK || s->main->m->write(s->main, s->rec, FERRY_BLOCK, at) != FERRY_OK) break;
@@ -309,6 +313,13 @@ static void precopy(log_store *s, uint32_t budget) {
 static int checkpoint(log_store *s, int durable) {
   if (s->seq == 1 && !s->stale) return FERRY_OK;
   int rc;
+  /* Main is only written from synced records (a lazy one could be lost in
+   * a power cut while main keeps part of it). */
+  if (s->unsynced) {
+    if ((rc = s->log->m->sync(s->log)) != FERRY_OK) return ferry__store_fail(&s->base, rc, "cannot sync the commit log");
+    s->unsynced = 0;
+    s->synced_end = s->log_end;
+  }
   int64_t msize = 0;
   if ((rc = s->main->m->size(s->main, &msize)) != FERRY_OK)
     return ferry__store_fail(&s->base, rc, "cannot read the database file's size");
@@ -443,6 +454,7 @@ static int append_commit(ferry_store *base, const ferry_block *blocks, size_t n,
   s->log_end += (int64_t)(REC_HDR + plen);
   s->seq++;
   s->unsynced = lazy;
+  if (!lazy) s->synced_end = s->log_end;
   if (s->log_end > s->checkpoint_bytes / 2 && s->log_end <= s->checkpoint_bytes) {
     /* Past half the bound, each commit copies three times its blocks ahead. */
     precopy(s, 3 * (uint32_t)n + 16);
