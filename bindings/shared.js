@@ -385,6 +385,11 @@ export class SharedDatabase {
   /** The database was signed out (here or in another tab): this handle is closed. */
   #gone() {
     if (this.#closed) return;
+    // The writer lock can reach this tab before the writer's reply on the
+    // channel does: a sign-out waiting here has its outcome, not 'closed'.
+    for (const [id, p] of this.#pending) {
+      if (p.op === 'signOut') { this.#pending.delete(id); p.resolve(); }
+    }
     this.#shutdown();
     this.#goneResolve();
     this.#emit('signout', { name: this.name });
