@@ -9,12 +9,11 @@
  * the log into the main file ahead (unsynced; reads still come from the
  * log). Once the log passes its bound (at a commit), the latest copy of each
  * block not copied yet goes into the main file, the main file is synced,
- * and the log starts over with a new salt (its header only: the next
- * commit's sync carries it; close and explicit checkpoints also truncate
- * and sync the log).
+ * and the log starts over with a new salt (truncated and synced).
  *
  * Opening reads no data into memory: it scans the log's records up to the
- * first that is not whole (headers and checksums, streamed) and builds an
+ * first that is not whole (headers and checksums, streamed; what follows
+ * it is cut off before the next record is written) and builds an
  * index (block -> offset of its latest committed copy in the log), so a
  * crash at any point leaves the last synced record as the state that is
  * read. A read comes from the log through the index, else from the main
@@ -124,16 +123,16 @@ static int reserve(log_store *s, size_t n) {
 static void index_clear(log_store *s);
 
 /* Starts an empty log with a fresh salt (`magic`: LOG_MAGIC, or
- * IMPORT_MAGIC while an import writes main). On failure the store's view of
+ * IMPORT_MAGIC while an import writes main), truncated and synced before
+ * any record of the new log is written. On failure the store's view of
  * the log (salt, sequence, end) stays as it was: the header on disk may then
  * hold either salt, or be torn, which a load reads as a log with no record
  * of the store's generation.
- * `durable` 0 (a checkpoint a commit started, main synced with every record)
- * only writes the header: the old records stay behind it, read by no open
- * (their salt is the old one), and the next commit's sync carries the
- * header; until then a crash reopens the old log, whose records repeat what
- * main holds, so either log gives the same image. */
-static int log_start_as(log_store *s, uint64_t magic, int durable) {
+ * Why the sync cannot wait for the next commit's: the new records overwrite
+ * the old ones in place, and in a power cut the disk may keep some of their
+ * sectors but the old header, so that an open reads the old log's first
+ * records only — older copies of blocks than main holds. */
+static int log_start(log_store *s, uint64_t magic) {
   uint8_t hdr[LOG_HDR] = {0};
   uint64_t salt = new_salt(s);
   memcpy(hdr, &magic, 8);
@@ -141,20 +140,19 @@ static int log_start_as(log_store *s, uint64_t magic, int durable) {
   uint64_t sum = checksum(7, hdr, 16);
   memcpy(hdr + 16, &sum, 8);
   int rc = s->log->m->write(s->log, hdr, LOG_HDR, 0);
-  if (rc == FERRY_OK && durable) rc = s->log->m->truncate(s->log, LOG_HDR);
-  if (rc == FERRY_OK && durable) rc = s->log->m->sync(s->log);
+  if (rc == FERRY_OK) rc = s->log->m->truncate(s->log, LOG_HDR);
+  if (rc == FERRY_OK) rc = s->log->m->sync(s->log);
   if (rc != FERRY_OK) return ferry__store_fail(&s->base, rc, "cannot reset the commit log");
   s->salt = salt;
   s->seq = 1;
   s->log_end = LOG_HDR;
   s->stale = 0;
-  s->unsynced = !durable;
+  s->unsynced = 0;
   s->synced_end = LOG_HDR;
   index_clear(s);
   return FERRY_OK;
 }
 
-static int log_start(log_store *s, uint64_t magic) { return log_start_as(s, magic, 1); }
 static int log_reset(log_store *s) { return log_start(s, LOG_MAGIC); }
 
 /* ---- the index ---------------------------------------------------------- */
@@ -307,10 +305,10 @@ static void precopy(log_store *s, uint32_t budget) {
 }
 
 /* Copies the latest copy of every indexed block into the main file, syncs
- * it, and starts a new log (durable: see log_start_as). Main's bytes cut
+ * it, and starts a new log (see log_start). Main's bytes cut
  * off by a record go first, so that blocks the database regrew without
  * writing read as zeros. */
-static int checkpoint(log_store *s, int durable) {
+static int checkpoint(log_store *s) {
   if (s->seq == 1 && !s->stale) return FERRY_OK;
   int rc;
   /* Main is only written from synced records (a lazy one could be lost in
@@ -337,7 +335,7 @@ static int checkpoint(log_store *s, int durable) {
       (rc = s->main->m->sync(s->main)) != FERRY_OK)
     return ferry__store_fail(&s->base, rc, "cannot sync the database file at a checkpoint");
   s->stale = 1;
-  return log_start_as(s, LOG_MAGIC, durable);
+  return log_start(s, LOG_MAGIC);
 }
 
 static int log_open(ferry_store *base, int64_t *size) {
@@ -395,6 +393,14 @@ static int log_open(ferry_store *base, int64_t *size) {
   *size = s->size;
   s->log_end = off;
   s->seq = seq;
+  /* What follows the last whole record (a torn one, and after a power cut
+   * whole ones the disk kept beyond it) goes before a record is written:
+   * one left there, of this salt and the sequence number a new record
+   * reaches at its offset, would be read as the new record's successor. */
+  if (lsize > off) {
+    if ((rc = s->log->m->truncate(s->log, off)) != FERRY_OK || (rc = s->log->m->sync(s->log)) != FERRY_OK)
+      return ferry__store_fail(base, rc, "cannot cut the torn end off the commit log");
+  }
   return FERRY_OK;
 }
 
@@ -462,9 +468,8 @@ static int append_commit(ferry_store *base, const ferry_block *blocks, size_t n,
   }
   if (s->log_end > s->checkpoint_bytes) {
     /* The commit is already in the log; a failed checkpoint left the store
-     * consistent (see the top) and is retried at the next commit. The new
-     * log's header waits for the next commit's sync. */
-    (void)checkpoint(s, 0);
+     * consistent (see the top) and is retried at the next commit. */
+    (void)checkpoint(s);
     base->errmsg[0] = 0;
   }
   return FERRY_OK;
@@ -481,12 +486,7 @@ static int log_commit_lazy(ferry_store *base, const ferry_block *blocks, size_t 
 static int log_checkpoint(ferry_store *base) {
   log_store *s = (log_store *)base;
   if (s->importing) return FERRY_OK;
-  int rc = checkpoint(s, 1);
-  /* A log started over by a commit's checkpoint is truncated and synced
-   * here (a closed database leaves a plain file and an empty log). */
-  if (rc == FERRY_OK && (s->stale || s->unsynced)) rc = s->seq == 1 ? log_reset(s) : s->log->m->sync(s->log);
-  if (rc == FERRY_OK) s->unsynced = 0;
-  return rc;
+  return checkpoint(s);
 }
 
 /* The log's IMPORT_MAGIC header is the import's commit point turned

@@ -9,6 +9,14 @@ cd "$(dirname "$0")/.."
 secs=${FERRY_SOAK_SECONDS:-600}
 [ -f bindings/dist/ferry-core.wasm ] || bash scripts/build.sh || { echo "soak: the build failed" >&2; exit 2; }
 out=$(mktemp -d "${TMPDIR:-/tmp}/ferry-soak-XXXXXX")
+# The power-cut test of the log store (tests/native/test_power.c) on 20,000
+# new seeds first, when the native build is there (scripts/build.sh makes it).
+power=build/native/test_power
+if [ -x "$power" ]; then
+  first=$(node -e 'console.log(require("node:crypto").randomInt(100000, 2 ** 31 - 100000))')
+  echo "soak: power cuts, seeds $first..$((first + 19999))"
+  FERRY_POWER_FIRST=$first FERRY_POWER_CASES=20000 "$power" 2>&1 | tail -8 || { echo "soak: power-cut seeds failed (rerun one with FERRY_SEED=<n> $power)"; exit 1; }
+fi
 end=$(( $(date +%s) + secs ))
 pass=0
 fail=0
