@@ -120,6 +120,12 @@ queries_bench() {
   timeout --kill-after=10 "$(left)" node bench/query-during-sync-browser.mjs || fail "queries during a sync in Chromium (bench/query-during-sync-browser.mjs)"
 }
 
+open_bench() {
+  say "open to first result in Chromium: ferry's worker on OPFS vs sqlite-wasm's opfs-sahpool"
+  timeout --kill-after=10 "$(left)" node bench/open-browser.mjs || fail "open in Chromium (bench/open-browser.mjs)"
+}
+
+# FERRY_BENCH_ONLY=open: only the Chromium open benchmark;
 # FERRY_BENCH_ONLY=queries: only the queries-during-a-sync benchmarks;
 # FERRY_BENCH_ONLY=access: only the access-check benchmark (and the build of its base);
 # FERRY_BENCH_ONLY=files: only the file transfer benchmark;
@@ -134,6 +140,10 @@ case "${FERRY_BENCH_ONLY:-}" in
   queries)
     [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
     queries_bench
+    exit 0 ;;
+  open)
+    [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
+    open_bench
     exit 0 ;;
   access|files|size|load)
     [ -f bindings/dist/ferry-core.wasm ] || fail "bindings/dist is missing: npm run build first"
@@ -191,6 +201,7 @@ timeout --kill-after=10 200 node bench/first-data.mjs || fail "first-data benchm
 say "watch: a committed write in one tab to a db.watch callback in another (Chromium)"
 timeout --kill-after=10 150 node bench/watch-browser.mjs || fail "watch benchmark (bench/watch-browser.mjs)"
 case ",${FERRY_BENCH_SKIP:-}," in *,queries,*) ;; *) queries_bench ;; esac
+case ",${FERRY_BENCH_SKIP:-}," in *,open,*) ;; *) open_bench ;; esac
 
 case ",${FERRY_BENCH_SKIP:-}," in *,files,*) files_reserve=0 ;; *) files_reserve=45 ;; esac
 case ",${FERRY_BENCH_SKIP:-}," in *,access,*) ;; *) access_bench ;; esac
