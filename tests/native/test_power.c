@@ -18,8 +18,7 @@
  * Seeded: FERRY_SEED=N runs one case with that seed and prints each step
  * (FERRY_POWER_TRACE=1: and every file call); otherwise the regression seeds
  * and FERRY_POWER_CASES seeds (default 2000) from FERRY_POWER_FIRST (1) run;
- * FERRY_POWER_NOLAZY=1 makes every commit synced. `npm run soak` runs new
- * ones. */
+ * `npm run soak` runs new ones. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,12 +235,13 @@ static int power_case(uint64_t seed, int verbose) {
   int done = 0;      /* commits in hist */
   int durable = 0;   /* every commit up to this one returned after a sync */
   int lazy_pct = (int)below(80);
-  if (getenv("FERRY_POWER_NOLAZY")) lazy_pct = 0;
   if (verbose) fprintf(stderr, "  seed %llu: bound %lld bytes, write-back %d%%, lazy %d%%\n",
                        (unsigned long long)seed, (long long)bound, w.writeback_pct, lazy_pct);
-  for (int session = 0; session < SESSIONS; session++) {
+  /* The last session only opens (no commits, no cut): checked as the others. */
+  for (int session = 0; session <= SESSIONS; session++) {
+    int last = session == SESSIONS;
     pw_restart(&w, 0);
-    w.cut_at = 1 + (long)below(session == 0 ? 300 : 200);
+    if (!last) w.cut_at = 1 + (long)below(session == 0 ? 300 : 200);
     ferry_store *st = NULL;
     if (ferry_store_log_open(&st, &w.f[0].base, &w.f[1].base, bound) != FERRY_OK) return 1;
     static image got;
@@ -268,7 +268,7 @@ static int power_case(uint64_t seed, int verbose) {
       done = match;
       if (durable > done) durable = done;
     }
-    for (int k = 0; k < COMMITS && !w.cut && rc == FERRY_OK; k++) {
+    for (int k = 0; k < COMMITS && !last && !w.cut && rc == FERRY_OK; k++) {
       if (below(8) == 0) {
         rc = st->m->checkpoint(st);
         if (verbose) fprintf(stderr, "    checkpoint: %s\n", ferry_errstr(rc));
@@ -315,23 +315,7 @@ static int power_case(uint64_t seed, int verbose) {
     if (!w.cut) w.cut = 1;   /* the power goes after the session's last call at the latest */
     ferry_store_close(st);
   }
-  /* The last restart, without a cut: checked as the others. */
-  pw_restart(&w, 0);
-  ferry_store *st = NULL;
-  if (ferry_store_log_open(&st, &w.f[0].base, &w.f[1].base, bound) != FERRY_OK) return 1;
-  static image got;
-  int rc = load(st, &got);
-  int ok = rc == FERRY_OK;
-  if (ok) {
-    ok = 0;
-    for (int c = done; c >= durable && !ok; c--) ok = same(&got, &hist[c]);
-  }
-  if (!ok) {
-    char buf[600];
-    fprintf(stderr, "  seed %llu final open: %s; %s\n", (unsigned long long)seed, ferry_errstr(rc), describe(&got, durable, done, buf, sizeof buf));
-  }
-  ferry_store_close(st);
-  return ok ? 0 : 1;
+  return 0;
 }
 
 static void a_power_cut_at_any_call_should_reopen_to_one_whole_commit_no_older_than_the_last_synced(void) {
@@ -356,7 +340,7 @@ static void a_power_cut_at_any_call_should_reopen_to_one_whole_commit_no_older_t
   long first = getenv("FERRY_POWER_FIRST") ? atol(getenv("FERRY_POWER_FIRST")) : 1;
   if (first != 1) fprintf(stderr, "  seeds %ld..%ld\n", first, first + cases - 1);
   for (long c = first; c < first + cases; c++, n++) {
-    if (power_case((uint64_t)c, getenv("FERRY_POWER_VERBOSE") != NULL) != 0) {
+    if (power_case((uint64_t)c, 0) != 0) {
       if (failed++ < 5) fprintf(stderr, "  failing seed: FERRY_SEED=%ld ./test_power\n", c);
     }
   }
