@@ -19,16 +19,17 @@
 // (median of --reps), the process's CPU, RSS before and at its peak (VmHWM).
 //
 //   node bench/first-sync.mjs [--objects 1000000] [--reps 1]   (FERRY_BENCH_ONLY=first-sync npm run bench)
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SQLITE_WASM, installSqliteWasm } from './peer.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PEER = { name: '@sqlite.org/sqlite-wasm', version: '3.54.1-build1' };
+const PEER = SQLITE_WASM;
 const rssOf = () => {
   const s = fs.readFileSync('/proc/self/status', 'utf8');
   const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)[1]) * 1024;
@@ -102,12 +103,10 @@ async function main() {
 
   // The peer, at its pinned version, in a project of its own.
   const peerDir = path.join(dir, 'peer');
-  fs.mkdirSync(peerDir);
-  fs.writeFileSync(path.join(peerDir, 'package.json'), '{"name":"peer","private":true}');
-  const inst = spawnSync('npm', ['install', '--no-audit', '--no-fund', `${PEER.name}@${PEER.version}`], { cwd: peerDir, encoding: 'utf8', timeout: 300_000 });
+  const inst = installSqliteWasm(peerDir);
   const ways = ['rows', 'snapshot'];
-  if (inst.status === 0) ways.push('naive');
-  else console.error(`bench: first-sync: ${PEER.name} did not install (${(inst.stderr || '').trim().split('\n').pop()}); the naive pipeline is skipped`);
+  if (inst.ok) ways.push('naive');
+  else console.error(`bench: first-sync: ${PEER.name} did not install (${inst.error}); the naive pipeline is skipped`);
 
   // Record what a reference server answers.
   let t = performance.now();

@@ -7,13 +7,12 @@
 // Both times include loading and compiling the wasm in the worker.
 //
 //   node bench/open-browser.mjs
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, launch } from '../tests/browser/harness.js';
+import { SQLITE_WASM as PEER, installSqliteWasm } from './peer.mjs';
 
-const PEER = { name: '@sqlite.org/sqlite-wasm', version: '3.54.1-build1' };
 const MB = Number(process.env.FERRY_BENCH_MB || 100);
 const REPS = Number(process.env.FERRY_BENCH_REPS || 7);
 const ROWS = Math.round(MB * 1024 * 1024 / 1100);
@@ -21,10 +20,8 @@ const ID = Math.floor(ROWS / 2);
 
 const peerDir = path.join(ROOT, 'build', 'bench', 'peer');
 if (!fs.existsSync(path.join(peerDir, 'node_modules', PEER.name, 'dist', 'index.mjs'))) {
-  fs.mkdirSync(peerDir, { recursive: true });
-  fs.writeFileSync(path.join(peerDir, 'package.json'), '{"name":"peer","private":true}');
-  const inst = spawnSync('npm', ['install', '--no-audit', '--no-fund', `${PEER.name}@${PEER.version}`], { cwd: peerDir, encoding: 'utf8', timeout: 300_000 });
-  if (inst.status !== 0) { console.error(`bench: cannot install ${PEER.name}@${PEER.version}: ${inst.stderr}`); process.exit(1); }
+  const inst = installSqliteWasm(peerDir);
+  if (!inst.ok) { console.error(`bench: cannot install ${PEER.name}@${PEER.version}: ${inst.error}`); process.exit(1); }
 }
 const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 

@@ -18,12 +18,13 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { SQLITE_WASM } from './peer.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // The peers' versions: the newest on the registry at the time of the run in
 // BENCHMARKS.md (the registry's 'latest' tag of @sqlite.org/sqlite-wasm
 // still names 3.41.2; wa-sqlite has published only 1.0.0 there).
-const PEERS = { '@sqlite.org/sqlite-wasm': '3.54.1-build1', 'wa-sqlite': '1.0.0' };
+const PEERS = { [SQLITE_WASM.name]: SQLITE_WASM.version, 'wa-sqlite': '1.0.0' };
 
 function run(cmd, args, cwd) {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
