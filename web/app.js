@@ -1,7 +1,6 @@
 // The demo PWA: a field-service app on ferry. Data lives in SQLite on the
 // device (window.db, for consoles and tests) and syncs with /sync as the
 // signed-in demo user, in a database of that user's own.
-import { open } from '/bindings/index.js';
 import { registerServiceWorker } from '/bindings/pwa.js';
 import { h, bytes, describe, coalesce } from '/lib/dom.js';
 import { StatusBar } from '/lib/status.js';
@@ -152,17 +151,22 @@ function route() {
   const { view, selected } = parseHash();
   renderTabs(view.id);
   const el = $('#view');
-  if (!db) return;
-  current?.unmount?.();
-  if (!db.status().modelVersion) {
+  if (!db || !db.status().modelVersion) {
+    current?.unmount?.();
     current = null;
-    // The bar and its line hold their space from the start, so nothing jumps as pages arrive.
-    el.replaceChildren(h('div', { class: 'first-sync', id: 'first-sync' },
-      h('p', { class: 'empty', id: 'model-wait' }, online()
-        ? 'Downloading the data model and your data from the server…'
-        : 'This device has no data yet: connect once to download it. After that the app works offline.'),
-      h('progress', { id: 'sync-progress', 'aria-label': 'First sync' }),
-      h('p', { class: 'meta', id: 'sync-progress-line' }, '\u00a0')));
+    // The app shell: the view's own text and layout at once, its data when
+    // the database is open and has the model. The first sync's bar and line
+    // hold their space from the start, so nothing jumps as pages arrive.
+    const status = !db ? h('p', { class: 'empty' }, 'Opening the database on this device…')
+      : h('div', { class: 'first-sync', id: 'first-sync' },
+        h('p', { class: 'empty', id: 'model-wait' }, online()
+          ? 'Downloading your data from the server…'
+          : 'This device has no data yet: connect once to download it. After that the app works offline.'),
+        h('progress', { id: 'sync-progress', 'aria-label': 'First sync' }),
+        h('p', { class: 'meta', id: 'sync-progress-line' }, '\u00a0'));
+    if (view.shell) view.shell(el, context(), status);
+    else el.replaceChildren(status);
+    delete el.dataset.view;
     return;
   }
   current = { view, ...view.mount(el, { ...context(), selected }) };
@@ -188,7 +192,11 @@ window.app = { pwa, storage, session, switchUser, version: null, notify, ready: 
 async function start(extra = {}) {
   const { user } = session;
   renderUser();
+  route();
   try {
+    // Imported once the shell is on screen: the page's first paint waits
+    // for the few modules of the views only, not for ferry's.
+    const { open } = await import('/bindings/index.js');
     db = await open({
       name: dbName(session.user), server: new URL('/sync', location).href, busyTimeout: 10_000,
       headers: session.headersFor(session.user), ...extra,

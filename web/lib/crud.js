@@ -30,43 +30,65 @@ const write = (f, el, v) => {
 };
 
 /**
+ * The view's elements, built in one place for the shell and the mounted view
+ * so the two lay out alike and nothing moves when the data arrives. Without
+ * `on` (the shell) the form's controls are disabled.
+ */
+function layout(spec, on, status) {
+  const { fields, editable = true } = spec;
+  const key = spec.entity.toLowerCase();
+  const list = h('ul', { class: 'list', id: `${key}-list` });
+  const empty = on ? h('p', { class: 'empty', hidden: true }, spec.empty || `No ${spec.title.toLowerCase()} yet.`) : status;
+  const idInput = h('input', { type: 'hidden', name: 'id' });
+  const controls = Object.fromEntries(fields.map((f) => [f.name, control(f)]));
+  const image = (f) => (f.accept || '').startsWith('image/');
+  const previews = Object.fromEntries(fields.filter((f) => f.type === 'file').map((f) => [f.name, image(f)
+    ? h('img', { class: 'thumb', alt: f.label, hidden: true })
+    : h('a', { class: 'attachment', target: '_blank', hidden: true })]));
+  const heading = h('h2', {}, `New ${spec.singular}`);
+  const del = h('button', { type: 'button', class: 'danger', hidden: true, onclick: on?.remove }, 'Delete');
+  const form = h('form', { id: `${key}-form`, class: 'card', onsubmit: on?.save ?? ((ev) => ev.preventDefault()) },
+    heading, idInput,
+    fields.map((f) => (f.type === 'checkbox'
+      ? h('label', { class: 'check' }, controls[f.name], f.label)
+      : h('label', {}, f.label, controls[f.name], previews[f.name] || ''))),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary' }, spec.saveLabel || 'Save'),
+      editable ? h('button', { type: 'button', onclick: on?.new }, 'New') : null,
+      editable ? del : null));
+  if (!on) for (const el of form.elements) el.disabled = true;
+  const nodes = [
+    spec.help ? h('p', { class: 'help' }, spec.help) : '',
+    h('div', { class: 'split' }, h('section', {}, h('h2', {}, spec.title), list, empty), form)];
+  return { nodes, list, empty, idInput, controls, previews, image, heading, del };
+}
+
+/**
  * @param {object} spec entity, prefix (of new ids), title, singular, help,
  *   fields [{ name, label, type, options?: () => [[value, label]], optionsSql?: 'SELECT id, name …' (a live query), required, default }],
  *   listSql, item(row) -> { title, meta, badge }, editable (default true), saveLabel,
  *   fixed(context) -> { column: value } written with every new object (e.g. its owner)
+ * @returns {{ shell(root, ctx, status), mount(root, ctx) }} shell paints the
+ *   view before its data is there (the app shell: its text is on screen at
+ *   once), with `status` (a node) where the list will be; mount replaces it
+ *   with the working view.
  */
 export function crudView(spec) {
   const { entity, fields, editable = true } = spec;
-  const key = entity.toLowerCase();
-  return function mount(root, ctx) {
+  const shell = (root, ctx, status) => root.replaceChildren(...layout(spec, null, status).nodes);
+  return { shell, mount };
+
+  function mount(root, ctx) {
     const { db, notify, selected } = ctx;
-    const list = h('ul', { class: 'list', id: `${key}-list` });
-    const empty = h('p', { class: 'empty', hidden: true }, spec.empty || `No ${spec.title.toLowerCase()} yet.`);
-    const idInput = h('input', { type: 'hidden', name: 'id' });
-    const controls = Object.fromEntries(fields.map((f) => [f.name, control(f)]));
+    const { nodes, list, empty, idInput, controls, previews, image, heading, del } = layout(spec, {
+      save, remove, new: () => edit(null),
+    });
     // A file attribute is not a column the form writes: its bytes go to the
     // device's file store (db.files.put) and the preview comes from there
     // through the service worker (db.files.url), offline too.
     const fileFields = fields.filter((f) => f.type === 'file');
     const columns = fields.filter((f) => f.type !== 'file');
-    const image = (f) => (f.accept || '').startsWith('image/');
-    const previews = Object.fromEntries(fileFields.map((f) => [f.name, image(f)
-      ? h('img', { class: 'thumb', alt: f.label, hidden: true })
-      : h('a', { class: 'attachment', target: '_blank', hidden: true })]));
-    const heading = h('h2');
-    const del = h('button', { type: 'button', class: 'danger', onclick: remove }, 'Delete');
-    const form = h('form', { id: `${key}-form`, class: 'card', onsubmit: save },
-      heading, idInput,
-      fields.map((f) => (f.type === 'checkbox'
-        ? h('label', { class: 'check' }, controls[f.name], f.label)
-        : h('label', {}, f.label, controls[f.name], previews[f.name] || ''))),
-      h('div', { class: 'actions' },
-        h('button', { type: 'submit', class: 'primary' }, spec.saveLabel || 'Save'),
-        editable ? h('button', { type: 'button', onclick: () => edit(null) }, 'New') : null,
-        editable ? del : null));
-    root.replaceChildren(
-      spec.help ? h('p', { class: 'help' }, spec.help) : '',
-      h('div', { class: 'split' }, h('section', {}, h('h2', {}, spec.title), list, empty), form));
+    root.replaceChildren(...nodes);
     edit(selected || null);
 
     async function edit(id) {
@@ -157,5 +179,5 @@ export function crudView(spec) {
     for (const f of fields) if (f.options) setOptions(controls[f.name], f.options(), f.required ? null : '—');
 
     return { unmount: () => { for (const stop of stops) stop(); } };
-  };
+  }
 }

@@ -3,7 +3,7 @@ import { crudView } from '../lib/crud.js';
 export const customers = {
   id: 'customers',
   title: 'Customers',
-  mount: crudView({
+  ...crudView({
     entity: 'Customer',
     prefix: 'cust',
     title: 'Customers',

@@ -7,16 +7,20 @@ import { crudView } from '../lib/crud.js';
 export const memos = {
   id: 'memos',
   title: 'My memos',
-  mount: (root, ctx) => crudView({
-    entity: 'Memo',
-    prefix: 'memo',
-    title: 'My memos',
-    singular: 'memo',
-    help: `Memos are private: only ${ctx.session.name} gets them, on any device, and nobody else can change them `
-      + '(sync filter "owner = $user.id"). Switching user syncs them, then deletes them from this device.',
-    fields: [{ name: 'text', label: 'Memo', type: 'textarea', required: true, rows: 4 }],
-    fixed: ({ session }) => ({ owner: session.user }),
-    listSql: 'SELECT id, text FROM Memo ORDER BY rowid DESC',
-    item: (r) => ({ title: r.text, badge: 'private' }),
-  })(root, ctx),
+  // The help names the signed-in user, so the view is made per context.
+  shell: (root, ctx, status) => view(ctx).shell(root, ctx, status),
+  mount: (root, ctx) => view(ctx).mount(root, ctx),
 };
+
+const view = (ctx) => crudView({
+  entity: 'Memo',
+  prefix: 'memo',
+  title: 'My memos',
+  singular: 'memo',
+  help: `Memos are private: only ${ctx.session.name} gets them, on any device, and nobody else can change them `
+    + '(sync filter "owner = $user.id"). Switching user syncs them, then deletes them from this device.',
+  fields: [{ name: 'text', label: 'Memo', type: 'textarea', required: true, rows: 4 }],
+  fixed: ({ session }) => ({ owner: session.user }),
+  listSql: 'SELECT id, text FROM Memo ORDER BY rowid DESC',
+  item: (r) => ({ title: r.text, badge: 'private' }),
+});

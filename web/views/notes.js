@@ -4,7 +4,7 @@ import { crudView } from '../lib/crud.js';
 export const drafts = {
   id: 'drafts',
   title: 'Drafts',
-  mount: crudView({
+  ...crudView({
     entity: 'Draft',
     prefix: 'draft',
     title: 'Drafts',
@@ -19,7 +19,7 @@ export const drafts = {
 export const feedback = {
   id: 'feedback',
   title: 'Feedback',
-  mount: crudView({
+  ...crudView({
     entity: 'Feedback',
     prefix: 'feedback',
     title: 'Waiting for upload',

@@ -5,7 +5,7 @@ export const STATUSES = ['planned', 'in progress', 'done', 'archived'];
 export const visits = {
   id: 'visits',
   title: 'Visits',
-  mount: crudView({
+  ...crudView({
     entity: 'Visit',
     prefix: 'visit',
     title: 'Visits',
