@@ -99,13 +99,14 @@ export class Core {
   /**
    * Opens a database through one of the glue's open functions ->
    * { handle, created, imported }: created when the store held no database,
-   * imported when it was then started from `from`'s bytes.
+   * imported when it was then started from `from`'s bytes. move: `from` is
+   * this device's database moved from another store (its client id is kept).
    */
-  open(name, opener) {
+  open(name, opener, move = false) {
     const namePtr = this.cstring(name);
     const outPtr = this.M._malloc(8);
     try {
-      this.M.HEAPU32[(outPtr + 4) >> 2] = 0;
+      this.M.HEAPU32[(outPtr + 4) >> 2] = move ? 4 : 0;   // FERRY_OPEN_MOVE
       const rc = opener(namePtr, outPtr, outPtr + 4);
       const db = this.M.HEAPU32[outPtr >> 2];
       if (rc !== 0) {
@@ -126,12 +127,12 @@ export class Core {
     const fromId = this.#fromId(from);
     return this.open(name, (n, out, flags) => this.M._fg_open_memory(n, fromId, out, flags));
   }
-  /** cacheSize: bytes of clean pages kept in memory (0: the core's default, 4 MiB). */
-  openFiles(name, mainFile, logFile, checkpointBytes = 0, cacheSize = 0, from = null) {
+  /** cacheSize: bytes of clean pages kept in memory (0: the core's default, 4 MiB); move: see open(). */
+  openFiles(name, mainFile, logFile, checkpointBytes = 0, cacheSize = 0, from = null, move = false) {
     const mainId = this.host.addFile(mainFile);
     const logId = this.host.addFile(logFile);
     const fromId = this.#fromId(from);
-    return this.open(name, (n, out, flags) => this.M._fg_open_files(n, mainId, logId, checkpointBytes, cacheSize, fromId, out, flags));
+    return this.open(name, (n, out, flags) => this.M._fg_open_files(n, mainId, logId, checkpointBytes, cacheSize, fromId, out, flags), move);
   }
   openJsStore(name, store, cacheSize = 0, from = null) {
     const id = this.host.addStore(store);

@@ -19,7 +19,13 @@ function idbDelete(factory, dbName) {
   });
 }
 
-async function deleteIndexedDB(name, opts) {
+/**
+ * Deletes the IndexedDB databases of database `name` (its pages and its
+ * device file store) and nothing else: the page's record that it exists
+ * stays (bindings/storage/move.js, after moving it to OPFS). -> false
+ * where there is no IndexedDB.
+ */
+export async function deleteIndexedDBStores(name, opts = {}) {
   const factory = opts.indexedDB || globalThis.indexedDB;
   if (!factory) return false;
   const lock = await acquireWebLock(`ferry:${name}`, opts.busyTimeout ?? 2000);
@@ -92,7 +98,7 @@ export async function deleteStorage(kind, name, opts = {}) {
     switch (kind) {
       case 'memory': return;
       case 'file': await deleteFile(name, opts.path); return;
-      case 'indexeddb': await deleteIndexedDB(name, opts); return;
+      case 'indexeddb': await deleteIndexedDBStores(name, opts); return;
       case 'opfs': await deleteOpfs(name); return;
       default: throw new FerryError('misuse', `unknown storage '${kind}'`);
     }

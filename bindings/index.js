@@ -4,6 +4,7 @@ import { Database } from './database.js';
 import { FerryError, codes, storageCode } from './errors.js';
 import { openIndexedDB } from './storage/indexeddb.js';
 import { openOpfs, opfsAvailable } from './storage/opfs.js';
+import { openOpfsMovingIndexedDB, opfsHoldsDatabase } from './storage/move.js';
 import { SharedDatabase, sharedAvailable } from './shared.js';
 import { checkNotLost, markSupported } from './lost.js';
 import { deleteDatabase as deleteStored } from './delete.js';
@@ -96,16 +97,27 @@ export async function open(options = {}) {
   }
   const core = await loadCore();
   const kind = pickStorage(opts);
-  const snapshot = await snapshotFile(kind, opts);
-  let storage;
-  try {
-    storage = await openStorage(core, kind, { ...opts, fromFile: snapshot ?? await fromFile(opts.from) });
-  } catch (e) {
-    // A snapshot the core refuses (damaged, not a database, a store that cannot
-    // start from bytes) is not used: the database starts empty and pulls.
-    if (!snapshot) throw e;
-    opts.onSnapshotError?.(e);
-    storage = await openStorage(core, kind, { ...opts, fromFile: null });
+  // 'auto' where OPFS works: a database that IndexedDB holds moves to OPFS first.
+  let storage = kind === 'opfs' && opts.storage === 'auto' ? await openOpfsMovingIndexedDB(core, opts) : null;
+  if (!storage) {
+    const snapshot = await snapshotFile(kind, opts);
+    try {
+      storage = await openStorage(core, kind, { ...opts, fromFile: snapshot ?? await fromFile(opts.from) });
+    } catch (e) {
+      // A snapshot the core refuses (damaged, not a database, a store that cannot
+      // start from bytes) is not used: the database starts empty and pulls.
+      if (!snapshot) throw e;
+      opts.onSnapshotError?.(e);
+      storage = await openStorage(core, kind, { ...opts, fromFile: null });
+    }
+  }
+  // 'auto' where OPFS cannot be used (a window with worker: false) must not
+  // take a database a worker moved to OPFS for a new or a lost one.
+  if (kind === 'indexeddb' && opts.storage === 'auto' && storage.created && await opfsHoldsDatabase(opts.name)) {
+    core.close(storage.handle);
+    storage.release?.();
+    throw new FerryError('unsupported', `database '${opts.name}' is on OPFS (an open in a worker moved it there), which only a dedicated worker can use: `
+      + 'open it with worker: true (the default in windows) or in a worker');
   }
   storage.name = opts.name;
   // A reload after a failed commit finds the database the first open made.

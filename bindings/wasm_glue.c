@@ -144,7 +144,7 @@ static const ferry_store_methods js_store_methods = { js_open, js_read, js_commi
 /* ---- entry points ---------------------------------------------------------- */
 /* cache_bytes: clean blocks the database may cache (0: the default).
  * from_id: a JS file holding a SQLite database to start a new database from
- * (0: none); *flags receives FERRY_OPENED_*. */
+ * (0: none); *flags: FERRY_OPEN_MOVE in, FERRY_OPENED_* out. */
 static int open_from(ferry_db **out, const char *name, ferry_store *s, double cache_bytes, int from_id, int *flags) {
   ferry_file *from = from_id ? js_file_new(from_id) : NULL;
   if (from_id && !from) { ferry_store_close(s); return FERRY_NOMEM; }

@@ -204,8 +204,8 @@ static int check_header(ferry_db *db, uint8_t *b0, int64_t size, int *patched) {
 
 /* Checks the database `from` holds and readies it to be copied: attaches it
  * (copy on write, over the file) as *tmp, runs SQLite's quick_check on it and
- * drops its client id. On success the caller imports *tmp, then detaches it. */
-static int prepare_copy(ferry_db *db, const char *name, ferry_file *from, ferry__image **tmp) {
+ * drops its client id (unless keep_client: a move). On success the caller imports *tmp, then detaches it. */
+static int prepare_copy(ferry_db *db, const char *name, ferry_file *from, int keep_client, ferry__image **tmp) {
   *tmp = NULL;
   ferry_store *over = NULL;
   int rc = ferry_store_memory_over(&over, from);
@@ -247,7 +247,7 @@ static int prepare_copy(ferry_db *db, const char *name, ferry_file *from, ferry_
       rc = fail(db, code == FERRY_CORRUPT || code == FERRY_SQL ? FERRY_NOT_DATABASE : code,
                 "the given database does not open: %s", sq ? sqlite3_errmsg(sq) : sqlite3_errstr(src));
     }
-    if (rc == FERRY_OK && (rc = ferry__schema_forget_client(sq, err, sizeof err)) != FERRY_OK)
+    if (rc == FERRY_OK && !keep_client && (rc = ferry__schema_forget_client(sq, err, sizeof err)) != FERRY_OK)
       rc = fail(db, rc, "cannot drop the given database's client id: %s", err);
   }
   if (sq) sqlite3_close_v2(sq);
@@ -259,6 +259,7 @@ static int prepare_copy(ferry_db *db, const char *name, ferry_file *from, ferry_
 int ferry_db_open_from(ferry_db **out, const char *name, ferry_store *store, int64_t cache_bytes,
                        struct ferry_file *from, int *flags) {
   *out = NULL;
+  int move = flags && (*flags & FERRY_OPEN_MOVE);
   if (flags) *flags = 0;
   ferry_db *db = calloc(1, sizeof *db);
   if (!db) { ferry_store_close(store); if (from) from->m->close(from); return FERRY_NOMEM; }
@@ -282,7 +283,7 @@ int ferry_db_open_from(ferry_db **out, const char *name, ferry_store *store, int
   if (from && !empty) from->m->close(from);
   else if (from) {
     ferry__image *tmp = NULL;
-    if ((rc = prepare_copy(db, name, from, &tmp)) != FERRY_OK) return rc;
+    if ((rc = prepare_copy(db, name, from, move, &tmp)) != FERRY_OK) return rc;
     rc = ferry__vfs_import(db->img, tmp);
     if (rc != FERRY_OK) fail(db, rc, "%s", rc == FERRY_UNSUPPORTED ? "this storage cannot start from a database's bytes" : ferry__vfs_errmsg(db->img));
     ferry__vfs_detach(tmp);

@@ -53,6 +53,9 @@ int ferry_db_open_cached(ferry_db **out, const char *name, ferry_store *store, i
 /* Flags ferry_db_open_from reports. */
 #define FERRY_OPENED_EMPTY    1   /* the store held no database: this open created it */
 #define FERRY_OPENED_IMPORTED 2   /* ... from the bytes of `from` */
+/* Flag given to ferry_db_open_from in *flags: `from` is this device's own
+ * database moved to another store, so the copy keeps its sync client id. */
+#define FERRY_OPEN_MOVE       4
 
 /* As ferry_db_open_cached; when the store holds no database yet and `from`
  * is not NULL, the database starts as a copy of the SQLite database file
@@ -62,8 +65,9 @@ int ferry_db_open_cached(ferry_db **out, const char *name, ferry_store *store, i
  * store takes it in one atomic step (store.h, import). Bytes that are not
  * a whole SQLite database fail with FERRY_NOT_DATABASE and store nothing.
  * A store that holds a database already ignores `from`. *flags (may be
- * NULL) receives FERRY_OPENED_*. Takes ownership of store and from in
- * every case. */
+ * NULL): FERRY_OPEN_MOVE on input keeps the copy's client id (a move of
+ * the same device's database, not a second device); on return it holds
+ * FERRY_OPENED_*. Takes ownership of store and from in every case. */
 int ferry_db_open_from(ferry_db **out, const char *name, ferry_store *store, int64_t cache_bytes,
                        struct ferry_file *from, int *flags);
 /* Closes the database and its store (every commit has already reached the

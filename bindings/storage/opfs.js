@@ -59,6 +59,6 @@ export async function openOpfs(core, name, opts = {}) {
   }
   const wrap = opts.wrapFile || ((f) => f);
   const { handle, created, imported } = core.openFiles(`opfs:${name}`, wrap(handleFile(main), 'main'), wrap(handleFile(log), 'log'),
-    0, opts.cacheSize || 0, opts.fromFile);
+    0, opts.cacheSize || 0, opts.fromFile, opts.move === true);
   return { handle, kind: 'opfs', created, imported, release() {} };
 }

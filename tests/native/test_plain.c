@@ -174,6 +174,29 @@ static void memory_database_opened_from_a_file_should_hold_its_rows(void) {
   ferry_db_close(db);
 }
 
+/* A move (FERRY_OPEN_MOVE: the same device's database on another store)
+ * keeps the client id, so the server goes on judging its pushes as the
+ * same device's: the id and its mutation counter continue. */
+static void database_moved_from_a_file_should_keep_its_client_id(void) {
+  const char *a = temp_db_path("move-a");
+  char apath[512];
+  snprintf(apath, sizeof apath, "%s", a);
+  ferry_db *db = open_path(apath, NULL, NULL, NULL);
+  CHECK(db);
+  fill(db, 200);
+  CHECK_RC(ferry_db_checkpoint(db), FERRY_OK);
+  ferry_db_close(db);
+  int flags = FERRY_OPEN_MOVE;
+  db = open_path(temp_db_path("move-b"), apath, &flags, NULL);
+  CHECK(db);
+  CHECK(flags == (FERRY_OPENED_EMPTY | FERRY_OPENED_IMPORTED));
+  char buf[64];
+  CHECK(strcmp(query_text(db, "SELECT value FROM _ferry_meta WHERE key = 'client_id'", buf, sizeof buf), "c-original") == 0);
+  CHECK(query_int(db, "SELECT value FROM _ferry_meta WHERE key = 'next_mid'") == 7);
+  CHECK(query_int(db, "SELECT count(*) FROM t") == 200);
+  ferry_db_close(db);
+}
+
 /* Writes `bytes` to a fresh file and opens a new database from it: the open
  * must fail with FERRY_NOT_DATABASE and leave the new database empty. */
 static int bad_from(const uint8_t *bytes, int64_t n, const char *tag) {
@@ -315,6 +338,7 @@ int main(void) {
   RUN(checkpoint_should_leave_a_whole_main_file_and_an_empty_log);
   RUN(export_should_read_the_bytes_a_checkpoint_writes);
   RUN(database_opened_from_a_file_should_be_an_exact_copy_with_no_client_id);
+  RUN(database_moved_from_a_file_should_keep_its_client_id);
   RUN(memory_database_opened_from_a_file_should_hold_its_rows);
   RUN(bytes_that_are_not_a_whole_database_should_fail_with_not_a_database);
   RUN(wal_mode_file_should_open_as_a_rollback_mode_copy);

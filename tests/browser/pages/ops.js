@@ -118,6 +118,14 @@ const ops = {
     });
   },
   async status({ key }) { return entry(key).db.status(); },
+  async filePut({ key, entity, id, attribute, text }) {
+    await entry(key).db.files.put(entity, id, attribute, new TextEncoder().encode(text), { type: 'text/plain' });
+  },
+  async fileText({ key, entity, id, attribute }) {
+    const data = await entry(key).db.files.get(entity, id, attribute);
+    return data === null ? null : new TextDecoder().decode(new Uint8Array(await new Blob([data]).arrayBuffer()));
+  },
+  async filesFlush({ key }) { return entry(key).db.files.flush(); },
   async sync({ key }) {
     const { pushed, pulled, error } = await entry(key).db.sync();
     return { pushed, pulled, error: error ? { code: error.code, message: error.message } : null };
