@@ -15,7 +15,7 @@ import { staticFiles } from './static.js';
 import { openPostgres } from './db-postgres.js';
 import { postgres, sqlite } from './sql.js';
 import { serveFile } from './files.js';
-import { Snapshots, serveSnapshot } from './snapshot.js';
+import { Snapshots, serveSnapshot, DEFAULT_SNAPSHOT_BYTES } from './snapshot.js';
 import { checkBlobStore, collectBlobs, DEFAULT_FILE_LIMIT, DEFAULT_FILE_GRACE } from './blobs.js';
 import { FileBlobStore } from './blob-files.js';
 import { PostgresBlobStore } from './blob-postgres.js';
@@ -172,6 +172,8 @@ async function openBlobs(blobs, { dataDir, db, pg }) {
  *   snapshots = true: GET /sync/snapshot gives a user a ready SQLite file of what they may see,
  *                for a new device's first sync (built under dataDir/snapshots by ferry's own client;
  *                docs/PROTOCOL.md, Snapshots); false answers it 404
+ *   snapshotBytes = 1 GiB: what the snapshots of all users may take on disk together; past it the
+ *                users asked for longest ago lose theirs (rebuilt at their next download)
  *   log          (message) => void for errors and migrations (default console.error)
  * @returns {Promise<{ url, port, close, db, model, store, write, remove, version }>}
  */
@@ -180,9 +182,10 @@ export async function createSyncServer(options = {}) {
     port = 0, host = '127.0.0.1', authenticate = null, authorize = null,
     bodyLimit = DEFAULT_BODY_LIMIT, pageLimit = DEFAULT_PAGE_LIMIT, pageBytes = DEFAULT_PAGE_BYTES, seed = null, cors = null,
     log = (m) => console.error(m), tombstoneHorizon = 90 * 24 * 3600 * 1000,
-    fileLimit = DEFAULT_FILE_LIMIT, fileGrace = DEFAULT_FILE_GRACE,
+    fileLimit = DEFAULT_FILE_LIMIT, fileGrace = DEFAULT_FILE_GRACE, snapshotBytes = DEFAULT_SNAPSHOT_BYTES,
   } = options;
   if (!Number.isSafeInteger(fileLimit) || fileLimit < 0) throw new FerryError('misuse', 'fileLimit is a number of bytes');
+  if (!Number.isSafeInteger(snapshotBytes) || snapshotBytes < 0) throw new FerryError('misuse', 'snapshotBytes is a number of bytes');
   if (options.model === undefined) throw new FerryError('misuse', 'createSyncServer() needs a model (an object or a path to its JSON file)');
   if (!Number.isSafeInteger(pageLimit) || pageLimit < 1) throw new FerryError('misuse', 'pageLimit must be a positive integer');
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1) throw new FerryError('misuse', 'bodyLimit must be a positive integer');
@@ -215,7 +218,7 @@ export async function createSyncServer(options = {}) {
     throw e;
   }
   const snapshots = options.snapshots === false ? null
-    : new Snapshots(path.join(dataDir, 'snapshots'), { store, model, pageLimit, pageBytes });
+    : new Snapshots(path.join(dataDir, 'snapshots'), { store, model, pageLimit, pageBytes }, { maxBytes: snapshotBytes });
   const api = {
     db, model, store, dataDir, blobs, fileLimit,
     /** Server-side upserts: write('Customer', [{ id, name, … }]) -> { version } */

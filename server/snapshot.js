@@ -12,6 +12,11 @@
 // (nothing, when nothing did); when it changed, a new image is published:
 // the builder's file, closed (a plain SQLite file), copied under a new name.
 // A download in progress keeps reading the file it opened.
+//
+// The folders of all users together stay under a budget of bytes (the
+// builder's database and the image, about twice what the user may see):
+// after a build, the users whose snapshot was asked for longest ago lose
+// theirs (never one building now), and their next download builds it anew.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -55,26 +60,43 @@ async function sha256Of(file) {
   return h.digest('hex');
 }
 
+/** Bytes of the files directly in `dir` (0 when it is gone). */
+async function folderBytes(dir) {
+  let total = 0;
+  for (const name of await fsp.readdir(dir).catch(() => [])) {
+    total += (await fsp.stat(path.join(dir, name)).catch(() => null))?.size ?? 0;
+  }
+  return total;
+}
+
+export const DEFAULT_SNAPSHOT_BYTES = 1024 ** 3;
+
 /**
  * The snapshots of a server under `dir`. server: { store, model, pageLimit,
- * pageBytes }. image(user) -> { file, size, sha256, handle } (handle: the
- * image opened, a fs.promises FileHandle the caller closes); close().
+ * pageBytes }; maxBytes: what all users' folders may take together (the one
+ * just built is kept whatever its size). image(user) -> { file, size,
+ * sha256, handle } (handle: the image opened, a fs.promises FileHandle the
+ * caller closes); close().
  */
 export class Snapshots {
-  #dir; #server; #chains = new Map(); #images = new Map(); #closed = false;
+  #dir; #server; #maxBytes; #chains = new Map(); #evicting = new Map(); #images = new Map(); #used = new Map(); #closed = false;
 
-  constructor(dir, server) {
+  constructor(dir, server, { maxBytes = DEFAULT_SNAPSHOT_BYTES } = {}) {
     this.#dir = dir;
     this.#server = server;
+    this.#maxBytes = maxBytes;
   }
 
   /** Builds or refreshes `user`'s image, one build per user at a time, and opens it (before a newer one can remove it). */
   image(user) {
     if (this.#closed) return Promise.reject(new HttpError(503, 'closing', 'the server is closing'));
     const key = crypto.createHash('sha256').update(userKeyOf(user)).digest('hex').slice(0, 32);
-    const run = (this.#chains.get(key) || Promise.resolve()).catch(() => {}).then(async () => {
+    this.#used.set(key, Date.now());
+    const run = (this.#chains.get(key) || this.#evicting.get(key) || Promise.resolve()).catch(() => {}).then(async () => {
       const image = await this.#build(key, user);
-      return { ...image, handle: await fsp.open(image.file) };
+      const handle = await fsp.open(image.file);
+      await this.#evict(key).catch(() => {});
+      return { ...image, handle };
     });
     const tail = run.finally(() => { if (this.#chains.get(key) === tail) this.#chains.delete(key); });
     tail.catch(() => {});
@@ -112,6 +134,41 @@ export class Snapshots {
       if (name.startsWith('image-') && path.join(dir, name) !== file) await fsp.rm(path.join(dir, name), { force: true });
     }
     return image;
+  }
+
+  /**
+   * Removes the folders of the users asked for longest ago (those of an
+   * earlier process by their folder's time) until all fit in maxBytes,
+   * keeping `keep` and any user whose build runs. A download reading an
+   * image that goes keeps its open file.
+   */
+  async #evict(keep) {
+    const folders = [];
+    let total = 0;
+    for (const ent of await fsp.readdir(this.#dir, { withFileTypes: true })) {
+      if (!ent.isDirectory()) continue;
+      const dir = path.join(this.#dir, ent.name);
+      const bytes = await folderBytes(dir);
+      total += bytes;
+      const used = this.#used.get(ent.name) ?? (await fsp.stat(dir).catch(() => null))?.mtimeMs ?? 0;
+      folders.push({ key: ent.name, dir, bytes, used });
+    }
+    folders.sort((a, b) => a.used - b.used);
+    for (const f of folders) {
+      if (total <= this.#maxBytes) break;
+      if (f.key === keep || this.#chains.has(f.key)) continue;
+      // A download asked for meanwhile waits for the removal, then builds anew.
+      const gone = fsp.rm(f.dir, { recursive: true, force: true });
+      this.#evicting.set(f.key, gone);
+      this.#images.delete(f.key);
+      if (this.#used.get(f.key) === f.used) this.#used.delete(f.key);
+      try {
+        await gone;
+      } finally {
+        this.#evicting.delete(f.key);
+      }
+      total -= f.bytes;
+    }
   }
 
   async close() {

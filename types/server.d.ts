@@ -140,6 +140,12 @@ export interface SyncServerOptions<U extends object = User> {
    * false answers it 404. Default true.
    */
   snapshots?: boolean;
+  /**
+   * Bytes the snapshots of all users may take on disk together (each user's is about twice what
+   * they may see: the builder's database and the image). Past it, after a build, the users whose
+   * snapshot was asked for longest ago lose theirs; their next download builds it anew. Default 1 GiB.
+   */
+  snapshotBytes?: number;
   /** Errors and migrations. Default console.error. */
   log?: (message: string) => void;
 }

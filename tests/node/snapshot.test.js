@@ -5,6 +5,7 @@
 // shortcut: anything wrong with it leaves the device to pull as before.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { open } from '../../bindings/index.js';
@@ -180,4 +181,38 @@ test('a_snapshot_should_follow_the_servers_changes_and_a_server_may_make_none', 
   assert.equal(d.requests.snapshot, 1);
   assert.deepEqual(errors, [], 'a server without snapshots is no error');
   assert.equal((await d.db.sync()).pulled, 2001);
+});
+
+test('snapshots_past_their_byte_budget_should_go_least_recently_asked_first_and_a_download_should_finish', async () => {
+  const dataDir = path.join(base, `evict-${++n}`);
+  const srv = await start({ dataDir, snapshotBytes: 1 });
+  const folders = () => fs.readdirSync(path.join(dataDir, 'snapshots')).sort();
+  const get = (token) => fetch(`${srv.url}/sync/snapshot`, { headers: { authorization: `Bearer ${token}` } });
+  const hash = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
+
+  // Alice's download is under way (headers in, body unread) when bob's build evicts her folder.
+  const alice = await get('token-alice');
+  assert.equal(alice.status, 200);
+  assert.equal(folders().length, 1);
+  const bob = await get('token-bob');
+  assert.equal(bob.status, 200);
+  const kept = folders();
+  assert.equal(kept.length, 1, 'over the budget only the folder just built stays');
+  const aliceBytes = Buffer.from(await alice.arrayBuffer());
+  assert.equal(hash(aliceBytes), alice.headers.get('x-ferry-snapshot-sha256'), 'the evicted image still downloads whole');
+  assert.equal(hash(Buffer.from(await bob.arrayBuffer())), bob.headers.get('x-ferry-snapshot-sha256'));
+
+  // Evicted, alice's snapshot is built anew, and a device starts from it with all her notes.
+  const d = await device(srv, 'token-alice', 'evicted-again');
+  assert.equal(d.requests.snapshot, 1);
+  assert.equal((await d.db.query('SELECT count(*) AS c FROM Note'))[0].c, 2000);
+  assert.equal((await d.db.sync()).pulled, 0, 'a whole image: nothing left to pull');
+  assert.notDeepEqual(folders(), kept, "bob's folder went for alice's");
+
+  // Within the budget, both stay.
+  const roomy = path.join(base, `evict-${++n}`);
+  const srv2 = await start({ dataDir: roomy });
+  for (const token of ['token-alice', 'token-bob']) await (await fetch(`${srv2.url}/sync/snapshot`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer();
+  assert.equal(fs.readdirSync(path.join(roomy, 'snapshots')).length, 2);
+  await assert.rejects(start({ snapshotBytes: -1 }), (e) => e.code === 'misuse');
 });
