@@ -7,8 +7,19 @@ import { isNode, nodeImport } from './env.js';
 // Codes whose message also says what the user can do about it.
 const ADVISED = new Set(['storage_full', 'io', 'corrupt', 'busy', 'storage_lost']);
 
-const wasmUrl = new URL('./dist/ferry-core.wasm', import.meta.url);
+let wasmUrl = new URL('./dist/ferry-core.wasm', import.meta.url);
 let corePromise = null;
+
+/** Where this realm loads the wasm from (a URL's text). */
+export const wasmHref = () => wasmUrl.href;
+
+/**
+ * Loads the wasm from `href` instead (before the first loadCore()): the
+ * database worker takes its page's, which the app's bundler placed.
+ */
+export function useWasmUrl(href) {
+  if (!corePromise) wasmUrl = new URL(href);
+}
 
 async function compileWasm() {
   if (isNode && wasmUrl.protocol === 'file:') {

@@ -10,6 +10,7 @@ import { Listeners } from './events.js';
 import { clearMark } from './lost.js';
 import { fileUrl, serveFilesToWorker } from './files/page.js';
 import { LiveQueries } from './watch.js';
+import { wasmHref } from './core.js';
 
 
 function restoreError(e) {
@@ -129,11 +130,11 @@ export class SharedDatabase {
   // ---- the writer -----------------------------------------------------------
 
   async #lead() {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: `ferry:${this.name}` });
+    const worker = new Worker(new URL('./dist/worker.mjs', import.meta.url), { type: 'module', name: `ferry:${this.name}` });
     this.#worker = worker;
     worker.onmessage = (ev) => this.#fromWorker(ev.data);
     worker.onerror = (ev) => this.#readyReject(new FerryError('error', `the database worker failed to start: ${ev.message || 'unknown error'}`));
-    const options = { ...this.#opts, hasHeaders: typeof this.#opts.headers === 'function' };
+    const options = { ...this.#opts, hasHeaders: typeof this.#opts.headers === 'function', wasmUrl: wasmHref() };
     for (const k of ['headers', 'fetch', 'indexedDB', 'faults', 'wrapFile']) delete options[k];
     const held = new Promise((r) => { this.#release = r; });
     try {

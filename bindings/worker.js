@@ -1,9 +1,13 @@
 // The database worker: in a browser window, ferry runs each database in a
 // dedicated worker (where OPFS sync access handles exist), started by the
-// writer tab (bindings/shared.js). It executes calls in arrival order and
+// writer tab (bindings/shared.js) from bindings/dist/worker.mjs, this module
+// and what it imports bundled into one file (scripts/bundle-worker.mjs): a
+// worker that fetched its ~25 modules one level of imports at a time took
+// ~100 ms to start. It executes calls in arrival order and
 // records every keyed write in the same transaction, so a call repeated after
 // a writer hand-over is answered from that record instead of run twice.
-import { open } from './index.js';
+import { openLocal as open } from './local.js';
+import { useWasmUrl } from './core.js';
 import { FerryError } from './errors.js';
 import { fileReply } from './files/page.js';
 
@@ -46,7 +50,10 @@ const ops = {
   async open({ options }) {
     const opts = { ...options };
     if (opts.hasHeaders) opts.headers = askHeaders;
+    // The page's wasm: where the app's bundler put it, wherever this worker's file went.
+    if (opts.wasmUrl) useWasmUrl(opts.wasmUrl);
     delete opts.hasHeaders;
+    delete opts.wasmUrl;
     db = await open(opts);
     await db.exec('CREATE TABLE IF NOT EXISTS _ferry_rpc(key TEXT PRIMARY KEY, result TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID');
     // Records only have to outlive a hand-over; a day is plenty.

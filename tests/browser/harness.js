@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { ensureWorkerBundle } from '../../scripts/bundle-worker.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CHROMIUM = process.env.FERRY_CHROMIUM || '/usr/bin/chromium';
@@ -92,6 +93,7 @@ export async function launch() {
   if (!fs.existsSync(path.join(ROOT, 'bindings/dist/ferry-core.wasm'))) {
     throw new Error('bindings/dist/ferry-core.wasm is missing: run `bash scripts/deps.sh && bash scripts/build.sh` first');
   }
+  await ensureWorkerBundle();
   const server = await startServer();
   const profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'ferry-chromium-'));
   let context;

@@ -18,6 +18,7 @@ import { ROOT, CHROMIUM, CHROMIUM_ARGS } from './harness.js';
 import { createSyncServer } from '../../server/index.js';
 import { demoAuth } from '../../server/auth.js';
 import { buildWeb } from '../../scripts/build-web.mjs';
+import { ensureWorkerBundle } from '../../scripts/bundle-worker.mjs';
 
 export const MODEL = path.join(ROOT, 'server', 'demo-model.json');
 const verbose = !!process.env.FERRY_TEST_VERBOSE;
@@ -53,6 +54,7 @@ export async function removeTemps() {
  * -> { dir, manifest }
  */
 export async function buildSite(tag, mutate, options = {}) {
+  await ensureWorkerBundle();
   const dir = await tempDir(`web-${tag}`);
   const built = new Set(['sw.js', 'precache-manifest.js'].map((f) => path.join(ROOT, 'web', f)));
   await fsp.cp(path.join(ROOT, 'web'), dir, { recursive: true, filter: (src) => !built.has(src) });

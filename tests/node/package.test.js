@@ -26,7 +26,7 @@ before(() => {
 
 test('npm_pack_should_ship_the_built_wasm_module_error_codes_types_and_service_worker_parts', () => {
   const files = new Set(pack.files.map((f) => f.path));
-  for (const f of ['package.json', 'README.md', 'bindings/index.js', 'bindings/worker.js', 'bindings/dist/ferry-core.mjs', 'bindings/dist/ferry-core.wasm',
+  for (const f of ['package.json', 'README.md', 'bindings/index.js', 'bindings/worker.js', 'bindings/dist/worker.mjs', 'bindings/dist/ferry-core.mjs', 'bindings/dist/ferry-core.wasm',
     'bindings/dist/codes.js', 'bindings/dist/codes.d.ts', 'types/index.d.ts', 'types/server.d.ts', 'types/pwa.d.ts', 'types/sw.d.ts',
     'server/index.js', 'server/cli.js', 'server/demo-model.json', 'service-worker/index.js', 'service-worker/integrity.js',
     'types/sw-build.d.ts', 'bin/ferry.js']) {
