@@ -6,6 +6,11 @@
 // (7) times each in a fresh page, alternating, to the rows of a point query.
 // Both times include loading and compiling the wasm in the worker.
 //
+// Then memory: each side opens its database and an empty one (a table, no
+// rows) in a fresh page and keeps it open; the figure is the RSS of the
+// page's renderer process (its worker runs in it; the renderer that exits
+// when the page closes), read from /proc a moment after the first result.
+//
 //   node bench/open-browser.mjs
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +30,40 @@ if (!fs.existsSync(path.join(peerDir, 'node_modules', PEER.name, 'dist', 'index.
 }
 const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
+/** pid -> KiB of RSS of the Chromium renderer processes this process started (Linux /proc). */
+function rendererRss() {
+  const parent = new Map();
+  const renderers = new Map();
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      parent.set(pid, status.match(/^PPid:\s+(\d+)/m)[1]);
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer')) {
+        renderers.set(pid, Number(status.match(/^VmRSS:\s+(\d+)/m)?.[1] || 0));
+      }
+    } catch { /* gone meanwhile */ }
+  }
+  const mine = (pid) => { for (let p = pid, i = 0; p && p !== '0' && i < 64; p = parent.get(p), i++) if (p === String(process.pid)) return true; return false; };
+  return new Map([...renderers].filter(([pid]) => mine(pid)));
+}
+
+/**
+ * Closes `page` and gives the MiB of RSS its renderer had in `held` (a
+ * rendererRss() taken while it was open): the renderer that exits with it.
+ * (Chromium keeps a spare renderer beside the page's, and the context's
+ * first page has one of its own, so the largest is not always the page's.)
+ */
+async function closedRendererMiB(page, held) {
+  await page.close();
+  for (let i = 0; i < 40; i++) {
+    const now = rendererRss();
+    const gone = [...held.keys()].filter((pid) => !now.has(pid));
+    if (gone.length === 1) return held.get(gone[0]) / 1024;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return NaN;
+}
+
 const b = await launch();
 try {
   const build = await b.newPage('/bench/pages/open.html');
@@ -35,6 +74,8 @@ try {
   const n1 = await build.evaluate(([nm, r]) => window.ferryBuild(nm, r), [name, ROWS]);
   const n2 = (await build.evaluate(([f, r]) => window.peerBuild(f, r), [file, ROWS])).n;
   if (n1 !== ROWS || n2 !== ROWS) throw new Error(`built ${n1} and ${n2} rows of ${ROWS}`);
+  await build.evaluate(([nm, r]) => window.ferryBuild(nm, r), [`${name}_empty`, 0]);
+  await build.evaluate(([f, r]) => window.peerBuild(f, r), [`${file}-empty`, 0]);
   await build.close();
   const times = { ferry: [], peer: [] };
   let storage = null;
@@ -59,6 +100,28 @@ try {
   console.log(`| ferry, worker on ${storage} | ${med(times.ferry).toFixed(1)} | ${Math.min(...times.ferry).toFixed(1)} | ${Math.max(...times.ferry).toFixed(1)} |`);
   console.log(`| ${PEER.name} ${PEER.version}, opfs-sahpool | ${med(times.peer).toFixed(1)} | ${Math.min(...times.peer).toFixed(1)} | ${Math.max(...times.peer).toFixed(1)} |`);
   console.log(`ferry / peer per round: median ${med(ratios).toFixed(2)}`);
+
+  const held = async (who, big) => {
+    const page = await b.newPage('/bench/pages/open.html');
+    const r = who === 'ferry'
+      ? await page.evaluate(([nm, id]) => window.ferryHold(nm, id), [big ? name : `${name}_empty`, ID])
+      : await page.evaluate(([f, id]) => window.peerHold(f, id), [big ? file : `${file}-empty`, ID]);
+    if (!r.ok) throw new Error(`${who}: the held open found nothing`);
+    await new Promise((res) => setTimeout(res, 500));
+    return closedRendererMiB(page, rendererRss());
+  };
+  const mem = { ferry: { big: [], empty: [] }, peer: { big: [], empty: [] } };
+  for (let rep = 0; rep < 3; rep++) {
+    for (const who of ['ferry', 'peer']) for (const big of [true, false]) mem[who][big ? 'big' : 'empty'].push(await held(who, big));
+  }
+  console.log(`\nRSS of the page's renderer with the database open after its first result (MiB, median of 3; load ${os.loadavg()[0].toFixed(2)})`);
+  console.log(`| | ${MB} MiB database | empty database | over the empty one |`);
+  console.log('|---|---|---|---|');
+  for (const who of ['ferry', 'peer']) {
+    const big = med(mem[who].big);
+    const empty = med(mem[who].empty);
+    console.log(`| ${who === 'ferry' ? `ferry, worker on ${storage}` : `${PEER.name}, opfs-sahpool`} | ${big.toFixed(1)} | ${empty.toFixed(1)} | ${(big - empty).toFixed(1)} |`);
+  }
 } finally {
   await b.close();
 }

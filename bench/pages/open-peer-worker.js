@@ -16,6 +16,10 @@ self.onmessage = async ({ data }) => {
       const n = db.selectValue('SELECT count(*) FROM big');
       db.close();
       self.postMessage({ n });
+    } else if (data.op === 'hold') {
+      // Kept open until the page closes (the memory figure).
+      self.held = db;
+      self.postMessage({ ok: db.selectValue('SELECT count(*) FROM big WHERE id = ?', [data.id]) >= 0 });
     } else {
       const rows = db.selectArrays('SELECT id, length(pad) FROM big WHERE id = ?', [data.id]);
       db.close();
