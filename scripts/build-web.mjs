@@ -32,6 +32,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sha256Integrity } from '../service-worker/integrity.js';
 import { manifestVersion } from '../service-worker/version.js';
+import { bundleOne } from './bundle-one.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const WORKER_NAME = 'sw.js';
@@ -118,31 +119,14 @@ function bindingEntries(bindings) {
  * injectManifest; `define` adds constants. -> the script's text
  */
 export async function bundleWorker(entry, { define = {} } = {}) {
-  const { build } = await import('vite');
-  const result = await build({
-    configFile: false,
-    envDir: false,
-    logLevel: 'warn',
-    root: path.dirname(entry),
-    publicDir: false,
-    resolve: { alias: { 'ferry/sw': path.join(root, 'service-worker', 'index.js') } },
+  const code = await bundleOne(entry, {
+    format: 'iife',
+    name: 'ferryWorker',
+    alias: { 'ferry/sw': path.join(root, 'service-worker', 'index.js') },
     // Workbox's modules keep their development logging behind process.env.NODE_ENV.
     define: { 'process.env.NODE_ENV': '"production"', ...define },
-    build: {
-      write: false,
-      minify: false,
-      sourcemap: false,
-      reportCompressedSize: false,
-      copyPublicDir: false,
-      lib: { entry, formats: ['iife'], name: 'ferryWorker', fileName: () => WORKER_NAME },
-      // Type annotations in JSDoc would only weigh: the sources are the documentation.
-      rolldownOptions: { output: { comments: { legal: true, annotation: false, jsdoc: false } } },
-    },
   });
-  const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => r.output);
-  const chunk = outputs.find((o) => o.type === 'chunk');
-  if (!chunk || outputs.length !== 1) throw new Error(`bundling ${path.relative(root, entry)} gave ${outputs.length} files, not one script`);
-  return `// Built by scripts/build-web.mjs from ${path.relative(root, entry).split(path.sep).join('/')} with Workbox (MIT, Google LLC) and ferry/sw; do not edit.\n${chunk.code}`;
+  return `// Built by scripts/build-web.mjs from ${path.relative(root, entry).split(path.sep).join('/')} with Workbox (MIT, Google LLC) and ferry/sw; do not edit.\n${code}`;
 }
 
 /**

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { bundleOne } from './bundle-one.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = path.join(root, 'bindings', 'worker.js');
@@ -34,29 +35,8 @@ const wasmBeside = {
 
 /** -> the bundle's text. */
 export async function bundleDatabaseWorker() {
-  const { build } = await import('vite');
-  const result = await build({
-    configFile: false,
-    envDir: false,
-    logLevel: 'warn',
-    root: path.dirname(ENTRY),
-    publicDir: false,
-    plugins: [wasmBeside],
-    build: {
-      write: false,
-      minify: false,
-      sourcemap: false,
-      reportCompressedSize: false,
-      copyPublicDir: false,
-      lib: { entry: ENTRY, formats: ['es'], fileName: () => 'worker.mjs' },
-      rolldownOptions: { output: { codeSplitting: false, comments: { legal: true, annotation: false, jsdoc: false } } },
-    },
-  });
-  const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => r.output);
-  if (outputs.length !== 1 || outputs[0].type !== 'chunk') {
-    throw new Error(`bundling bindings/worker.js gave ${outputs.map((o) => o.fileName).join(', ')}, not one module`);
-  }
-  return `// Built by scripts/bundle-worker.mjs from bindings/worker.js; do not edit.\n${outputs[0].code}`;
+  const code = await bundleOne(ENTRY, { format: 'es', plugins: [wasmBeside] });
+  return `// Built by scripts/bundle-worker.mjs from bindings/worker.js; do not edit.\n${code}`;
 }
 
 /** The modules of bindings/ (not dist/): what the bundle is made of. */

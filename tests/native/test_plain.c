@@ -58,6 +58,17 @@ static void fill(ferry_db *db, int rows) {
   exec_sql(db, sql);
 }
 
+/* A database of `rows` rows at a new temporary path (written to path, n
+ * bytes), checkpointed and closed: a plain SQLite file to start copies from. */
+static void plain_source(const char *tag, int rows, char *path, size_t n) {
+  snprintf(path, n, "%s", temp_db_path(tag));
+  ferry_db *db = open_path(path, NULL, NULL, NULL);
+  CHECK(db);
+  fill(db, rows);
+  CHECK_RC(ferry_db_checkpoint(db), FERRY_OK);
+  ferry_db_close(db);
+}
+
 static void checkpoint_should_leave_a_whole_main_file_and_an_empty_log(void) {
   char log[600];
   const char *path = temp_db_path("plain");
@@ -157,12 +168,9 @@ static void database_opened_from_a_file_should_be_an_exact_copy_with_no_client_i
 }
 
 static void memory_database_opened_from_a_file_should_hold_its_rows(void) {
-  const char *a = temp_db_path("mem-a");
-  ferry_db *db = open_path(a, NULL, NULL, NULL);
-  CHECK(db);
-  fill(db, 100);
-  CHECK_RC(ferry_db_checkpoint(db), FERRY_OK);
-  ferry_db_close(db);
+  char a[512];
+  plain_source("mem-a", 100, a, sizeof a);
+  ferry_db *db = NULL;
   ferry_store *m = NULL;
   ferry_file *from = NULL;
   CHECK_RC(ferry_store_memory_open(&m), FERRY_OK);
@@ -178,16 +186,10 @@ static void memory_database_opened_from_a_file_should_hold_its_rows(void) {
  * keeps the client id, so the server goes on judging its pushes as the
  * same device's: the id and its mutation counter continue. */
 static void database_moved_from_a_file_should_keep_its_client_id(void) {
-  const char *a = temp_db_path("move-a");
   char apath[512];
-  snprintf(apath, sizeof apath, "%s", a);
-  ferry_db *db = open_path(apath, NULL, NULL, NULL);
-  CHECK(db);
-  fill(db, 200);
-  CHECK_RC(ferry_db_checkpoint(db), FERRY_OK);
-  ferry_db_close(db);
+  plain_source("move-a", 200, apath, sizeof apath);
   int flags = FERRY_OPEN_MOVE;
-  db = open_path(temp_db_path("move-b"), apath, &flags, NULL);
+  ferry_db *db = open_path(temp_db_path("move-b"), apath, &flags, NULL);
   CHECK(db);
   CHECK(flags == (FERRY_OPENED_EMPTY | FERRY_OPENED_IMPORTED));
   char buf[64];
@@ -218,14 +220,8 @@ static int bad_from(const uint8_t *bytes, int64_t n, const char *tag) {
 }
 
 static void bytes_that_are_not_a_whole_database_should_fail_with_not_a_database(void) {
-  const char *a = temp_db_path("bad-a");
   char apath[512];
-  snprintf(apath, sizeof apath, "%s", a);
-  ferry_db *db = open_path(apath, NULL, NULL, NULL);
-  CHECK(db);
-  fill(db, 300);
-  CHECK_RC(ferry_db_checkpoint(db), FERRY_OK);
-  ferry_db_close(db);
+  plain_source("bad-a", 300, apath, sizeof apath);
   int64_t n = 0;
   uint8_t *good = read_all(apath, &n);
   CHECK(good && n > 8 * 4096);
@@ -242,7 +238,7 @@ static void bytes_that_are_not_a_whole_database_should_fail_with_not_a_database(
   snprintf(src, sizeof src, "%s.src", dst);
   write_all(src, good, 0);
   int flags = 0;
-  db = open_path(dst, src, &flags, NULL);
+  ferry_db *db = open_path(dst, src, &flags, NULL);
   unlink(src);
   CHECK(db);
   CHECK(flags == (FERRY_OPENED_EMPTY | FERRY_OPENED_IMPORTED));
