@@ -27,6 +27,13 @@ import { deleteIndexedDBStores } from '../delete.js';
 const EVICTED = 'evicted-';   // bindings/files/api.js: a file evicted on purpose
 const LOG_HEADER = 64;        // bytes of a commit log that holds no commit (core/store_log.c)
 
+/** Deletes the IndexedDB copy of `name` if a move marked it (OPFS holds the database). Never rejects. */
+async function removeMovedCopy(factory, name, opts) {
+  try {
+    if (await idbExists(factory, `ferry:${name}`) && await markedMoving(factory, name)) await deleteIndexedDBStores(name, opts);
+  } catch { /* a copy left behind is only space; the next open tries again */ }
+}
+
 /** Whether IndexedDB holds a database `dbName` (without creating one). */
 async function idbExists(factory, dbName) {
   if (typeof factory?.databases !== 'function') return false;
@@ -74,20 +81,23 @@ async function copyFiles(name, opts) {
  * Opens database `opts.name` on OPFS for storage 'auto', first moving it
  * there from IndexedDB when OPFS has none and IndexedDB has one ->
  * the OPFS storage (as openOpfs gives; after a move `created` false and
- * `movedFrom: 'indexeddb'`), or null when IndexedDB has nothing to move (the caller opens OPFS
- * as usual).
+ * `movedFrom: 'indexeddb'`; `leftover`, a promise, while a copy a move left
+ * behind is being deleted), or null when OPFS has no database and IndexedDB
+ * none to move (the caller opens OPFS as usual).
  */
 export async function openOpfsMovingIndexedDB(core, opts) {
   const { name } = opts;
   const factory = opts.indexedDB || globalThis.indexedDB;
-  if (!await idbExists(factory, `ferry:${name}`)) return null;
+  // OPFS first: a database already there (every open but the first) never
+  // waits for IndexedDB, whose first call in a browser session costs ~50 ms.
   const target = await openOpfs(core, name, { ...opts, fromFile: null });
   if (!target.created) {
-    // OPFS has the database: the IndexedDB copy of a move cut short after its import goes now.
-    if (await markedMoving(factory, name).catch(() => false)) await deleteIndexedDBStores(name, opts).catch(() => {});
+    // The IndexedDB copy of a move cut short after its import goes, off the open's path.
+    target.leftover = removeMovedCopy(factory, name, opts);
     return target;
   }
   core.close(target.handle);
+  if (!await idbExists(factory, `ferry:${name}`)) return null;
   const src = await openIndexedDB(core, name, { ...opts, fromFile: null });
   let image;
   try {
