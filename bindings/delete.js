@@ -5,6 +5,7 @@
 import { FerryError, storageCode } from './errors.js';
 import { acquireWebLock } from './storage/weblock.js';
 import { clearMark } from './lost.js';
+import { movingMarker } from './storage/opfs.js';
 import { isNode, nodeImport } from './env.js';
 
 
@@ -53,7 +54,7 @@ async function deleteOpfs(name) {
   }
   // The log first: a main file without its log is a consistent older state
   // (the log only adds commits), never a mix.
-  for (const file of [`${name}.db-log`, `${name}.db`]) {
+  for (const file of [`${name}.db-log`, `${name}.db`, movingMarker(name)]) {
     try {
       await dir.removeEntry(file);
     } catch (e) {

@@ -7,7 +7,8 @@ import { fileUrl, serveFilesToWorker } from './page.js';
 import { isNode, nodeImport } from '../env.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-const EVICTED = 'evicted-';
+/** The name prefix of an empty partial marking a file evicted on purpose (bindings/storage/move.js copies them). */
+export const EVICTED = 'evicted-';
 // The code of an upload the app gave up on (discardSyncError).
 export const DISCARDED = 'discarded';
 const q = (name) => `"${name}"`;

@@ -33,38 +33,6 @@ function openIdb(factory, dbName) {
   });
 }
 
-// The meta key saying this copy is being moved to OPFS (bindings/storage/move.js).
-const MOVING = 'moving-to-opfs';
-
-/**
- * Marks the IndexedDB copy of database `name` as moving to OPFS, durably:
- * once OPFS holds the database, this copy is a leftover to delete.
- */
-export async function markMoving(factory, name) {
-  const idb = await openIdb(factory, `ferry:${name}`);
-  try {
-    await new Promise((resolve, reject) => {
-      const tx = idb.transaction('meta', 'readwrite', { durability: 'strict' });
-      tx.objectStore('meta').put(Date.now(), MOVING);
-      tx.oncomplete = () => resolve();
-      tx.onerror = () => reject(tx.error);
-      tx.onabort = () => reject(tx.error);
-    });
-  } finally {
-    idb.close();
-  }
-}
-
-/** Whether markMoving() marked the IndexedDB copy of database `name`. */
-export async function markedMoving(factory, name) {
-  const idb = await openIdb(factory, `ferry:${name}`);
-  try {
-    return (await request(idb.transaction('meta', 'readonly').objectStore('meta').get(MOVING))) !== undefined;
-  } finally {
-    idb.close();
-  }
-}
-
 // Commits are written one IndexedDB transaction at a time, each started only
 // once the one before it has completed: separate transactions in flight
 // together could abort one and commit the next, storing pages of different

@@ -7,31 +7,36 @@
 //
 // The move runs inside open(), in the database's worker, when OPFS holds no
 // database of that name and IndexedDB does:
-//   1. the IndexedDB copy is marked as moving (a key of its own, outside
-//      the database's pages), and its database read as one SQLite file
-//      (the export path);
+//   1. a marker file `ferry/<name>.db-moving` is made in OPFS, and the
+//      IndexedDB database read as one SQLite file (the export path);
 //   2. the device's files (bindings/files/idb-store.js) are copied into the
 //      OPFS file store, each whole under its hash or not at all;
 //   3. the database becomes the OPFS database in one atomic import that
 //      keeps its sync client id: it is the same device, whose pending
 //      changes, mutation ids and pull cursors go on;
-//   4. only then are the IndexedDB databases deleted.
+//   4. only then are the IndexedDB databases deleted, and the marker.
 // A crash before 3 ends leaves OPFS empty and the next open moves again
 // (files already copied are kept); after it, OPFS holds the database and
-// the next open deletes the marked IndexedDB copy it finds.
-import { openIndexedDB, markMoving, markedMoving } from './indexeddb.js';
-import { openOpfs } from './opfs.js';
+// the next open, finding the marker beside it, deletes the IndexedDB copy.
+// An open of a database already on OPFS looks only at OPFS.
+import { openIndexedDB } from './indexeddb.js';
+import { openOpfs, movingMarker } from './opfs.js';
 import { exportImage, fromFile } from '../image.js';
 import { deleteIndexedDBStores } from '../delete.js';
+import { EVICTED } from '../files/api.js';
 
-const EVICTED = 'evicted-';   // bindings/files/api.js: a file evicted on purpose
 const LOG_HEADER = 64;        // bytes of a commit log that holds no commit (core/store_log.c)
 
-/** Deletes the IndexedDB copy of `name` if a move marked it (OPFS holds the database). Never rejects. */
-async function removeMovedCopy(factory, name, opts) {
+const ferryDir = async (create = false) => (await navigator.storage.getDirectory()).getDirectoryHandle('ferry', { create });
+
+/** Deletes the IndexedDB copy of `name` a move cut after its import left behind (its marker is in OPFS). Never rejects. */
+async function removeMovedCopy(name, opts) {
   try {
-    if (await idbExists(factory, `ferry:${name}`) && await markedMoving(factory, name)) await deleteIndexedDBStores(name, opts);
-  } catch { /* a copy left behind is only space; the next open tries again */ }
+    const dir = await ferryDir();
+    await dir.getFileHandle(movingMarker(name));   // NotFoundError: no move was cut
+    await deleteIndexedDBStores(name, opts);
+    await dir.removeEntry(movingMarker(name));
+  } catch { /* no marker, or a copy left behind: only space, the next open tries again */ }
 }
 
 /** Whether IndexedDB holds a database `dbName` (without creating one). */
@@ -44,8 +49,7 @@ async function idbExists(factory, dbName) {
   }
 }
 
-async function copyFiles(name, opts) {
-  const factory = opts.indexedDB || globalThis.indexedDB;
+async function copyFiles(factory, name) {
   if (!await idbExists(factory, `ferry-files:${name}`)) return;
   const [{ idbFileStore }, { opfsFileStore }] = await Promise.all([
     import('../files/idb-store.js'), import('../files/opfs-store.js'),
@@ -79,21 +83,20 @@ async function copyFiles(name, opts) {
 
 /**
  * Opens database `opts.name` on OPFS for storage 'auto', first moving it
- * there from IndexedDB when OPFS has none and IndexedDB has one ->
- * the OPFS storage (as openOpfs gives; after a move `created` false and
- * `movedFrom: 'indexeddb'`; `leftover`, a promise, while a copy a move left
- * behind is being deleted), or null when OPFS has no database and IndexedDB
- * none to move (the caller opens OPFS as usual).
+ * there from IndexedDB when OPFS has none and IndexedDB has one -> the OPFS
+ * storage (as openOpfs gives; after a move `created` is false), or null when
+ * OPFS has no database and IndexedDB none to move (the caller opens OPFS as
+ * usual).
  */
 export async function openOpfsMovingIndexedDB(core, opts) {
   const { name } = opts;
   const factory = opts.indexedDB || globalThis.indexedDB;
   // OPFS first: a database already there (every open but the first) never
-  // waits for IndexedDB, whose first call in a browser session costs ~50 ms.
+  // touches IndexedDB, whose first call in a browser session costs ~50 ms.
   const target = await openOpfs(core, name, { ...opts, fromFile: null });
   if (!target.created) {
     // The IndexedDB copy of a move cut short after its import goes, off the open's path.
-    target.leftover = removeMovedCopy(factory, name, opts);
+    removeMovedCopy(name, opts);
     return target;
   }
   core.close(target.handle);
@@ -102,18 +105,18 @@ export async function openOpfsMovingIndexedDB(core, opts) {
   let image;
   try {
     if (src.created) return null;       // an empty IndexedDB database: nothing to move
-    await markMoving(factory, name);
+    await (await ferryDir(true)).getFileHandle(movingMarker(name), { create: true });
     image = exportImage(core, src.handle);
   } finally {
     core.close(src.handle);
     src.release();
   }
-  await copyFiles(name, opts);
+  await copyFiles(factory, name);
   const moved = await openOpfs(core, name, { ...opts, fromFile: await fromFile(image), move: true });
   if (!moved.imported) return moved;
-  await deleteIndexedDBStores(name, opts).catch(() => {});
+  await removeMovedCopy(name, opts);
   // Not a new database: the same one, on another store.
-  return Object.assign(moved, { created: false, movedFrom: 'indexeddb' });
+  return Object.assign(moved, { created: false });
 }
 
 /**
@@ -125,7 +128,7 @@ export async function openOpfsMovingIndexedDB(core, opts) {
 export async function opfsHoldsDatabase(name) {
   if (typeof globalThis.navigator?.storage?.getDirectory !== 'function') return false;
   try {
-    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ferry');
+    const dir = await ferryDir();
     for (const [file, header] of [[`${name}.db`, 0], [`${name}.db-log`, LOG_HEADER]]) {
       const fh = await dir.getFileHandle(file).catch(() => null);
       if (fh && (await fh.getFile()).size > header) return true;

@@ -3,6 +3,9 @@
 // so a second writer anywhere in the origin is refused by the browser itself.
 import { FerryError, storageCode } from '../errors.js';
 
+/** The marker file of a move from IndexedDB under way (bindings/storage/move.js), beside the database's files in `ferry/`. */
+export const movingMarker = (name) => `${name}.db-moving`;
+
 export function opfsAvailable() {
   return typeof globalThis.FileSystemFileHandle === 'function'
     && typeof globalThis.FileSystemFileHandle.prototype.createSyncAccessHandle === 'function'
