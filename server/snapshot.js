@@ -80,6 +80,7 @@ export const DEFAULT_SNAPSHOT_BYTES = 1024 ** 3;
  */
 export class Snapshots {
   #dir; #server; #maxBytes; #chains = new Map(); #evicting = new Map(); #images = new Map(); #used = new Map(); #closed = false;
+  #folders = null;   // Promise of key -> { bytes, mtimeMs }: each user's folder, read from disk once, then kept up to date
 
   constructor(dir, server, { maxBytes = DEFAULT_SNAPSHOT_BYTES } = {}) {
     this.#dir = dir;
@@ -136,30 +137,40 @@ export class Snapshots {
     return image;
   }
 
+  /** key -> { bytes, mtimeMs } of every user's folder on disk (those of earlier processes too). */
+  async #scan() {
+    const folders = new Map();
+    for (const ent of await fsp.readdir(this.#dir, { withFileTypes: true }).catch(() => [])) {
+      if (!ent.isDirectory()) continue;
+      const dir = path.join(this.#dir, ent.name);
+      folders.set(ent.name, { bytes: await folderBytes(dir), mtimeMs: (await fsp.stat(dir).catch(() => null))?.mtimeMs ?? 0 });
+    }
+    return folders;
+  }
+
   /**
    * Removes the folders of the users asked for longest ago (those of an
    * earlier process by their folder's time) until all fit in maxBytes,
-   * keeping `keep` and any user whose build runs. A download reading an
+   * keeping `keep` (just built: its size is read again) and any user whose
+   * build runs. The disk is scanned once per process; a download reading an
    * image that goes keeps its open file.
    */
   async #evict(keep) {
-    const folders = [];
+    this.#folders ??= this.#scan();
+    const folders = await this.#folders;
+    folders.set(keep, { bytes: await folderBytes(path.join(this.#dir, keep)), mtimeMs: Date.now() });
     let total = 0;
-    for (const ent of await fsp.readdir(this.#dir, { withFileTypes: true })) {
-      if (!ent.isDirectory()) continue;
-      const dir = path.join(this.#dir, ent.name);
-      const bytes = await folderBytes(dir);
-      total += bytes;
-      const used = this.#used.get(ent.name) ?? (await fsp.stat(dir).catch(() => null))?.mtimeMs ?? 0;
-      folders.push({ key: ent.name, dir, bytes, used });
-    }
-    folders.sort((a, b) => a.used - b.used);
-    for (const f of folders) {
+    for (const f of folders.values()) total += f.bytes;
+    if (total <= this.#maxBytes) return;
+    const order = [...folders].map(([key, f]) => ({ key, bytes: f.bytes, used: this.#used.get(key) ?? f.mtimeMs }))
+      .sort((a, b) => a.used - b.used);
+    for (const f of order) {
       if (total <= this.#maxBytes) break;
       if (f.key === keep || this.#chains.has(f.key)) continue;
       // A download asked for meanwhile waits for the removal, then builds anew.
-      const gone = fsp.rm(f.dir, { recursive: true, force: true });
+      const gone = fsp.rm(path.join(this.#dir, f.key), { recursive: true, force: true });
       this.#evicting.set(f.key, gone);
+      folders.delete(f.key);
       this.#images.delete(f.key);
       if (this.#used.get(f.key) === f.used) this.#used.delete(f.key);
       try {
